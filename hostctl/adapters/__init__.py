@@ -1,0 +1,1 @@
+"""One module per outside system; only these modules talk to those systems."""

@@ -1,0 +1,279 @@
+"""The Docker engine, through the docker SDK (DOCKER_HOST is respected)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+from docker.types import LogConfig
+
+from hostctl.errors import HostctlError
+
+LABEL = "io.hostctl"
+DISK_FULL = "no space left on device"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    labels: dict[str, str]
+    network: str
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    volume: str | None = None
+    memory: int = 512 * 1024**2
+    pids: int = 256
+    cpus: float | None = None
+    restart: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    status: str
+    labels: dict[str, str]
+    ip: str | None
+    exit_code: int
+    restart_count: int
+    started_at: str
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+def unreachable(exc: Exception) -> HostctlError:
+    return HostctlError(
+        f"cannot reach the Docker engine at {engine_address()}",
+        "start it (systemctl start docker), or run scripts/test which starts one",
+    )
+
+
+class Docker:
+    """hostctl's view of the engine: its containers, images, networks and volumes."""
+
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        try:
+            client = docker.from_env(timeout=120)
+            client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise unreachable(exc) from exc
+        return client
+
+    def call(self, action: Callable[[], Any], what: str) -> Any:
+        """Run an SDK call, turning engine failures into errors a user can act on."""
+        try:
+            return action()
+        except requests.exceptions.ConnectionError as exc:
+            raise unreachable(exc) from exc
+        except docker.errors.APIError as exc:
+            detail = exc.explanation or str(exc)
+            if DISK_FULL in str(detail):
+                raise disk_full(what) from exc
+            raise HostctlError(
+                f"Docker could not {what}: {detail}", "see `hostctl doctor` or the engine logs"
+            ) from exc
+
+    # networks and volumes
+
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        if not self.call(lambda: self.client.networks.list(names=[name]), "list networks"):
+            self.call(
+                lambda: self.client.networks.create(name, driver="bridge", labels=labels),
+                f"create network {name}",
+            )
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            self.call(lambda: self.client.volumes.create(name, labels=labels), "create volume")
+
+    def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.volumes.get(name).remove(force=True)
+
+    def volume_exists(self, name: str) -> bool:
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    # images
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        labels: dict[str, str],
+        on_line: Callable[[str], None],
+        dockerfile: str = "Dockerfile",
+    ) -> None:
+        def stream() -> None:
+            for chunk in self.client.api.build(
+                path=str(context),
+                dockerfile=dockerfile,
+                tag=tag,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            ):
+                if "error" in chunk:
+                    message = str(chunk["error"]).strip()
+                    if DISK_FULL in message:
+                        raise disk_full("build the image")
+                    raise HostctlError(
+                        f"the build failed: {message}",
+                        "fix the build (see the log above), commit and deploy again",
+                    )
+                for line in str(chunk.get("stream", "")).splitlines():
+                    if line.strip():
+                        on_line(line.rstrip())
+
+        self.call(stream, "build the image")
+
+    def image_exists(self, tag: str) -> bool:
+        try:
+            self.client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def exposed_ports(self, tag: str) -> list[int]:
+        image = self.call(lambda: self.client.images.get(tag), f"inspect image {tag}")
+        ports = (image.attrs.get("Config") or {}).get("ExposedPorts") or {}
+        return sorted(int(port.split("/")[0]) for port in ports)
+
+    def images(self, labels: dict[str, str]) -> list[str]:
+        found = self.call(
+            lambda: self.client.images.list(filters={"label": label_filters(labels)}),
+            "list images",
+        )
+        return [tag for image in found for tag in image.tags]
+
+    def remove_image(self, tag: str) -> None:
+        try:
+            self.client.images.remove(tag, noprune=False)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError:
+            pass  # still used by a container (e.g. a rollback target): keep it
+
+    # containers
+
+    def run(self, spec: ContainerSpec) -> None:
+        self.call(lambda: self.client.containers.run(**run_arguments(spec)), f"start {spec.name}")
+
+    def run_once(self, spec: ContainerSpec, timeout: float) -> tuple[int, str]:
+        """Run a one-off container to completion; returns its exit code and output."""
+        container: Container = self.call(
+            lambda: self.client.containers.run(**run_arguments(spec) | {"restart_policy": None}),
+            f"start {spec.name}",
+        )
+        try:
+            result = container.wait(timeout=timeout)
+            output = container.logs().decode(errors="replace")
+            return int(result.get("StatusCode", 1)), output
+        except requests.exceptions.ReadTimeout:
+            return 124, f"timed out after {timeout:.0f}s"
+        finally:
+            container.remove(force=True)
+
+    def state(self, name: str, network: str) -> ContainerState | None:
+        try:
+            container = self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+        return container_state(container, network)
+
+    def containers(self, labels: dict[str, str], network: str) -> list[ContainerState]:
+        found = self.call(
+            lambda: self.client.containers.list(all=True, filters={"label": label_filters(labels)}),
+            "list containers",
+        )
+        return [container_state(c, network) for c in found]
+
+    def logs(self, name: str, tail: int | str = 100, follow: bool = False) -> Iterator[str]:
+        try:
+            container = self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return
+        if not follow:
+            yield from container.logs(tail=tail).decode(errors="replace").splitlines()
+            return
+        buffer = b""
+        for chunk in container.logs(stream=True, follow=True, tail=tail):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line.decode(errors="replace")
+
+    def remove(self, name: str, timeout: int = 10) -> None:
+        try:
+            container = self.client.containers.get(name)
+            container.stop(timeout=timeout)
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def run_arguments(spec: ContainerSpec) -> dict[str, Any]:
+    return {
+        "image": spec.image,
+        "name": spec.name,
+        "command": spec.command,
+        "entrypoint": spec.entrypoint,
+        "environment": spec.env,
+        "labels": spec.labels,
+        "network": spec.network,
+        "volumes": {spec.volume: {"bind": "/data", "mode": "rw"}} if spec.volume else None,
+        "mem_limit": spec.memory,
+        "pids_limit": spec.pids,
+        "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
+        "security_opt": ["no-new-privileges:true"],
+        "restart_policy": {"Name": "unless-stopped"} if spec.restart else None,
+        "init": True,
+        "detach": True,
+        "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+    }
+
+
+def container_state(container: Container, network: str) -> ContainerState:
+    attrs = container.attrs
+    state = attrs.get("State") or {}
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return ContainerState(
+        name=container.name or "",
+        status=state.get("Status", "unknown"),
+        labels=container.labels,
+        ip=(networks.get(network) or {}).get("IPAddress") or None,
+        exit_code=int(state.get("ExitCode") or 0),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        started_at=state.get("StartedAt", ""),
+    )
+
+
+def label_filters(labels: dict[str, str]) -> list[str]:
+    return [f"{key}={value}" for key, value in labels.items()]
+
+
+def disk_full(what: str) -> HostctlError:
+    return HostctlError(
+        f"the disk is full: Docker could not {what}",
+        "free space (docker image prune, old backups), then deploy again; "
+        "the current release keeps serving",
+    )

@@ -1,0 +1,84 @@
+"""The hostctl command line: thin click commands over the library."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import click
+
+from hostctl import __version__
+from hostctl.errors import HostctlError
+
+# Subcommands live in their own modules and are imported only when used, so that
+# `hostctl --version` and `hostctl --help` stay fast.
+COMMANDS = {
+    "apps": ("hostctl.cli.apps", "apps"),
+    "deploy": ("hostctl.cli.deploy", "deploy"),
+    "env": ("hostctl.cli.env", "env"),
+    "logs": ("hostctl.cli.operate", "logs"),
+    "ps": ("hostctl.cli.operate", "ps"),
+    "releases": ("hostctl.cli.deploy", "releases"),
+    "restart": ("hostctl.cli.operate", "restart"),
+    "rollback": ("hostctl.cli.deploy", "rollback"),
+}
+
+
+class HostctlGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HostctlError as exc:
+            if debugging(ctx):
+                raise
+            click.echo(f"Error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # the last line of defence: no traceback unless --debug
+            if debugging(ctx):
+                raise
+            click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+            click.echo("Hint: run again with --debug for the traceback, and report it", err=True)
+            ctx.exit(1)
+
+
+def debugging(ctx: click.Context) -> bool:
+    return bool(ctx.obj and ctx.obj.get("debug")) or os.environ.get("HOSTCTL_DEBUG") == "1"
+
+
+@click.group(cls=HostctlGroup)
+@click.version_option(__version__, prog_name="hostctl")
+@click.option("--debug", is_flag=True, help="Show tracebacks (also HOSTCTL_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Push-to-deploy for many small apps on one Linux server.
+
+    State lives under HOSTCTL_ROOT (default /var/lib/hostctl), server config under
+    HOSTCTL_ETC (default /etc/hostctl); HOSTCTL_HTTP_PORT sets the edge port.
+    """
+    ctx.obj = {"debug": debug}
+
+
+def main() -> None:
+    cli(prog_name="hostctl")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""hostctl deploy, releases, rollback."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from hostctl.cli.render import TerminalReporter, open_host, print_json, table
+
+
+def trigger() -> str:
+    return f"cli:{os.environ.get('SUDO_USER') or os.environ.get('USER') or 'root'}"
+
+
+@click.command()
+@click.argument("app")
+@click.argument("source", required=False)
+@click.option("--ref", help="Branch, tag or commit to build (git sources; default: HEAD).")
+def deploy(app: str, source: str | None, ref: str | None) -> None:
+    """Build APP from SOURCE and swap it in with zero downtime.
+
+    SOURCE is a directory, a git repository or a git URL (file://, ssh://, https://);
+    without it, the app's last source is deployed again. Exits 0 only once the new
+    release is serving.
+    """
+    from hostctl.deploy.pipeline import deploy as run_deploy
+
+    host = open_host()
+    release = run_deploy(host, app, source, ref, trigger(), TerminalReporter())
+    url = host.url(host.store.app(app))
+    click.echo(f"Deployed {app} release {release.number}: {url}")
+
+
+@click.command()
+@click.argument("app")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def releases(app: str, as_json: bool) -> None:
+    """List an app's releases, newest first."""
+    host = open_host()
+    current = host.store.app(app).current_release
+    found = host.store.releases(app)
+    if as_json:
+        print_json(
+            [
+                {
+                    "number": r.number,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "current": r.number == current,
+                    "trigger": r.trigger,
+                    "source": r.source,
+                    "commit": r.commit_sha,
+                    "image": r.image,
+                    "created_at": r.created_at,
+                    "finished_at": r.finished_at,
+                    "error": r.error,
+                    "timings": r.timings,
+                    "env_keys": sorted(r.env),
+                }
+                for r in found
+            ]
+        )
+        return
+    if not found:
+        click.echo(f"{app} has no releases yet. Deploy it with `hostctl deploy {app} SOURCE`.")
+        return
+    table(
+        ["", "RELEASE", "KIND", "STATUS", "COMMIT", "CREATED", "BY", "ERROR"],
+        [
+            (
+                "*" if r.number == current else "",
+                f"v{r.number}",
+                r.kind,
+                r.status,
+                (r.commit_sha or "")[:10],
+                r.created_at[:19].replace("T", " "),
+                r.trigger,
+                (r.error or "").splitlines()[0][:60] if r.error else "",
+            )
+            for r in found
+        ],
+    )
+
+
+@click.command()
+@click.argument("app")
+@click.argument("release", required=False, type=int)
+def rollback(app: str, release: int | None) -> None:
+    """Go back to RELEASE (default: the one before the current), with its image and env."""
+    from hostctl.deploy.operations import rollback as run_rollback
+
+    host = open_host()
+    done = run_rollback(host, app, release, trigger(), TerminalReporter())
+    click.echo(f"Rolled back {app}: release {done.number} is live")

@@ -1,0 +1,50 @@
+"""hostctl logs, ps, restart."""
+
+from __future__ import annotations
+
+import click
+
+from hostctl.cli.render import TerminalReporter, open_host, table
+
+
+@click.command()
+@click.argument("app")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--process", "process", default="web", show_default=True, help="Process type.")
+@click.option("--release", "release", type=int, help="Show the build/deploy log of a release.")
+@click.option("-n", "--lines", default=100, show_default=True, help="How many lines back.")
+def logs(app: str, follow: bool, process: str, release: int | None, lines: int) -> None:
+    """Print an app's output, or a release's build and deploy log."""
+    from hostctl.operate import container_logs, release_log
+
+    host = open_host()
+    source = (
+        release_log(host, app, release)
+        if release
+        else container_logs(host, app, process, lines, follow)
+    )
+    for line in source:
+        click.echo(line)
+
+
+@click.command()
+@click.argument("app")
+def ps(app: str) -> None:
+    """List the app's containers."""
+    from hostctl.operate import processes
+
+    rows = processes(open_host(), app)
+    if not rows:
+        click.echo(f"{app} has no containers. Deploy it with `hostctl deploy {app} SOURCE`.")
+        return
+    table(["PROCESS", "RELEASE", "STATUS", "CONTAINER", "STARTED"], rows)
+
+
+@click.command()
+@click.argument("app")
+def restart(app: str) -> None:
+    """Restart an app's containers with zero downtime (same release)."""
+    from hostctl.deploy.operations import restart as run_restart
+
+    run_restart(open_host(), app, TerminalReporter())
+    click.echo(f"Restarted {app}")

@@ -1,0 +1,66 @@
+"""Output helpers: Rich where it is a terminal, plain lines otherwise, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hostctl.deploy.reconcile import reconcile
+from hostctl.host import Host
+
+
+@cache
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    grid = Table(*columns, box=None, pad_edge=False, header_style="bold")
+    for row in rows:
+        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    console().print(grid)
+
+
+class TerminalReporter:
+    """Progress for people: steps always; build output dimmed on a terminal."""
+
+    def __init__(self, verbose: bool = True) -> None:
+        self.verbose = verbose
+        self.tty = sys.stdout.isatty()
+
+    def step(self, text: str) -> None:
+        if self.tty:
+            console().print(f"[bold cyan]----->[/] {text}", markup=True)
+        else:
+            click.echo(f"-----> {text}")
+
+    def detail(self, text: str) -> None:
+        if not self.verbose:
+            return
+        if self.tty:
+            console().print(f"       {text}", style="dim", markup=False)
+        else:
+            click.echo(f"       {text}")
+
+
+def open_host() -> Host:
+    """The host, reconciled: anything a crash left half-done is repaired first."""
+    host = Host()
+    for repair in reconcile(host, TerminalReporter(verbose=False)):
+        click.echo(f"note: repaired {repair}", err=True)
+    return host
+
+
+def masked(value: str) -> str:
+    return "********" if value else ""

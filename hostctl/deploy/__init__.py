@@ -1,0 +1,1 @@
+"""Releases: build, the health-gated swap, rollback, env changes and reconcile."""

@@ -1,0 +1,56 @@
+"""The health gate: a new web container gets traffic only once it answers."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from hostctl.adapters.docker import Docker
+from hostctl.config import HealthCheck
+from hostctl.errors import HostctlError
+
+POLL_INTERVAL = 0.05
+
+
+def wait_until_healthy(
+    docker: Docker, container: str, network: str, port: int, check: HealthCheck
+) -> str:
+    """Poll until the container answers; returns its address (ip:port) on the network."""
+    deadline = time.monotonic() + check.timeout
+    last_problem = "it did not answer yet"
+    with httpx.Client(timeout=5) as client:
+        while True:
+            state = docker.state(container, network)
+            if state is None or state.status in ("exited", "dead") or state.restart_count > 0:
+                code = f" with code {state.exit_code}" if state else ""
+                raise failed(docker, container, f"the web process exited{code} while starting")
+            if state.ip:
+                address = f"{state.ip}:{port}"
+                try:
+                    response = client.get(f"http://{address}{check.path}")
+                    if response.status_code >= 500:
+                        last_problem = f"{check.path} answered {response.status_code}"
+                    elif check.content and check.content not in response.text:
+                        last_problem = f"{check.path} did not contain {check.content!r}"
+                    else:
+                        return address
+                except httpx.HTTPError as exc:
+                    last_problem = f"{check.path}: {type(exc).__name__} on port {port}"
+            if time.monotonic() > deadline:
+                raise failed(
+                    docker,
+                    container,
+                    f"the health check failed after {check.timeout:.0f}s: {last_problem}",
+                )
+            time.sleep(POLL_INTERVAL)
+
+
+def failed(docker: Docker, container: str, reason: str) -> HostctlError:
+    logs = list(docker.logs(container, tail=20))
+    shown = "\n".join(f"  | {line}" for line in logs) if logs else "  (no output)"
+    return HostctlError(
+        f"{reason}\nlast lines of its output:\n{shown}",
+        "make the app listen on $PORT and answer HTTP on the health-check path; "
+        "the previous release is still serving",
+    )

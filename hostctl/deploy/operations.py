@@ -1,0 +1,103 @@
+"""Releases that reuse an image: rollback, env changes; and restart (no new release)."""
+
+from __future__ import annotations
+
+from hostctl.deploy.pipeline import app_lock, run_release
+from hostctl.deploy.report import Logged, Reporter
+from hostctl.deploy.swap import swap
+from hostctl.errors import HostctlError
+from hostctl.host import Host
+from hostctl.names import check_env_key
+from hostctl.state import Release
+
+
+def rollback(host: Host, app: str, target: int | None, trigger: str, out: Reporter) -> Release:
+    with app_lock(host, app, out):
+        current = host.store.app(app).current_release
+        if current is None:
+            raise HostctlError(f"{app} has no live release to roll back from", "deploy it first")
+        chosen = host.store.release(app, target) if target else previous_release(host, app, current)
+        if chosen.number == current:
+            raise HostctlError(f"release {chosen.number} is already live", "pick another release")
+        if chosen.image is None or chosen.spec is None or chosen.status == "failed":
+            raise HostctlError(
+                f"release {chosen.number} never went live, so it cannot be rolled back to",
+                f"pick a successful release from `hostctl releases {app}`",
+            )
+        if not host.docker.image_exists(chosen.image):
+            raise HostctlError(
+                f"the image of release {chosen.number} ({chosen.image}) was pruned",
+                "hostctl keeps the images of the last 5 successful releases; pick a newer one",
+            )
+        release = host.store.new_release(
+            app,
+            "rollback",
+            trigger,
+            source=chosen.source,
+            commit_sha=chosen.commit_sha,
+            image=chosen.image,
+            spec=chosen.spec,
+            env=chosen.env,
+        )
+        out.step(f"Rolling {app} back to release {chosen.number} as release {release.number}")
+
+        def do_swap(log: Logged) -> Release:
+            swap(host, release, log)
+            host.store.replace_env(app, chosen.env)
+            return host.store.release(app, release.number)
+
+        return run_release(host, release, out, do_swap)
+
+
+def previous_release(host: Host, app: str, current: int) -> Release:
+    for release in host.store.releases(app):
+        if release.number < current and release.status in ("live", "retired"):
+            return release
+    raise HostctlError(f"{app} has no earlier successful release", "there is nothing to go back to")
+
+
+def change_env(
+    host: Host, app: str, changes: dict[str, str], removals: list[str], trigger: str, out: Reporter
+) -> Release | None:
+    """Store the new env; when the app is live, roll it out as a new release."""
+    for key in [*changes, *removals]:
+        check_env_key(key)
+    with app_lock(host, app, out):
+        env = host.store.env(app)
+        missing = [key for key in removals if key not in env]
+        if missing:
+            raise HostctlError(
+                f"{app} has no variable {', '.join(missing)}", f"see `hostctl env {app}`"
+            )
+        env = {k: v for k, v in (env | changes).items() if k not in removals}
+        current = host.store.app(app).current_release
+        if current is None:
+            host.store.replace_env(app, env)
+            host.store.audit("env", app, f"set {sorted(changes)} unset {sorted(removals)}")
+            return None
+        live = host.store.release(app, current)
+        release = host.store.new_release(
+            app,
+            "env",
+            trigger,
+            source=live.source,
+            commit_sha=live.commit_sha,
+            image=live.image,
+            spec=live.spec,
+            env=env,
+        )
+
+        def do_swap(log: Logged) -> Release:
+            swap(host, release, log)
+            host.store.replace_env(app, env)
+            return host.store.release(app, release.number)
+
+        return run_release(host, release, out, do_swap)
+
+
+def restart(host: Host, app: str, out: Reporter) -> None:
+    with app_lock(host, app, out):
+        current = host.store.app(app).current_release
+        if current is None:
+            raise HostctlError(f"{app} has no live release to restart", "deploy it first")
+        swap(host, host.store.release(app, current), out, new_release=False)

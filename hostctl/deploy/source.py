@@ -1,0 +1,49 @@
+"""Getting an app's source: a local directory, a local git repository or a git URL."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostctl.adapters import git
+from hostctl.errors import HostctlError
+
+URL_SCHEMES = ("file://", "ssh://", "https://", "http://", "git://", "git@")
+
+
+@dataclass(frozen=True)
+class Source:
+    location: str  # as recorded: an absolute path or a URL
+    commit: str | None
+    description: str
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(URL_SCHEMES)
+
+
+def fetch_source(source: str, ref: str | None, cache: Path, tree: Path) -> Source:
+    """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names."""
+    if not is_url(source):
+        path = Path(source).expanduser().resolve()
+        if not path.exists():
+            raise HostctlError(
+                f"source {source!r} does not exist",
+                "pass a directory, a git repository or a git URL (file://, ssh://, https://)",
+            )
+        if not path.is_dir():
+            raise HostctlError(f"source {source!r} is not a directory", "pass the app's folder")
+        if not git.is_repository(path):
+            if ref:
+                raise HostctlError(
+                    f"--ref needs a git repository, and {source} is a plain directory",
+                    "drop --ref, or point at a git repository",
+                )
+            shutil.copytree(path, tree, ignore=shutil.ignore_patterns(".git"))
+            return Source(str(path), None, f"directory {path}")
+        source = str(path)
+    commit = git.fetch(cache, source, ref)
+    git.export(cache, commit, tree)
+    subject = git.commit_subject(cache, commit)
+    return Source(source, commit, f"{commit[:10]} {subject}".strip())

@@ -1,0 +1,117 @@
+"""The zero-downtime swap: start, health gate, switch, drain, stop; then workers.
+
+The commit point is recording the new web container as serving, made under the edge
+lock right before Caddy switches; reconcile treats that record as the truth, so a crash
+on either side of it leaves a box that reconcile can put right.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from hostctl.adapters.docker import ContainerSpec
+from hostctl.build.plan import RuntimeSpec
+from hostctl.deploy.health import wait_until_healthy
+from hostctl.deploy.locks import file_lock
+from hostctl.deploy.report import Reporter
+from hostctl.errors import HostctlError
+from hostctl.host import Host
+from hostctl.state import Release
+
+SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
+STOP_TIMEOUT = 30
+RELEASE_TIMEOUT = 600
+
+
+def container_spec(
+    host: Host, release: Release, process: str, command: str | None, one_off: bool = False
+) -> ContainerSpec:
+    assert release.spec is not None and release.image is not None
+    spec = RuntimeSpec.from_json(release.spec)
+    entrypoint = None
+    argv = None
+    if command:
+        # exec, so the app itself gets SIGTERM and can finish in-flight requests
+        simple = not SHELL_OPERATORS.search(command)
+        entrypoint, argv = ["/bin/sh", "-c"], [f"exec {command}" if simple else command]
+    return ContainerSpec(
+        name=host.container_name(release.app, process, release.number),
+        image=release.image,
+        labels=host.labels(release.app, release=str(release.number), process=process),
+        network=host.network,
+        command=argv,
+        entrypoint=entrypoint,
+        env=release.env | {"PORT": str(spec.port), "TINI_KILL_PROCESS_GROUP": "1"},
+        volume=host.volume(release.app),
+        memory=spec.resources.memory,
+        pids=spec.resources.pids,
+        cpus=spec.resources.cpus,
+        restart=not one_off,
+    )
+
+
+def run_release_command(host: Host, release: Release, command: str, out: Reporter) -> None:
+    out.step(f"Running the release command: {command}")
+    spec = container_spec(host, release, "release", command, one_off=True)
+    code, output = host.docker.run_once(spec, timeout=RELEASE_TIMEOUT)
+    for line in output.splitlines():
+        out.detail(line)
+    if code != 0:
+        tail = "\n".join(f"  | {line}" for line in output.splitlines()[-15:])
+        raise HostctlError(
+            f"the release command failed with exit code {code}\n{tail}",
+            "fix it and deploy again; the previous release is still serving",
+        )
+
+
+def swap(host: Host, release: Release, out: Reporter, *, new_release: bool = True) -> None:
+    """Put ``release`` in service with no lost request. On failure nothing changes."""
+    assert release.spec is not None
+    spec = RuntimeSpec.from_json(release.spec)
+    app = release.app
+    before = [c.name for c in host.docker.containers(host.labels(app), host.network)]
+
+    web = container_spec(host, release, "web", spec.processes.get("web"))
+    out.step(f"Starting {web.name}")
+    host.docker.run(web)
+    try:
+        address = wait_until_healthy(host.docker, web.name, host.network, spec.port, spec.health)
+    except BaseException:
+        host.docker.remove(web.name, timeout=5)
+        raise
+    out.step(f"Healthy at {address}{spec.health.path}")
+
+    with file_lock(host.settings.dir("locks") / "edge.lock"):
+        if new_release:
+            host.store.make_live(app, release.number, web.name)
+        else:
+            host.store.set_web_container(app, web.name)
+        old_addresses = host.caddy.switch(app, address)
+    out.step("Switched traffic to the new container")
+
+    drain(host, old_addresses, out)
+    started = [web.name]
+    for process, command in spec.processes.items():
+        if process != "web":
+            worker = container_spec(host, release, process, command)
+            host.docker.run(worker)
+            started.append(worker.name)
+            out.step(f"Started {process} process {worker.name}")
+    for name in before:
+        host.docker.remove(name, timeout=STOP_TIMEOUT)
+    with file_lock(host.settings.dir("locks") / "edge.lock"):
+        host.caddy.release_drained(old_addresses)
+    if before:
+        out.step(f"Stopped {len(before)} old container(s)")
+
+
+def drain(host: Host, addresses: list[str], out: Reporter) -> None:
+    deadline = time.monotonic() + host.settings.server.drain_timeout
+    for address in addresses:
+        waiting = host.caddy.in_flight(address)
+        if waiting:
+            out.step(f"Draining {waiting} in-flight request(s) from {address}")
+        while waiting and time.monotonic() < deadline:
+            time.sleep(0.1)
+            waiting = host.caddy.in_flight(address)

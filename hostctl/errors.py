@@ -1,0 +1,15 @@
+"""The one error type the library raises for things a user can act on."""
+
+from __future__ import annotations
+
+
+class HostctlError(Exception):
+    """A failure with a message saying what went wrong and a hint saying what to do next."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message

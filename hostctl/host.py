@@ -1,0 +1,54 @@
+"""The box hostctl manages: settings, the state store and the adapters, plus naming rules."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+
+from hostctl.adapters.caddy import Caddy
+from hostctl.adapters.docker import LABEL, Docker
+from hostctl.settings import Settings
+from hostctl.state import App, Store
+
+
+class Host:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.store = Store(self.settings.db_path)
+
+    @cached_property
+    def docker(self) -> Docker:
+        return Docker()
+
+    @cached_property
+    def caddy(self) -> Caddy:
+        return Caddy(self.settings.dir("caddy"), self.settings.http_port)
+
+    @property
+    def network(self) -> str:
+        return self.settings.namespace
+
+    def labels(self, app: str | None = None, **more: str) -> dict[str, str]:
+        labels = {f"{LABEL}.namespace": self.settings.namespace}
+        if app is not None:
+            labels[f"{LABEL}.app"] = app
+        labels.update({f"{LABEL}.{key}": value for key, value in more.items()})
+        return labels
+
+    def volume(self, app: str) -> str:
+        return f"{self.settings.namespace}-{app}-data"
+
+    def image_tag(self, app: str, release: int) -> str:
+        return f"{self.settings.namespace}/{app}:{release}"
+
+    def container_name(self, app: str, process: str, release: int) -> str:
+        return f"{self.settings.namespace}-{app}-{process}-{release}-{secrets.token_hex(3)}"
+
+    def default_hostname(self, app: str) -> str:
+        return f"{app}.{self.settings.server.domain}"
+
+    def url(self, app: App) -> str | None:
+        if not app.hostnames:
+            return None
+        port = self.settings.http_port
+        return f"http://{app.hostnames[0]}{'' if port == 80 else f':{port}'}/"

@@ -1,0 +1,9 @@
+# Rendered by hostctl for a Node app. Commit your own Dockerfile to replace it.
+FROM {{ images.node }}
+ENV NODE_ENV=production PORT={{ port }}
+WORKDIR /app
+COPY package.json {{ lockfile or "" }} ./
+RUN {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --no-audit --no-fund
+COPY . .
+EXPOSE {{ port }}
+CMD ["npm", "start"]

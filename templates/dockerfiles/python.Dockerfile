@@ -1,0 +1,22 @@
+# Rendered by hostctl for a Python app ({{ manifest }}). Commit your own Dockerfile to replace it.
+FROM {{ images.python }}
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT={{ port }}
+WORKDIR /app
+{% if manifest == "requirements.txt" %}
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+COPY . .
+{% elif manifest == "Pipfile" %}
+COPY Pipfile Pipfile.lock* ./
+RUN pip install pipenv && pipenv requirements > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt && pip uninstall -y pipenv
+COPY . .
+{% else %}
+COPY pyproject.toml ./
+# Dependencies first, in their own cached layer; the app itself after the source copy.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb')).get('project', {}).get('dependencies', [])))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+COPY . .
+RUN pip install --no-deps .
+{% endif %}
+EXPOSE {{ port }}
