@@ -13,3 +13,14 @@ class HostctlError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+DISK_FULL = "no space left on device"
+
+
+def disk_full(what: str) -> HostctlError:
+    return HostctlError(
+        f"the disk is full: could not {what}",
+        "free space (docker image prune, old backups), then deploy again; "
+        "the current release keeps serving",
+    )

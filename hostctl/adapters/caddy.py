@@ -26,6 +26,7 @@ from hostctl.errors import HostctlError
 
 DRAINING_ROUTE = "hostctl-draining"
 NOT_FOUND_ROUTE = "hostctl-not-found"
+ROUTES = "/config/apps/http/servers/edge/routes"
 START_TIMEOUT = 15.0
 
 
@@ -83,6 +84,7 @@ class Caddy:
 
     def ensure_running(self, routes: list[Route]) -> None:
         """Start Caddy if its admin API does not answer; make its routes these."""
+        migrate_accept_queues()
         if self.running():
             self.load(routes)
         else:
@@ -209,21 +211,24 @@ class Caddy:
     # the swap
 
     def switch(self, app: str, upstream: str) -> list[str]:
-        """Send all of the app's hostnames to ``upstream`` in one change.
+        """Send all of the app's hostnames to ``upstream`` in one config change.
 
-        The addresses it served before are parked to drain, and returned.
+        The addresses it served before are parked to drain, and returned. Each change
+        reloads Caddy, so a switch is exactly one change.
         """
-        handler = self.request("GET", f"/id/{route_id(app)}/handle/0") or {}
-        old = [u["dial"] for u in handler.get("upstreams", []) if u["dial"] != upstream]
-        if old:
-            parked = self.request("GET", f"/id/{DRAINING_ROUTE}/handle/0/upstreams") or []
-            addresses = {u["dial"] for u in parked} | set(old)
-            self.request(
-                "PATCH",
-                f"/id/{DRAINING_ROUTE}/handle/0/upstreams",
-                [{"dial": a} for a in sorted(addresses)],
+        routes = self.request("GET", ROUTES) or []
+        app_route = next((r for r in routes if r.get("@id") == route_id(app)), None)
+        parked = next((r for r in routes if r.get("@id") == DRAINING_ROUTE), None)
+        if app_route is None or parked is None:
+            raise HostctlError(
+                f"Caddy has no route for {app}", "run `hostctl apps` to reconcile the edge"
             )
-        self.request("PATCH", f"/id/{route_id(app)}/handle/0", self.proxy([upstream]))
+        old = [u["dial"] for u in app_route["handle"][0].get("upstreams", [])]
+        old = [address for address in old if address != upstream]
+        still_draining = [a for a in self.draining() if self.in_flight(a) > 0]
+        app_route["handle"] = [self.proxy([upstream])]
+        parked["handle"] = [self.proxy(sorted({*still_draining, *old}))]
+        self.request("PATCH", ROUTES, routes)
         return old
 
     def draining(self) -> list[str]:
@@ -236,7 +241,16 @@ class Caddy:
                 return int(upstream.get("num_requests", 0))
         return 0
 
-    def release_drained(self, addresses: list[str]) -> None:
-        parked = self.request("GET", f"/id/{DRAINING_ROUTE}/handle/0/upstreams") or []
-        keep = [u for u in parked if u["dial"] not in addresses]
-        self.request("PATCH", f"/id/{DRAINING_ROUTE}/handle/0/upstreams", keep)
+
+def migrate_accept_queues() -> None:
+    """Ask Linux to hand queued connections to the new listener when Caddy reloads.
+
+    Caddy binds a fresh SO_REUSEPORT socket on every config change and closes the old
+    one; without this, connections waiting in the old socket's queue are reset.
+    """
+    knob = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+    try:
+        if knob.read_text().strip() != "1":
+            knob.write_text("1\n")
+    except OSError:
+        pass  # older kernel or no permission: reloads may reset a rare connection

@@ -16,10 +16,9 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import LogConfig
 
-from hostctl.errors import HostctlError
+from hostctl.errors import DISK_FULL, HostctlError, disk_full
 
 LABEL = "io.hostctl"
-DISK_FULL = "no space left on device"
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class Docker:
             raise unreachable(exc) from exc
         except docker.errors.APIError as exc:
             detail = exc.explanation or str(exc)
-            if DISK_FULL in str(detail):
+            if DISK_FULL in str(detail).lower():
                 raise disk_full(what) from exc
             raise HostctlError(
                 f"Docker could not {what}: {detail}", "see `hostctl doctor` or the engine logs"
@@ -134,7 +133,7 @@ class Docker:
             ):
                 if "error" in chunk:
                     message = str(chunk["error"]).strip()
-                    if DISK_FULL in message:
+                    if DISK_FULL in message.lower():
                         raise disk_full("build the image")
                     raise HostctlError(
                         f"the build failed: {message}",
@@ -269,11 +268,3 @@ def container_state(container: Container, network: str) -> ContainerState:
 
 def label_filters(labels: dict[str, str]) -> list[str]:
     return [f"{key}={value}" for key, value in labels.items()]
-
-
-def disk_full(what: str) -> HostctlError:
-    return HostctlError(
-        f"the disk is full: Docker could not {what}",
-        "free space (docker image prune, old backups), then deploy again; "
-        "the current release keeps serving",
-    )

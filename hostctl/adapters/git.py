@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.errors import DISK_FULL, HostctlError, disk_full
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
-    import os
-
     try:
         done = subprocess.run(
             ["git", *args],
@@ -27,6 +26,8 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
     except FileNotFoundError as exc:
         raise HostctlError("git is not installed", "install it (apt-get install git)") from exc
     if check and done.returncode != 0:
+        if DISK_FULL in done.stderr.lower():
+            raise disk_full(f"run git {args[0]}")
         raise HostctlError(
             f"git {args[0]} failed: {done.stderr.strip() or done.stdout.strip()}",
             "check that the repository and ref exist and are readable from this machine",

@@ -14,9 +14,9 @@ from pathlib import Path
 from hostctl.build.plan import DEFAULT_PORT, plan_build
 from hostctl.deploy.locks import app_lock_path, file_lock
 from hostctl.deploy.report import Logged, Reporter
-from hostctl.deploy.source import fetch_source
+from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import run_release_command, swap
-from hostctl.errors import HostctlError
+from hostctl.errors import HostctlError, disk_full
 from hostctl.host import Host
 from hostctl.state import Release
 
@@ -35,8 +35,7 @@ def deploy(
     host: Host, app: str, source: str | None, ref: str | None, trigger: str, out: Reporter
 ) -> Release:
     host.store.app(app)
-    if source is None:
-        source = last_source(host, app)
+    source = last_source(host, app) if source is None else check_source(source)
     with app_lock(host, app, out):
         release = host.store.new_release(app, "deploy", trigger, source=source)
 
@@ -48,7 +47,7 @@ def deploy(
 
 def last_source(host: Host, app: str) -> str:
     for release in host.store.releases(app):
-        if release.source:
+        if release.source and release.status in ("live", "retired"):
             return release.source
     raise HostctlError(
         f"{app} has never been deployed, so there is no source to deploy again",
@@ -78,10 +77,9 @@ def run_release(
         if exc.errno != errno.ENOSPC:
             raise
         host.store.fail_release(release.app, release.number, "the disk is full")
+        full = disk_full(f"write {exc.filename or 'the source'}")
         raise HostctlError(
-            f"release {release.number} of {release.app} failed: the disk is full ({exc})",
-            "free space (docker image prune, old backups) and deploy again; "
-            "the previous release is still serving",
+            f"release {release.number} of {release.app} failed: {full.message}", full.hint
         ) from exc
     except BaseException:
         host.store.fail_release(release.app, release.number, "interrupted")

@@ -23,17 +23,26 @@ def is_url(source: str) -> bool:
     return source.startswith(URL_SCHEMES)
 
 
+def check_source(source: str) -> str:
+    """The source as it will be recorded: a URL, or the absolute path of a directory."""
+    if is_url(source):
+        return source
+    path = Path(source).expanduser().resolve()
+    if not path.exists():
+        raise HostctlError(
+            f"source {source!r} does not exist",
+            "pass a directory, a git repository or a git URL (file://, ssh://, https://)",
+        )
+    if not path.is_dir():
+        raise HostctlError(f"source {source!r} is not a directory", "pass the app's folder")
+    return str(path)
+
+
 def fetch_source(source: str, ref: str | None, cache: Path, tree: Path) -> Source:
     """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names."""
+    source = check_source(source)
     if not is_url(source):
-        path = Path(source).expanduser().resolve()
-        if not path.exists():
-            raise HostctlError(
-                f"source {source!r} does not exist",
-                "pass a directory, a git repository or a git URL (file://, ssh://, https://)",
-            )
-        if not path.is_dir():
-            raise HostctlError(f"source {source!r} is not a directory", "pass the app's folder")
+        path = Path(source)
         if not git.is_repository(path):
             if ref:
                 raise HostctlError(

@@ -100,8 +100,6 @@ def swap(host: Host, release: Release, out: Reporter, *, new_release: bool = Tru
             out.step(f"Started {process} process {worker.name}")
     for name in before:
         host.docker.remove(name, timeout=STOP_TIMEOUT)
-    with file_lock(host.settings.dir("locks") / "edge.lock"):
-        host.caddy.release_drained(old_addresses)
     if before:
         out.step(f"Stopped {len(before)} old container(s)")
 

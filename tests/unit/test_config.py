@@ -1,0 +1,77 @@
+import pytest
+
+from hostctl.config import HealthCheck, Resources, load_server_config, parse_app_config
+from hostctl.errors import HostctlError
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(HostctlError) as caught:
+        parse_app_config(text)
+    return caught.value.message
+
+
+def test_full_app_config_is_read_into_frozen_dataclasses():
+    config = parse_app_config(
+        "port: 8000\n"
+        "healthcheck: {path: /health, timeout: 5, content: ok}\n"
+        "processes:\n  web: gunicorn app:app\n  worker: {command: python worker.py}\n"
+        "release: python manage.py migrate\n"
+        "resources: {memory: 256m, pids: 100}\n"
+    )
+    assert config.port == 8000
+    assert config.healthcheck == HealthCheck(path="/health", timeout=5.0, content="ok")
+    assert dict(config.processes) == {"web": "gunicorn app:app", "worker": "python worker.py"}
+    assert config.release == "python manage.py migrate"
+    assert config.resources_over(Resources()) == Resources(memory=256 * 1024**2, pids=100)
+    with pytest.raises(AttributeError):
+        config.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "healthcheck: {timeout: soon}",
+            "hostctl.yml: healthcheck/timeout: should be a number of seconds",
+        ),
+        ("port: eighty", "hostctl.yml: port: should be an integer"),
+        ("port: 70000", "hostctl.yml: port: should be a TCP port between 1 and 65535"),
+        ("healthcheck: {path: health}", "hostctl.yml: healthcheck/path: should start with /"),
+        ("processes: {web: 5}", "hostctl.yml: processes/web: should be a command string"),
+        (
+            "processes: {web: {cmd: x}}",
+            "hostctl.yml: processes/web/cmd: unknown key; allowed keys are: command",
+        ),
+        (
+            "resources: {memory: lots}",
+            "hostctl.yml: resources/memory: should be a size like 256m or 1g",
+        ),
+        ("- just\n- a list", "hostctl.yml: (top level): should be a mapping of keys to values"),
+    ],
+)
+def test_errors_name_the_key_path(text, message):
+    assert error_of(text) == message
+
+
+def test_unknown_keys_are_refused_with_the_allowed_ones():
+    message = error_of("prot: 8000")
+    assert message.startswith("hostctl.yml: prot: unknown key; allowed keys are: port, healthcheck")
+
+
+def test_invalid_yaml_names_the_line():
+    assert error_of("port: 1\nhealthcheck: [\n").startswith("hostctl.yml: not valid YAML at line")
+
+
+def test_server_config_defaults_and_validation(tmp_path):
+    assert load_server_config(tmp_path / "missing.yml").domain == "localhost"
+    path = tmp_path / "hostctl.yml"
+    path.write_text("domain: example.com\nhttp_port: 8080\nresources: {memory: 1g}\n")
+    config = load_server_config(path)
+    assert (config.domain, config.http_port, config.resources.memory) == (
+        "example.com",
+        8080,
+        1024**3,
+    )
+    path.write_text("domain: 'not a domain!'\n")
+    with pytest.raises(HostctlError, match="domain: should be a DNS name"):
+        load_server_config(path)

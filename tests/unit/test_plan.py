@@ -1,0 +1,114 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hostctl.build.plan import plan_build
+from hostctl.errors import HostctlError
+from hostctl.templates import base_images
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "apps"
+
+
+def tree_of(tmp_path: Path, fixture: str | None = None, **files: str) -> Path:
+    tree = tmp_path / "src"
+    if fixture:
+        shutil.copytree(FIXTURES / fixture, tree)
+    else:
+        tree.mkdir()
+    for name, text in files.items():
+        (tree / name.replace("__", ".")).write_text(text)
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("fixture", "stack", "base"),
+    [
+        ("python", "Python", "python"),
+        ("node", "Node", "node"),
+        ("go", "Go", "golang"),
+        ("static", "static", "static"),
+    ],
+)
+def test_each_stack_is_detected_and_rendered_from_the_base_image_list(
+    tmp_path, fixture, stack, base
+):
+    tree = tree_of(tmp_path, fixture)
+    plan = plan_build(tree)
+    assert plan.stack == stack and plan.generated_dockerfile
+    assert f"FROM {base_images()[base]}" in (tree / "Dockerfile").read_text()
+
+
+def test_a_dockerfile_is_used_as_it_is(tmp_path):
+    tree = tree_of(tmp_path, "dockerfile")
+    original = (tree / "Dockerfile").read_text()
+    plan = plan_build(tree)
+    assert plan.stack == "Dockerfile" and not plan.generated_dockerfile
+    assert (tree / "Dockerfile").read_text() == original
+    assert plan.processes == {"web": None}
+
+
+def test_node_uses_npm_ci_with_a_lockfile_and_install_without(tmp_path):
+    tree = tree_of(tmp_path, "node")
+    plan_build(tree)
+    assert "npm ci" in (tree / "Dockerfile").read_text()
+    (tree / "package-lock.json").unlink()
+    (tree / "Dockerfile").unlink()
+    plan_build(tree)
+    assert "npm install" in (tree / "Dockerfile").read_text()
+
+
+def test_dependency_layer_comes_before_the_source_copy(tmp_path):
+    tree = tree_of(tmp_path, "python")
+    plan_build(tree)
+    text = (tree / "Dockerfile").read_text()
+    assert text.index("pip install -r requirements.txt") < text.index("COPY . .")
+
+
+def test_go_without_go_mod(tmp_path):
+    tree = tree_of(tmp_path, main__go="package main\nfunc main() {}\n")
+    plan_build(tree)
+    assert "go mod init app" in (tree / "Dockerfile").read_text()
+
+
+def test_procfile_release_and_hostctl_yml_overrides(tmp_path):
+    tree = tree_of(
+        tmp_path,
+        requirements__txt="flask\n",
+        Procfile="web: gunicorn a:b\nworker: python w.py\nrelease: python migrate.py\n",
+        **{"hostctl__yml": "port: 8080\nprocesses:\n  worker: python other.py\n"},
+    )
+    plan = plan_build(tree)
+    assert plan.processes == {"web": "gunicorn a:b", "worker": "python other.py"}
+    assert plan.release_command == "python migrate.py"
+    assert "PORT=8080" in (tree / "Dockerfile").read_text()
+
+
+def test_app_json_health_is_used_when_hostctl_yml_has_none(tmp_path):
+    tree = tree_of(
+        tmp_path,
+        index__html="<p>hi</p>",
+        app__json='{"healthchecks": {"web": [{"path": "/ok", "attempts": 2, "timeout": 1}]}}',
+    )
+    assert plan_build(tree).health.path == "/ok"
+
+
+def test_no_stack_says_what_was_looked_for(tmp_path):
+    tree = tree_of(tmp_path, README__md="hello")
+    with pytest.raises(HostctlError) as caught:
+        plan_build(tree)
+    assert "no stack detected" in caught.value.message
+    for looked_for in ("Dockerfile", "requirements.txt", "package.json", "go.mod", "index.html"):
+        assert looked_for in caught.value.message
+
+
+def test_procfile_without_web_for_a_python_app(tmp_path):
+    tree = tree_of(tmp_path, requirements__txt="flask\n", Procfile="worker: python w.py\n")
+    with pytest.raises(HostctlError, match="the Procfile must have a `web:` line"):
+        plan_build(tree)
+
+
+def test_malformed_hostctl_yml_is_refused_before_any_build(tmp_path):
+    tree = tree_of(tmp_path, index__html="x", **{"hostctl__yml": "healthcheck: {timeout: never}\n"})
+    with pytest.raises(HostctlError, match="healthcheck/timeout: should be a number of seconds"):
+        plan_build(tree)
