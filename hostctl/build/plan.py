@@ -1,0 +1,158 @@
+"""Deciding how to build and run an app from what is in its source tree.
+
+A Dockerfile is used as it is. Otherwise the stack is detected and a Dockerfile is
+rendered from templates/. hostctl.yml, the Procfile and app.json then say which
+processes run, on which port, and how the web process is health-checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hostctl.build.appjson import health_from_app_json
+from hostctl.build.procfile import parse_procfile
+from hostctl.config import AppConfig, HealthCheck, Resources, parse_app_config
+from hostctl.errors import HostctlError
+from hostctl.templates import render
+
+DEFAULT_PORT = 5000
+LOOKED_FOR = (
+    "Dockerfile, requirements.txt, Pipfile, pyproject.toml (Python), package.json (Node), "
+    "go.mod or *.go with package main (Go), index.html (static site)"
+)
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """How a release runs; stored with the release so a rollback runs it the same way."""
+
+    port: int
+    processes: dict[str, str | None]  # None: the image's own command
+    release_command: str | None
+    health: HealthCheck
+    resources: Resources
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuntimeSpec:
+        return cls(
+            port=data["port"],
+            processes=data["processes"],
+            release_command=data["release_command"],
+            health=HealthCheck(**data["health"]),
+            resources=Resources(**data["resources"]),
+        )
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    stack: str
+    generated_dockerfile: bool
+    app_config: AppConfig
+    processes: dict[str, str | None]
+    release_command: str | None
+    health: HealthCheck
+
+    def runtime(self, port: int, defaults: Resources) -> RuntimeSpec:
+        return RuntimeSpec(
+            port=port,
+            processes=self.processes,
+            release_command=self.release_command,
+            health=self.health,
+            resources=self.app_config.resources_over(defaults),
+        )
+
+
+def plan_build(tree: Path) -> BuildPlan:
+    """Read the source tree; when there is no Dockerfile, write the rendered one into it."""
+    config = read_app_config(tree)
+    stack, default_web, dockerfile = detect(tree, config.port or DEFAULT_PORT)
+    if dockerfile is not None:
+        (tree / "Dockerfile").write_text(dockerfile)
+    processes: dict[str, str | None] = {}
+    procfile = tree / "Procfile"
+    if procfile.is_file():
+        processes.update(parse_procfile(procfile.read_text(errors="replace")))
+    processes.update(config.processes)
+    release_command = config.release or processes.pop("release", None)
+    if "web" not in processes:
+        if default_web is False:
+            where = "the Procfile" if procfile.is_file() else "a Procfile"
+            raise HostctlError(
+                f"no web process: {where} must have a `web:` line for a {stack} app",
+                "add e.g. `web: gunicorn app:app --bind 0.0.0.0:$PORT` to the Procfile",
+            )
+        processes["web"] = default_web if isinstance(default_web, str) else None
+    health = config.healthcheck
+    app_json = tree / "app.json"
+    if health is None and app_json.is_file():
+        health = health_from_app_json(app_json.read_text(errors="replace"))
+    return BuildPlan(
+        stack=stack,
+        generated_dockerfile=dockerfile is not None,
+        app_config=config,
+        processes=processes,
+        release_command=release_command,
+        health=health or HealthCheck(),
+    )
+
+
+def read_app_config(tree: Path) -> AppConfig:
+    for name in ("hostctl.yml", "hostctl.yaml"):
+        path = tree / name
+        if path.is_file():
+            return parse_app_config(path.read_text(errors="replace"), name)
+    return AppConfig()
+
+
+def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
+    """The stack, its default web command (None: the image's, False: none) and a Dockerfile."""
+    if (tree / "Dockerfile").is_file():
+        return "Dockerfile", None, None
+    for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):
+        if (tree / manifest).is_file():
+            dockerfile = render("dockerfiles/python.Dockerfile", manifest=manifest, port=port)
+            return "Python", False, dockerfile
+    if (tree / "package.json").is_file():
+        lockfile = next(
+            (n for n in ("package-lock.json", "npm-shrinkwrap.json") if (tree / n).is_file()),
+            None,
+        )
+        dockerfile = render("dockerfiles/node.Dockerfile", lockfile=lockfile, port=port)
+        return "Node", node_start(tree), dockerfile
+    if (tree / "go.mod").is_file() or any(is_go_main(path) for path in tree.glob("*.go")):
+        has_go_mod = (tree / "go.mod").is_file()
+        dockerfile = render("dockerfiles/go.Dockerfile", has_go_mod=has_go_mod, port=port)
+        return "Go", None, dockerfile
+    if (tree / "index.html").is_file():
+        return "static", None, render("dockerfiles/static.Dockerfile", port=port)
+    raise HostctlError(
+        f"no stack detected in the source: looked for {LOOKED_FOR}",
+        "add a Dockerfile, or one of those files at the root of the repository",
+    )
+
+
+def node_start(tree: Path) -> str | bool | None:
+    try:
+        package = json.loads((tree / "package.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise HostctlError(
+            f"package.json: not valid JSON ({exc.msg} at line {exc.lineno})",
+            "fix package.json and deploy again",
+        ) from exc
+    if (package.get("scripts") or {}).get("start"):
+        return None  # the template's CMD: npm start
+    for candidate in (package.get("main"), "server.js", "index.js", "app.js"):
+        if isinstance(candidate, str) and (tree / candidate).is_file():
+            return f"node {candidate}"
+    return False
+
+
+def is_go_main(path: Path) -> bool:
+    return re.search(r"^package\s+main\b", path.read_text(errors="replace"), re.M) is not None
