@@ -6,6 +6,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hostctl.cloudflare.sync import check_new_hostnames, sync_after_change
 from hostctl.deploy.locks import app_lock_path, file_lock
 from hostctl.deploy.reconcile import PROCESS, RELEASE, routes
 from hostctl.errors import HostctlError
@@ -27,15 +28,19 @@ class AppStatus:
         return asdict(self)
 
 
-def create_app(host: Host, name: str, domains: list[str]) -> App:
+def create_app(host: Host, name: str, domains: list[str], force: bool = False) -> App:
+    """Create an app. With Cloudflare connected, a hostname held by a DNS record hostctl
+    did not make is refused before anything is created, unless ``force``."""
     check_app_name(name)
     hostnames = [check_hostname(d) for d in domains] or [host.default_hostname(name)]
     claim_hostnames(host, name, hostnames)
+    check_new_hostnames(host, hostnames, force)
     host.docker.ensure_volume(host.volume(name), host.labels(name))
     app = host.store.create_app(name, hostnames)
     host.store.audit("apps:create", name, ", ".join(hostnames))
     with file_lock(host.settings.dir("locks") / "edge.lock"):
         host.caddy.ensure_running(routes(host))
+    sync_after_change(host, hostnames if force else None)  # an outage leaves it pending
     return app
 
 
@@ -113,6 +118,10 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
         with file_lock(host.settings.dir("locks") / "edge.lock"):
             host.caddy.ensure_running(routes(host))
         removed.append("route")
+        cloudflare = sync_after_change(host)
+        if cloudflare is not None:
+            pending = cloudflare.pending or cloudflare.error
+            removed.append("Cloudflare DNS and ingress" + (" (pending)" if pending else ""))
         for tag in host.docker.images(host.labels(name)):
             host.docker.remove_image(tag)
             removed.append(f"image {tag}")

@@ -93,9 +93,9 @@ class Section:
         return tuple(value)
 
 
-def load_yaml(path: Path, source: str) -> object:
+def parse_yaml(text: str, source: str) -> object:
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -141,7 +141,7 @@ class ServerConfig:
 def load_server_config(path: Path) -> ServerConfig:
     if not path.exists():
         return ServerConfig()
-    top = Section("hostctl.yml", load_yaml(path, str(path)))
+    top = Section("hostctl.yml", parse_yaml(path.read_text(), str(path)))
     top.source = str(path)
     top.only("domain", "http_port", "resources", "drain_timeout", "keep_releases")
     defaults = ServerConfig()
@@ -213,15 +213,7 @@ def read_processes(section: Section) -> tuple[tuple[str, str], ...]:
 
 
 def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise HostctlError(
-            f"{source}: not valid YAML{where}", f"fix the syntax of {source} and push again"
-        ) from exc
-    top = Section(source, data)
+    top = Section(source, parse_yaml(text, source))
     top.only(*APP_KEYS)
     port = top.integer("port", minimum=1)
     if port is not None and port > 65535:

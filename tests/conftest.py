@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Hostctl
+from tests.support import Hostctl, make_repo
 
 NAMESPACE = f"hct{secrets.token_hex(3)}"
 
@@ -100,3 +100,15 @@ def app_name(request: pytest.FixtureRequest) -> str:
 
 def pytest_report_header() -> str:
     return f"hostctl test namespace: {NAMESPACE} (python {sys.version.split()[0]})"
+
+
+@pytest.fixture
+def live_app(hostctl: Hostctl, tmp_path: Path, app_name: str) -> Iterator[tuple[str, str, Path]]:
+    """The python fixture app deployed once (serving "python v1"): (name, hostname, repo)."""
+    repo = make_repo(tmp_path / "repo", "python")
+    hostname = f"{app_name}.live.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    hostctl.run("deploy", app_name, str(repo))
+    assert hostctl.get(hostname) == (200, "python v1\n")
+    yield app_name, hostname, repo
+    hostctl.run("apps", "destroy", app_name, "--yes")

@@ -35,6 +35,7 @@ class ContainerSpec:
     pids: int = 256
     cpus: float | None = None
     restart: bool = True
+    extra_hosts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,14 @@ class Docker:
             return False
         return True
 
+    def pull(self, tag: str) -> str | None:
+        """Pull an image; returns why it could not be pulled, or None."""
+        try:
+            self.client.images.pull(tag)
+        except docker.errors.DockerException as exc:
+            return str(getattr(exc, "explanation", None) or exc)
+        return None
+
     def exposed_ports(self, tag: str) -> list[int]:
         image = self.call(lambda: self.client.images.get(tag), f"inspect image {tag}")
         ports = (image.attrs.get("Config") or {}).get("ExposedPorts") or {}
@@ -248,6 +257,7 @@ def run_arguments(spec: ContainerSpec) -> dict[str, Any]:
         "init": True,
         "detach": True,
         "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+        "extra_hosts": spec.extra_hosts or None,
     }
 
 

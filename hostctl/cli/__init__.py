@@ -15,7 +15,9 @@ from hostctl.errors import HostctlError
 # `hostctl --version` and `hostctl --help` stay fast.
 COMMANDS = {
     "apps": ("hostctl.cli.apps", "apps"),
+    "cloudflare": ("hostctl.cli.cloudflare", "cloudflare"),
     "deploy": ("hostctl.cli.deploy", "deploy"),
+    "domains": ("hostctl.cli.domains", "domains"),
     "env": ("hostctl.cli.env", "env"),
     "logs": ("hostctl.cli.operate", "logs"),
     "ps": ("hostctl.cli.operate", "ps"),

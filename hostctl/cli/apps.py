@@ -46,12 +46,15 @@ def apps(ctx: click.Context, as_json: bool) -> None:
     metavar="HOST",
     help="A hostname for the app (repeatable); replaces the default APP.<domain>.",
 )
-def create(app: str, domains: tuple[str, ...]) -> None:
-    """Create an app (its volume, route and default hostname)."""
+@click.option(
+    "--force", is_flag=True, help="Take over DNS records hostctl did not create (Cloudflare)."
+)
+def create(app: str, domains: tuple[str, ...], force: bool) -> None:
+    """Create an app (its volume, route, default hostname and, with Cloudflare, its DNS)."""
     from hostctl.apps import create_app
 
     host = open_host()
-    created = create_app(host, app, list(domains))
+    created = create_app(host, app, list(domains), force)
     click.echo(f"Created {created.name}: {', '.join(created.hostnames)}")
     click.echo(f"Deploy it with: hostctl deploy {created.name} PATH_OR_GIT_URL")
 

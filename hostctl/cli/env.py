@@ -5,17 +5,15 @@ from __future__ import annotations
 import click
 
 from hostctl.cli.deploy import trigger
-from hostctl.cli.render import TerminalReporter, masked, open_host, print_json, table
+from hostctl.cli.render import (
+    ShowByDefault,
+    TerminalReporter,
+    masked,
+    open_host,
+    print_json,
+    table,
+)
 from hostctl.errors import HostctlError
-
-
-class ShowByDefault(click.Group):
-    """`hostctl env APP` means `hostctl env show APP`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["show", *args]
-        return super().parse_args(ctx, args)
 
 
 @click.group(cls=ShowByDefault)

@@ -64,3 +64,12 @@ def open_host() -> Host:
 
 def masked(value: str) -> str:
     return "********" if value else ""
+
+
+class ShowByDefault(click.Group):
+    """`hostctl env APP` means `hostctl env show APP` (likewise for domains)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)

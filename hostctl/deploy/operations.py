@@ -29,24 +29,8 @@ def rollback(host: Host, app: str, target: int | None, trigger: str, out: Report
                 f"the image of release {chosen.number} ({chosen.image}) was pruned",
                 "hostctl keeps the images of the last 5 successful releases; pick a newer one",
             )
-        release = host.store.new_release(
-            app,
-            "rollback",
-            trigger,
-            source=chosen.source,
-            commit_sha=chosen.commit_sha,
-            image=chosen.image,
-            spec=chosen.spec,
-            env=chosen.env,
-        )
-        out.step(f"Rolling {app} back to release {chosen.number} as release {release.number}")
-
-        def do_swap(log: Logged) -> Release:
-            swap(host, release, log)
-            host.store.replace_env(app, chosen.env)
-            return host.store.release(app, release.number)
-
-        return run_release(host, release, out, do_swap)
+        out.step(f"Rolling {app} back to release {chosen.number}")
+        return release_from(host, chosen, "rollback", trigger, chosen.env, out)
 
 
 def previous_release(host: Host, app: str, current: int) -> Release:
@@ -76,23 +60,30 @@ def change_env(
             host.store.audit("env", app, f"set {sorted(changes)} unset {sorted(removals)}")
             return None
         live = host.store.release(app, current)
-        release = host.store.new_release(
-            app,
-            "env",
-            trigger,
-            source=live.source,
-            commit_sha=live.commit_sha,
-            image=live.image,
-            spec=live.spec,
-            env=env,
-        )
+        return release_from(host, live, "env", trigger, env, out)
 
-        def do_swap(log: Logged) -> Release:
-            swap(host, release, log)
-            host.store.replace_env(app, env)
-            return host.store.release(app, release.number)
 
-        return run_release(host, release, out, do_swap)
+def release_from(
+    host: Host, base: Release, kind: str, trigger: str, env: dict[str, str], out: Reporter
+) -> Release:
+    """A new release running ``base``'s image and spec with ``env``, swapped in."""
+    release = host.store.new_release(
+        base.app,
+        kind,
+        trigger,
+        source=base.source,
+        commit_sha=base.commit_sha,
+        image=base.image,
+        spec=base.spec,
+        env=env,
+    )
+
+    def do_swap(log: Logged) -> Release:
+        swap(host, release, log)
+        host.store.replace_env(base.app, env)
+        return host.store.release(base.app, release.number)
+
+    return run_release(host, release, out, do_swap)
 
 
 def restart(host: Host, app: str, out: Reporter) -> None:

@@ -94,7 +94,7 @@ def build_release(
     app, number = release.app, release.number
     timings: dict[str, float] = {}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=host.settings.dir("work")) as work:
+    with tempfile.TemporaryDirectory(dir=host.settings.dir("work", app)) as work:
         tree = Path(work) / "src"
         log.step(f"Fetching {source}{f' at {ref}' if ref else ''}")
         fetched = fetch_source(source, ref, host.settings.dir("repos") / f"{app}.git", tree)

@@ -7,8 +7,11 @@ container is started again, and Caddy gets every app's route from the state stor
 
 from __future__ import annotations
 
+import shutil
+
 from hostctl.adapters.caddy import Route
 from hostctl.build.plan import RuntimeSpec
+from hostctl.cloudflare.sync import reconcile_cloudflare
 from hostctl.deploy.locks import app_lock_path, file_lock, try_lock
 from hostctl.deploy.report import Reporter, Silent
 from hostctl.deploy.swap import container_spec, swap
@@ -42,6 +45,7 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
         with try_lock(app_lock_path(locks, app.name)) as free:
             if free:
                 repairs += repair_app(host, app, out)
+    repairs += reconcile_cloudflare(host)  # never raises: an outage leaves the sync pending
     return repairs
 
 
@@ -61,6 +65,10 @@ def upstream(host: Host, app: App) -> str | None:
 
 def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
     repairs = []
+    work = host.settings.root / "work" / app.name
+    if work.is_dir() and any(work.iterdir()):
+        shutil.rmtree(work)  # a source tree left by a deploy that was killed
+        repairs.append(f"{app.name}: removed an interrupted deploy's source tree")
     current = str(app.current_release)
     for container in host.docker.containers(host.labels(app.name), host.network):
         if container.name == app.web_container:

@@ -8,19 +8,9 @@ import time
 
 import pytest
 
-from tests.support import Load, commit, make_repo
+from tests.support import Load, commit
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def live_app(hostctl, tmp_path, app_name):
-    repo = make_repo(tmp_path / "repo", "python")
-    hostname = f"{app_name}.bad.test"
-    hostctl.run("apps", "create", app_name, "--domain", hostname)
-    hostctl.run("deploy", app_name, str(repo))
-    yield app_name, hostname, repo
-    hostctl.run("apps", "destroy", app_name, "--yes")
 
 
 def kill_when(process: subprocess.Popen[str], marker: str) -> list[str]:
@@ -54,6 +44,8 @@ def test_kill_9_mid_deploy_keeps_serving_and_the_next_run_cleans_up(hostctl, liv
     assert "interrupted" in release["error"]
     rows = hostctl.run("ps", app).stdout.splitlines()[1:]
     assert [row.split()[1] for row in rows] == ["v1"], "no orphan container is left"
+    leftovers = hostctl.root / "work" / app
+    assert not leftovers.exists() or list(leftovers.iterdir()) == [], "no source tree is left"
     hostctl.run("deploy", app, str(repo))  # the lock was not left behind
     assert hostctl.get(hostname) == (200, "python v2\n")
 
@@ -108,9 +100,10 @@ def test_a_full_disk_during_the_build_keeps_the_old_release(hostctl, live_app, t
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(work)], check=True)
     try:
         done = hostctl.run("deploy", app, str(repo), check=False)
+        left = [str(p) for p in work.rglob("*") if p.is_file()]
     finally:
         subprocess.run(["umount", str(work)], check=True)
     assert done.returncode == 1
     assert "the disk is full" in done.stderr and "Traceback" not in done.stderr
     assert hostctl.get(hostname) == (200, "python v1\n")
-    assert list(work.iterdir()) == [], "no partial source tree is left"
+    assert left == [], "no partial source tree is left"

@@ -7,19 +7,9 @@ import threading
 
 import pytest
 
-from tests.support import Load, commit, http_get, make_repo
+from tests.support import Load, commit, http_get
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def live_app(hostctl, tmp_path, app_name):
-    repo = make_repo(tmp_path / "repo", "python")
-    hostname = f"{app_name}.data.test"
-    hostctl.run("apps", "create", app_name, "--domain", hostname)
-    hostctl.run("deploy", app_name, str(repo))
-    yield app_name, hostname, repo
-    hostctl.run("apps", "destroy", app_name, "--yes")
 
 
 def test_sqlite_data_survives_and_stays_consistent_across_swaps(hostctl, live_app):

@@ -6,21 +6,11 @@ import threading
 
 import pytest
 
-from tests.support import commit, make_repo
+from tests.support import commit
 
 pytestmark = pytest.mark.integration
 
 WORKER = "worker: python -c \"import time; print('worker up', flush=True); time.sleep(3600)\"\n"
-
-
-@pytest.fixture
-def live_app(hostctl, tmp_path, app_name):
-    repo = make_repo(tmp_path / "repo", "python")
-    hostname = f"{app_name}.ops.test"
-    hostctl.run("apps", "create", app_name, "--domain", hostname)
-    hostctl.run("deploy", app_name, str(repo))
-    yield app_name, hostname, repo
-    hostctl.run("apps", "destroy", app_name, "--yes")
 
 
 def ps(hostctl, app):

@@ -4,20 +4,9 @@ import json
 
 import pytest
 
-from tests.support import Load, commit, make_repo
+from tests.support import Load, commit
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def live_app(hostctl, tmp_path, app_name):
-    repo = make_repo(tmp_path / "repo", "python")
-    hostname = f"{app_name}.zd.test"
-    hostctl.run("apps", "create", app_name, "--domain", hostname)
-    hostctl.run("deploy", app_name, str(repo))
-    assert hostctl.get(hostname) == (200, "python v1\n")
-    yield app_name, hostname, repo
-    hostctl.run("apps", "destroy", app_name, "--yes")
 
 
 def containers(hostctl, app):

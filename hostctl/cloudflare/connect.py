@@ -1,0 +1,187 @@
+"""`hostctl cloudflare connect` and `status`: the zone, the box's tunnel and its connector.
+
+The connector is cloudflared in a container on hostctl's private network, with the
+tunnel's token in its environment (never in argv, where `ps` would show it). Caddy runs on
+the host, so cloudflared reaches it as ``host.docker.internal`` (mapped to the host's
+gateway address with Docker's ``host-gateway``), on the edge port.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from hostctl.adapters.cloudflare import ZONE_READ, CloudflareAPI, Tunnel
+from hostctl.adapters.docker import ContainerSpec
+from hostctl.cloudflare.settings import (
+    Connection,
+    load_connection,
+    load_state,
+    save_connection,
+)
+from hostctl.cloudflare.sync import EDGE_HOST, SyncReport, api_for, edge_service, sync
+from hostctl.errors import HostctlError
+from hostctl.host import Host
+from hostctl.names import check_hostname
+
+IMAGE = "cloudflare/cloudflared:2024.12.2"
+COMMAND = ["tunnel", "--no-autoupdate", "run"]
+TUNNEL_LABEL = "io.hostctl.tunnel"
+
+
+@dataclass
+class ConnectResult:
+    zone: str
+    account_id: str
+    tunnel: Tunnel
+    tunnel_created: bool
+    connector: str
+    warnings: list[str] = field(default_factory=list)
+    sync: SyncReport | None = None
+
+
+def tunnel_name(host: Host) -> str:
+    return f"hostctl-{host.settings.namespace}-{socket.gethostname()}"
+
+
+def connect(host: Host, token: str, domain: str) -> ConnectResult:
+    """Find the zone, create or reuse the tunnel, start cloudflared, sync. Idempotent."""
+    domain = check_hostname(domain)
+    token = token.strip()
+    if not token:
+        raise HostctlError("the API token is empty", "pass --token TOKEN")
+    api = CloudflareAPI(token)
+    api.verify_token()
+    zone = api.find_zone(domain)
+    if zone is None:
+        raise HostctlError(
+            f"{domain} is not a zone in any Cloudflare account this token can see",
+            "add the domain to your Cloudflare account, or give the token the permission "
+            f"{ZONE_READ} on it (Zone Resources: include the zone)",
+        )
+    previous = load_connection(host.settings)
+    tunnel = None
+    if previous is not None and previous.account_id == zone.account_id:
+        tunnel = api.tunnel(zone.account_id, previous.tunnel_id)
+    name = previous.tunnel_name if previous and tunnel else tunnel_name(host)
+    tunnel = tunnel or api.find_tunnel(zone.account_id, name)
+    created = tunnel is None
+    if tunnel is None:
+        tunnel = api.create_tunnel(zone.account_id, name)
+    connector_token = api.tunnel_token(zone.account_id, tunnel.id)
+    connection = Connection(
+        token=token,
+        account_id=zone.account_id,
+        zone_id=zone.id,
+        zone=zone.name,
+        domain=domain,
+        tunnel_id=tunnel.id,
+        tunnel_name=tunnel.name or name,
+    )
+    save_connection(host.settings, connection)
+    host.store.audit("cloudflare:connect", None, f"zone {zone.name}, tunnel {tunnel.id}")
+    warnings: list[str] = []
+    if host.settings.server.domain not in (domain, zone.name):
+        warnings.append(
+            f"new apps get the default hostname APP.{host.settings.server.domain}, which is "
+            f"not in {zone.name}: set `domain: {domain}` in {host.settings.etc}/hostctl.yml"
+        )
+    status = ensure_connector(host, connector_spec(host, connector_token, tunnel.id), warnings)
+    report = sync(host)
+    return ConnectResult(zone.name, zone.account_id, tunnel, created, status, warnings, report)
+
+
+def connector_name(host: Host) -> str:
+    return f"{host.settings.namespace}-cloudflared"
+
+
+def connector_spec(host: Host, token: str, tunnel_id: str) -> ContainerSpec:
+    return ContainerSpec(
+        name=connector_name(host),
+        image=IMAGE,
+        labels=host.labels(component="cloudflared", tunnel=tunnel_id),
+        network=host.network,
+        command=list(COMMAND),
+        env={"TUNNEL_TOKEN": token},
+        memory=256 * 1024**2,
+        pids=256,
+        restart=True,
+        extra_hosts={EDGE_HOST: "host-gateway"},  # the host's gateway, where Caddy listens
+    )
+
+
+def ensure_connector(host: Host, spec: ContainerSpec, warnings: list[str]) -> str:
+    """Start cloudflared unless it already runs for this tunnel; returns its state."""
+    docker = host.docker
+    current = docker.state(spec.name, host.network)
+    if (
+        current is not None
+        and current.status == "running"
+        and current.labels.get(TUNNEL_LABEL) == spec.labels[TUNNEL_LABEL]
+    ):
+        return "running"
+    if not docker.image_exists(spec.image):
+        problem = docker.pull(spec.image)
+        if problem is not None:
+            warnings.append(
+                f"cloudflared was not started: the image {spec.image} cannot be pulled "
+                f"({problem}). The tunnel, DNS and ingress are set up on Cloudflare; run "
+                "`hostctl cloudflare connect` again once the image is available"
+            )
+            return "not started (image unavailable)"
+    if current is not None:
+        docker.remove(spec.name, timeout=10)
+    docker.ensure_network(host.network, host.labels())
+    docker.run(spec)
+    return "started"
+
+
+@dataclass
+class Status:
+    connected: bool
+    domain: str | None = None
+    zone: str | None = None
+    tunnel_id: str | None = None
+    tunnel_name: str | None = None
+    tunnel_status: str | None = None
+    connector: str | None = None
+    ingress_service: str | None = None
+    sync: str | None = None
+    hostnames: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def status(host: Host) -> Status:
+    connection = load_connection(host.settings)
+    if connection is None:
+        return Status(connected=False)
+    try:
+        tunnel = api_for(connection).tunnel(connection.account_id, connection.tunnel_id)
+        tunnel_status = tunnel.status if tunnel else "deleted on Cloudflare: run connect again"
+    except HostctlError as exc:
+        tunnel_status = f"unknown ({exc.message})"
+    container = host.docker.state(connector_name(host), host.network)
+    if container is None:
+        connector = "absent: run `hostctl cloudflare connect`"
+    else:
+        connector = container.status + (
+            f" (restarted {container.restart_count} times)" if container.restart_count else ""
+        )
+    state = load_state(host.settings)
+    if state.complete:
+        synced = f"synced at {state.synced_at}"
+    elif state.synced_at:
+        synced = f"pending since {state.synced_at}: {state.error}"
+    else:
+        synced = "never synced"
+    return Status(
+        connected=True,
+        domain=connection.domain,
+        zone=connection.zone,
+        tunnel_id=connection.tunnel_id,
+        tunnel_name=connection.tunnel_name,
+        tunnel_status=tunnel_status,
+        connector=connector,
+        ingress_service=edge_service(host),
+        sync=synced,
+        hostnames=state.hostnames,
+    )
