@@ -74,16 +74,10 @@ def app_status(host: Host, app: App) -> AppStatus:
         name=app.name,
         status=status,
         release=app.current_release,
-        urls=[url for url in [host.url(app)] if url]
-        + [f"http://{h}{port_suffix(host)}/" for h in app.hostnames[1:]],
+        urls=host.urls(app),
         processes=processes,
         created_at=app.created_at,
     )
-
-
-def port_suffix(host: Host) -> str:
-    port = host.settings.http_port
-    return "" if port == 80 else f":{port}"
 
 
 def list_apps(host: Host) -> list[AppStatus]:

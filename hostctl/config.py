@@ -86,12 +86,6 @@ class Section:
         assert match is not None
         return int(match.group(1)) * MEMORY_UNITS[match.group(2).lower()]
 
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(self.key_path(key), "should be a list of strings")
-        return tuple(value)
-
 
 def parse_yaml(text: str, source: str) -> object:
     try:

@@ -47,8 +47,6 @@ class Host:
     def default_hostname(self, app: str) -> str:
         return f"{app}.{self.settings.server.domain}"
 
-    def url(self, app: App) -> str | None:
-        if not app.hostnames:
-            return None
+    def urls(self, app: App) -> list[str]:
         port = self.settings.http_port
-        return f"http://{app.hostnames[0]}{'' if port == 80 else f':{port}'}/"
+        return [f"http://{h}{'' if port == 80 else f':{port}'}/" for h in app.hostnames]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.doubles.cloudflare import CloudflareDouble
 from tests.support import Hostctl, make_repo
 
 NAMESPACE = f"hct{secrets.token_hex(3)}"
@@ -112,3 +113,12 @@ def live_app(hostctl: Hostctl, tmp_path: Path, app_name: str) -> Iterator[tuple[
     assert hostctl.get(hostname) == (200, "python v1\n")
     yield app_name, hostname, repo
     hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+@pytest.fixture
+def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareDouble]:
+    """The Cloudflare API double on loopback; the SDK in this process is pointed at it."""
+    server = CloudflareDouble().start()
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", server.url)
+    yield server
+    server.stop()

@@ -122,10 +122,6 @@ class Caddy:
                 )
             time.sleep(0.05)
 
-    def stop(self) -> None:
-        if self.running():
-            self.request("POST", "/stop")
-
     def write_config(self, routes: list[Route], draining: list[str] | None = None) -> Any:
         config = self.config(routes, draining or [])
         self.config_file.write_text(json.dumps(config, indent=2))

@@ -105,13 +105,6 @@ class Docker:
         with contextlib.suppress(docker.errors.NotFound):
             self.client.volumes.get(name).remove(force=True)
 
-    def volume_exists(self, name: str) -> bool:
-        try:
-            self.client.volumes.get(name)
-        except docker.errors.NotFound:
-            return False
-        return True
-
     # images
 
     def build(

@@ -28,8 +28,8 @@ def deploy(app: str, source: str | None, ref: str | None) -> None:
 
     host = open_host()
     release = run_deploy(host, app, source, ref, trigger(), TerminalReporter())
-    url = host.url(host.store.app(app))
-    click.echo(f"Deployed {app} release {release.number}: {url}")
+    urls = host.urls(host.store.app(app))
+    click.echo(f"Deployed {app} release {release.number}: {' '.join(urls)}")
 
 
 @click.command()

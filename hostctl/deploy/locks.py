@@ -28,19 +28,6 @@ def file_lock(path: Path, on_wait: Callable[[str], None] | None = None) -> Itera
         os.close(fd)
 
 
-def is_locked(path: Path) -> bool:
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 @contextmanager
 def try_lock(path: Path) -> Iterator[bool]:
     """Take the lock if it is free; yields whether it was taken (never waits)."""

@@ -40,6 +40,3 @@ class Logged:
 
     def close(self) -> None:
         self.file.close()
-
-    def tail(self, lines: int = 15) -> list[str]:
-        return self.path.read_text(errors="replace").splitlines()[-lines:]

@@ -37,7 +37,6 @@ def initial_schema(db: sqlite3.Connection) -> None:
             env TEXT NOT NULL DEFAULT '{}',
             error TEXT,
             timings TEXT NOT NULL DEFAULT '{}',
-            owner_pid INTEGER,
             created_at TEXT NOT NULL,
             finished_at TEXT,
             PRIMARY KEY (app, number)

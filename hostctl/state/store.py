@@ -46,7 +46,6 @@ class Release:
     env: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    owner_pid: int | None = None
     finished_at: str | None = None
 
 
@@ -151,9 +150,9 @@ class Store:
             ).fetchone()
             number = int(row[0])
             db.execute(
-                "INSERT INTO releases (app, number, kind, status, trigger, created_at, owner_pid)"
-                " VALUES (?, ?, ?, 'building', ?, ?, ?)",
-                (app, number, kind, trigger, now(), os.getpid()),
+                "INSERT INTO releases (app, number, kind, status, trigger, created_at)"
+                " VALUES (?, ?, ?, 'building', ?, ?)",
+                (app, number, kind, trigger, now()),
             )
         if fields:
             self.update_release(app, number, **fields)
@@ -256,6 +255,5 @@ def release_from_row(row: sqlite3.Row) -> Release:
         env=json.loads(row["env"]),
         error=row["error"],
         timings=json.loads(row["timings"]),
-        owner_pid=row["owner_pid"],
         finished_at=row["finished_at"],
     )

@@ -24,13 +24,6 @@ CATCH_ALL = {"service": "http_status:404"}
 
 
 @pytest.fixture
-def double() -> Iterator[CloudflareDouble]:
-    server = CloudflareDouble().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cli(engine: None, tmp_path: Path, double: CloudflareDouble) -> Iterator[Hostctl]:
     """The CLI with its own root and edge, talking to the double."""
     runner = Hostctl(isolated_env(tmp_path, NAMESPACE) | {"CLOUDFLARE_BASE_URL": double.url})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,14 +16,6 @@ from hostctl.adapters.cloudflare import (
 )
 from hostctl.errors import HostctlError
 from tests.doubles.cloudflare import ACCOUNT, TOKEN, CloudflareDouble
-
-
-@pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareDouble]:
-    server = CloudflareDouble().start()
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", server.url)
-    yield server
-    server.stop()
 
 
 def test_zone_found_across_pages_and_from_a_subdomain(double: CloudflareDouble) -> None:

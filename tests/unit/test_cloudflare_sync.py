@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ FOREIGN_RULE = {
     "service": "http://192.0.2.9:8000",
     "originRequest": {"noTLSVerify": True},
 }
-
-
-@pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareDouble]:
-    server = CloudflareDouble().start()
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", server.url)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
