@@ -103,6 +103,7 @@ def app_info(host: Host, name: str) -> dict[str, Any]:
 def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
     """Remove the app's containers, route, images and (unless keep_data) its volume."""
     host.store.app(name)
+    volume = host.volume(name)
     removed = []
     with file_lock(app_lock_path(host.settings.dir("locks"), name)):
         for container in host.docker.containers(host.labels(name), host.network):
@@ -120,8 +121,8 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
             host.docker.remove_image(tag)
             removed.append(f"image {tag}")
         if not keep_data:
-            host.docker.remove_volume(host.volume(name))
-            removed.append(f"volume {host.volume(name)}")
+            host.docker.remove_volume(volume)
+            removed.append(f"volume {volume}")
         shutil.rmtree(host.settings.root / "repos" / f"{name}.git", ignore_errors=True)
         shutil.rmtree(host.settings.root / "logs" / name, ignore_errors=True)
         host.store.audit("apps:destroy", name, "; ".join(removed))

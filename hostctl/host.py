@@ -36,6 +36,11 @@ class Host:
         return labels
 
     def volume(self, app: str) -> str:
+        """The app's /data volume: the default one, unless a restore moved the app."""
+        found = self.store.find_app(app)
+        return found.volume if found and found.volume else self.default_volume(app)
+
+    def default_volume(self, app: str) -> str:
         return f"{self.settings.namespace}-{app}-data"
 
     def image_tag(self, app: str, release: int) -> str:

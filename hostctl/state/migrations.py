@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,6 +54,57 @@ def initial_schema(db: sqlite3.Connection) -> None:
     )
 
 
+def push_to_deploy(db: sqlite3.Connection) -> None:
+    """Apps learn their repository, webhook secret and volume; jobs, deliveries, push keys."""
+    run(
+        db,
+        """
+        ALTER TABLE apps ADD COLUMN repo TEXT;
+        ALTER TABLE apps ADD COLUMN branch TEXT NOT NULL DEFAULT 'main';
+        ALTER TABLE apps ADD COLUMN webhook_secret TEXT NOT NULL DEFAULT '';
+        ALTER TABLE apps ADD COLUMN github TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE apps ADD COLUMN volume TEXT;
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            source TEXT,
+            ref TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_expires REAL,
+            superseded_by INTEGER,
+            release INTEGER,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX jobs_by_app_status ON jobs (app, status);
+        CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            app TEXT NOT NULL,
+            event TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            job_id INTEGER
+        );
+        CREATE TABLE push_keys (
+            fingerprint TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        """,
+    )
+    for (name,) in db.execute("SELECT name FROM apps").fetchall():
+        db.execute(
+            "UPDATE apps SET webhook_secret = ? WHERE name = ?", (secrets.token_hex(32), name)
+        )
+
+
 def run(db: sqlite3.Connection, script: str) -> None:
     """Run several statements inside the caller's transaction (executescript would commit)."""
     for statement in script.split(";"):
@@ -60,7 +112,7 @@ def run(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [initial_schema]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [initial_schema, push_to_deploy]
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:

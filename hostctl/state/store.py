@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,11 @@ class App:
     hostnames: tuple[str, ...]
     current_release: int | None
     web_container: str | None
+    repo: str | None = None  # where deploys fetch from: a git URL
+    branch: str = "main"  # pushes to this branch deploy
+    webhook_secret: str = ""
+    github: dict[str, Any] = field(default_factory=dict)  # what hostctl made on GitHub
+    volume: str | None = None  # the /data volume, when a restore moved the app off the default
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,9 @@ class Store:
 
     # apps
 
-    def create_app(self, name: str, hostnames: list[str]) -> App:
+    def create_app(
+        self, name: str, hostnames: list[str], repo: str | None = None, branch: str = "main"
+    ) -> App:
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM apps WHERE name = ?", (name,)).fetchone():
                 raise HostctlError(
@@ -98,8 +106,9 @@ class Store:
                     f"deploy it with `hostctl deploy {name} PATH`, or pick another name",
                 )
             db.execute(
-                "INSERT INTO apps (name, created_at, hostnames) VALUES (?, ?, ?)",
-                (name, now(), json.dumps(hostnames)),
+                "INSERT INTO apps (name, created_at, hostnames, repo, branch, webhook_secret)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, now(), json.dumps(hostnames), repo, branch, secrets.token_hex(32)),
             )
         return self.app(name)
 
@@ -123,6 +132,15 @@ class Store:
         self.db.execute(
             "UPDATE apps SET hostnames = ? WHERE name = ?", (json.dumps(hostnames), name)
         )
+
+    def set_repo(self, name: str, repo: str | None, branch: str) -> None:
+        self.db.execute("UPDATE apps SET repo = ?, branch = ? WHERE name = ?", (repo, branch, name))
+
+    def set_github(self, name: str, github: dict[str, Any]) -> None:
+        self.db.execute("UPDATE apps SET github = ? WHERE name = ?", (json.dumps(github), name))
+
+    def set_volume(self, name: str, volume: str | None) -> None:
+        self.db.execute("UPDATE apps SET volume = ? WHERE name = ?", (volume, name))
 
     def delete_app(self, name: str) -> None:
         self.db.execute("DELETE FROM apps WHERE name = ?", (name,))
@@ -237,6 +255,11 @@ def app_from_row(row: sqlite3.Row) -> App:
         hostnames=tuple(json.loads(row["hostnames"])),
         current_release=row["current_release"],
         web_container=row["web_container"],
+        repo=row["repo"],
+        branch=row["branch"],
+        webhook_secret=row["webhook_secret"],
+        github=json.loads(row["github"]),
+        volume=row["volume"],
     )
 
 
