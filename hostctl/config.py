@@ -130,6 +130,8 @@ class ServerConfig:
     resources: Resources = field(default_factory=Resources)
     drain_timeout: float = 30.0
     keep_releases: int = 5
+    # The `backup:` section as written; hostctl.backup.config validates it.
+    backup: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_server_config(path: Path) -> ServerConfig:
@@ -137,7 +139,7 @@ def load_server_config(path: Path) -> ServerConfig:
         return ServerConfig()
     top = Section("hostctl.yml", parse_yaml(path.read_text(), str(path)))
     top.source = str(path)
-    top.only("domain", "http_port", "resources", "drain_timeout", "keep_releases")
+    top.only("domain", "http_port", "resources", "drain_timeout", "keep_releases", "backup")
     defaults = ServerConfig()
     domain = top.string("domain", defaults.domain) or defaults.domain
     try:
@@ -151,6 +153,7 @@ def load_server_config(path: Path) -> ServerConfig:
         drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
         keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
         or defaults.keep_releases,
+        backup=dict(backup.data) if (backup := top.section("backup")) else {},
     )
 
 
