@@ -10,6 +10,8 @@ from hostctl.cloudflare.sync import check_new_hostnames, sync_after_change
 from hostctl.deploy.locks import app_lock_path, file_lock
 from hostctl.deploy.reconcile import PROCESS, RELEASE, routes
 from hostctl.errors import HostctlError
+from hostctl.github.link import Linked, check_branch, link_app, unlink_github
+from hostctl.github.repo import parse_repo
 from hostctl.host import Host
 from hostctl.names import check_app_name, check_hostname
 from hostctl.state import App
@@ -28,10 +30,21 @@ class AppStatus:
         return asdict(self)
 
 
-def create_app(host: Host, name: str, domains: list[str], force: bool = False) -> App:
+def create_app(
+    host: Host,
+    name: str,
+    domains: list[str],
+    force: bool = False,
+    repo: str | None = None,
+    branch: str = "main",
+) -> tuple[App, Linked | None]:
     """Create an app. With Cloudflare connected, a hostname held by a DNS record hostctl
-    did not make is refused before anything is created, unless ``force``."""
+    did not make is refused before anything is created, unless ``force``. With ``repo``,
+    the app is linked to it (on GitHub: webhook and deploy key)."""
     check_app_name(name)
+    if repo is not None:
+        parse_repo(repo)  # a bad spec is refused before anything is created
+        check_branch(branch)
     hostnames = [check_hostname(d) for d in domains] or [host.default_hostname(name)]
     claim_hostnames(host, name, hostnames)
     check_new_hostnames(host, hostnames, force)
@@ -41,7 +54,16 @@ def create_app(host: Host, name: str, domains: list[str], force: bool = False) -
     with file_lock(host.settings.dir("locks") / "edge.lock"):
         host.caddy.ensure_running(routes(host))
     sync_after_change(host, hostnames if force else None)  # an outage leaves it pending
-    return app
+    if repo is None:
+        return app, None
+    try:
+        linked = link_app(host, name, repo, branch)
+    except HostctlError as exc:
+        raise HostctlError(
+            f"created {name}, but linking it to {repo} failed: {exc.message}",
+            f"{exc.hint or ''} Then run `hostctl apps connect {name} --repo {repo}`.".strip(),
+        ) from exc
+    return host.store.app(name), linked
 
 
 def claim_hostnames(host: Host, name: str, hostnames: list[str]) -> None:
@@ -89,6 +111,11 @@ def app_info(host: Host, name: str) -> dict[str, Any]:
     info = app_status(host, app).to_json()
     current = host.store.release(name, app.current_release) if app.current_release else None
     info |= {
+        "repo": app.repo,
+        "branch": app.branch,
+        "github": app.github or None,
+        "webhook_url": host.webhook_url(name),
+        "webhook_secret": app.webhook_secret,
         "hostnames": list(app.hostnames),
         "volume": host.volume(name),
         "image": current.image if current else None,
@@ -109,6 +136,7 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
         for container in host.docker.containers(host.labels(name), host.network):
             host.docker.remove(container.name, timeout=10)
             removed.append(f"container {container.name}")
+        removed += unlink_before_destroy(host, name)
         host.store.delete_app(name)
         with file_lock(host.settings.dir("locks") / "edge.lock"):
             host.caddy.ensure_running(routes(host))
@@ -124,6 +152,16 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
             host.docker.remove_volume(volume)
             removed.append(f"volume {volume}")
         shutil.rmtree(host.settings.root / "repos" / f"{name}.git", ignore_errors=True)
+        shutil.rmtree(host.settings.root / "git" / f"{name}.git", ignore_errors=True)
         shutil.rmtree(host.settings.root / "logs" / name, ignore_errors=True)
         host.store.audit("apps:destroy", name, "; ".join(removed))
     return removed
+
+
+def unlink_before_destroy(host: Host, name: str) -> list[str]:
+    """Remove the app's webhook and deploy key from GitHub; a failure is reported, and
+    does not stop the destroy (the user can delete them on GitHub)."""
+    try:
+        return unlink_github(host, name)
+    except HostctlError as exc:
+        return [f"not the GitHub webhook and deploy key ({exc.message})"]

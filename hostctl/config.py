@@ -121,6 +121,37 @@ def read_resources(section: Section | None, defaults: Resources) -> Resources:
     )
 
 
+DEFAULT_AGENT_LISTEN = "127.0.0.1:8470"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Where the agent listens (loopback or the tailnet only) and the public base URL
+    GitHub posts webhooks to (default: https://hooks.<domain> with Cloudflare)."""
+
+    listen: tuple[str, ...] = (DEFAULT_AGENT_LISTEN,)
+    public_url: str | None = None
+
+
+def read_agent(section: Section | None) -> AgentConfig:
+    if section is None:
+        return AgentConfig()
+    section.only("listen", "public_url")
+    listen = section.data.get("listen", list(AgentConfig.listen))
+    if isinstance(listen, str):
+        listen = [listen]
+    if not isinstance(listen, list) or not listen or not all(isinstance(a, str) for a in listen):
+        section.fail(section.key_path("listen"), "should be HOST:PORT or a list of them")
+    public_url = section.string("public_url")
+    if public_url is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", public_url):
+        section.fail(
+            section.key_path("public_url"), "should be a URL like https://hooks.example.com"
+        )
+    return AgentConfig(
+        listen=tuple(listen), public_url=public_url.rstrip("/") if public_url else None
+    )
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """The box-wide settings in $HOSTCTL_ETC/hostctl.yml; every key is optional."""
@@ -130,6 +161,7 @@ class ServerConfig:
     resources: Resources = field(default_factory=Resources)
     drain_timeout: float = 30.0
     keep_releases: int = 5
+    agent: AgentConfig = field(default_factory=AgentConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
     backup: Mapping[str, Any] = field(default_factory=dict)
 
@@ -139,7 +171,9 @@ def load_server_config(path: Path) -> ServerConfig:
         return ServerConfig()
     top = Section("hostctl.yml", parse_yaml(path.read_text(), str(path)))
     top.source = str(path)
-    top.only("domain", "http_port", "resources", "drain_timeout", "keep_releases", "backup")
+    top.only(
+        "domain", "http_port", "resources", "drain_timeout", "keep_releases", "agent", "backup"
+    )
     defaults = ServerConfig()
     domain = top.string("domain", defaults.domain) or defaults.domain
     try:
@@ -153,6 +187,7 @@ def load_server_config(path: Path) -> ServerConfig:
         drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
         keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
         or defaults.keep_releases,
+        agent=read_agent(top.section("agent")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},
     )
 

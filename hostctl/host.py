@@ -7,8 +7,14 @@ from functools import cached_property
 
 from hostctl.adapters.caddy import Caddy
 from hostctl.adapters.docker import LABEL, Docker
+from hostctl.cloudflare.settings import load_connection
 from hostctl.settings import Settings
 from hostctl.state import App, Store
+
+
+def webhook_hostname(domain: str) -> str:
+    """The public name, through the tunnel, of the agent's webhook endpoints only."""
+    return f"hooks.{domain}"
 
 
 class Host:
@@ -51,6 +57,19 @@ class Host:
 
     def default_hostname(self, app: str) -> str:
         return f"{app}.{self.settings.server.domain}"
+
+    def webhook_url(self, app: str) -> str:
+        """Where GitHub (or Gitea, Forgejo) posts the app's push events."""
+        return f"{self.webhook_base_url()}/hooks/github/{app}"
+
+    def webhook_base_url(self) -> str:
+        agent = self.settings.server.agent
+        if agent.public_url:
+            return agent.public_url
+        connection = load_connection(self.settings)
+        if connection is not None:
+            return f"https://{webhook_hostname(connection.domain)}"
+        return f"http://{agent.listen[0]}"
 
     def urls(self, app: App) -> list[str]:
         port = self.settings.http_port

@@ -12,14 +12,16 @@ from hostctl.errors import DISK_FULL, HostctlError, disk_full
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
-def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
+def git(
+    *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> str:
     try:
         done = subprocess.run(
             ["git", *args],
             cwd=cwd,
             capture_output=True,
             text=True,
-            env=os.environ | GIT_ENV,
+            env=os.environ | GIT_ENV | (env or {}),
             timeout=600,
             check=False,
         )
@@ -39,10 +41,11 @@ def is_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
-def fetch(cache: Path, url: str, ref: str | None) -> str:
+def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = None) -> str:
     """Fetch ``url`` into the bare ``cache``; return the full commit id ``ref`` names.
 
     With no ref, that is the commit the remote's HEAD (its default branch) points at.
+    ``env`` adds e.g. GIT_SSH_COMMAND with the app's deploy key.
     """
     if not (cache / "HEAD").is_file():
         cache.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,7 @@ def fetch(cache: Path, url: str, ref: str | None) -> str:
         "+refs/heads/*:refs/heads/*",
         "+refs/tags/*:refs/tags/*",
         cwd=cache,
+        env=env,
     )
     if ref is None:
         return git("rev-parse", "--verify", "refs/hostctl/head^{commit}", cwd=cache)
@@ -68,7 +72,7 @@ def fetch(cache: Path, url: str, ref: str | None) -> str:
         if found:
             return found
     if len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower()):
-        git("fetch", "--quiet", url, ref, cwd=cache, check=False)
+        git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
         found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cache, check=False)
         if found:
             return found
@@ -82,10 +86,14 @@ def export(cache: Path, commit: str, destination: Path) -> None:
     """Write the tree of ``commit`` into ``destination`` (no .git)."""
     archive = destination.parent / f"{destination.name}.tar"
     git("archive", "--format=tar", "-o", str(archive), commit, cwd=cache)
+    extract(archive, destination)
+    archive.unlink()
+
+
+def extract(archive: Path, destination: Path) -> None:
     destination.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         tar.extractall(destination, filter="data")
-    archive.unlink()
 
 
 def commit_subject(cache: Path, commit: str) -> str:

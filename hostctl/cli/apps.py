@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from hostctl.cli.render import console, open_host, print_json, table
+from hostctl.cli.render import console, masked, open_host, print_json, table
+
+if TYPE_CHECKING:
+    from hostctl.github.link import Linked
 
 
 @click.group(invoke_without_command=True)
@@ -49,24 +54,74 @@ def apps(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--force", is_flag=True, help="Take over DNS records hostctl did not create (Cloudflare)."
 )
-def create(app: str, domains: tuple[str, ...], force: bool) -> None:
-    """Create an app (its volume, route, default hostname and, with Cloudflare, its DNS)."""
+@click.option(
+    "--repo",
+    metavar="REPO",
+    help="OWNER/NAME on GitHub, or any git URL (file://, ssh://, https://); pushes deploy.",
+)
+@click.option("--branch", default="main", show_default=True, help="The branch that deploys.")
+def create(app: str, domains: tuple[str, ...], force: bool, repo: str | None, branch: str) -> None:
+    """Create an app (its volume, route, default hostname and, with Cloudflare, its DNS).
+
+    With --repo and a GitHub token (`hostctl github connect`), it also adds the repo's
+    webhook and a read-only deploy key.
+    """
     from hostctl.apps import create_app
 
     host = open_host()
-    created = create_app(host, app, list(domains), force)
+    created, linked = create_app(host, app, list(domains), force, repo, branch)
     click.echo(f"Created {created.name}: {', '.join(created.hostnames)}")
-    click.echo(f"Deploy it with: hostctl deploy {created.name} PATH_OR_GIT_URL")
+    if linked is not None:
+        show_linked(app, linked)
+        click.echo(f"Deploy it with a push to {linked.branch}, or: hostctl deploy {app}")
+    else:
+        click.echo(f"Deploy it with: hostctl deploy {created.name} PATH_OR_GIT_URL")
+
+
+def show_linked(app: str, linked: Linked) -> None:
+    click.echo(f"Linked {app} to {linked.repo} (branch {linked.branch})")
+    for made in linked.made:
+        click.echo(f"  GitHub: {made}")
+    if linked.todo:
+        click.echo(f"Note: {linked.todo}")
+
+
+@apps.command()
+@click.argument("app")
+@click.option("--repo", required=True, metavar="REPO", help="OWNER/NAME on GitHub, or a git URL.")
+@click.option("--branch", default="main", show_default=True, help="The branch that deploys.")
+def connect(app: str, repo: str, branch: str) -> None:
+    """Link an existing app to a repository (on GitHub: webhook and deploy key).
+
+    Running it again updates what it made, and never duplicates it.
+    """
+    from hostctl.github.link import link_app
+
+    show_linked(app, link_app(open_host(), app, repo, branch))
+
+
+@apps.command()
+@click.argument("app")
+def disconnect(app: str) -> None:
+    """Unlink an app from its repository; removes only the webhook and deploy key
+    hostctl created on GitHub. The app keeps serving."""
+    from hostctl.github.link import unlink_app
+
+    removed = unlink_app(open_host(), app)
+    click.echo(f"Disconnected {app}" + (f": removed {', '.join(removed)}" if removed else ""))
 
 
 @apps.command()
 @click.argument("app")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-def info(app: str, as_json: bool) -> None:
-    """Show one app: status, release, URLs, image, source."""
+@click.option("--show-secrets", is_flag=True, help="Show the webhook secret unmasked.")
+def info(app: str, as_json: bool, show_secrets: bool) -> None:
+    """Show one app: status, release, URLs, image, source, repository and webhook."""
     from hostctl.apps import app_info
 
     details = app_info(open_host(), app)
+    if not show_secrets:
+        details["webhook_secret"] = masked(details["webhook_secret"])
     if as_json:
         print_json(details)
         return
@@ -81,6 +136,10 @@ def info(app: str, as_json: bool) -> None:
         "image",
         "commit",
         "source",
+        "repo",
+        "branch",
+        "webhook_url",
+        "webhook_secret",
         "volume",
         "env_keys",
         "created_at",

@@ -7,6 +7,7 @@ import os
 import click
 
 from hostctl.cli.render import TerminalReporter, open_host, print_json, table
+from hostctl.errors import HostctlError
 
 
 def trigger() -> str:
@@ -21,15 +22,23 @@ def deploy(app: str, source: str | None, ref: str | None) -> None:
     """Build APP from SOURCE and swap it in with zero downtime.
 
     SOURCE is a directory, a git repository or a git URL (file://, ssh://, https://);
-    without it, the app's last source is deployed again. Exits 0 only once the new
-    release is serving.
+    without it, the app's repository (at its branch) or its last source is deployed.
+    The deploy goes through the job queue: the agent runs it when it is running,
+    otherwise this command does. Exits 0 only once the new release is serving.
     """
-    from hostctl.deploy.pipeline import deploy as run_deploy
+    from hostctl.deploy.jobs import submit_deploy
 
     host = open_host()
-    release = run_deploy(host, app, source, ref, trigger(), TerminalReporter())
+    done = submit_deploy(host, app, source, ref, trigger(), TerminalReporter())
+    if done.status != "done" or done.release is None:
+        log = host.settings.root / "logs" / app / f"release-{done.release}.log"
+        raise HostctlError(
+            done.error or f"job {done.id} {done.status}",
+            (f"Full log: {log}. " if done.release else "")
+            + f"The previous release keeps serving; see `hostctl jobs {app}`.",
+        )
     urls = host.urls(host.store.app(app))
-    click.echo(f"Deployed {app} release {release.number}: {' '.join(urls)}")
+    click.echo(f"Deployed {app} release {done.release}: {' '.join(urls)}")
 
 
 @click.command()

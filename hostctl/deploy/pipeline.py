@@ -17,6 +17,7 @@ from hostctl.deploy.report import Logged, Reporter
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import run_release_command, swap
 from hostctl.errors import HostctlError, disk_full
+from hostctl.github.keys import ensure_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.state import Release
 
@@ -32,17 +33,43 @@ def app_lock(host: Host, app: str, out: Reporter) -> Iterator[None]:
 
 
 def deploy(
-    host: Host, app: str, source: str | None, ref: str | None, trigger: str, out: Reporter
+    host: Host,
+    app: str,
+    source: str,
+    ref: str | None,
+    trigger: str,
+    out: Reporter,
+    checkpoint: Callable[[], None] = lambda: None,
+    on_release: Callable[[Release], None] = lambda release: None,
 ) -> Release:
+    """Build ``source`` at ``ref`` into a new release and swap it in.
+
+    ``checkpoint`` is called between steps, up to the swap, and may raise to stop the
+    deploy there (a stopping agent); ``on_release`` learns the release number early.
+    """
     host.store.app(app)
-    source = last_source(host, app) if source is None else check_source(source)
+    source = check_source(source)
     with app_lock(host, app, out):
         release = host.store.new_release(app, "deploy", trigger, source=source)
+        on_release(release)
 
         def build_and_swap(log: Logged) -> Release:
-            return build_release(host, release, source, ref, log)
+            return build_release(host, release, source, ref, log, checkpoint)
 
         return run_release(host, release, out, build_and_swap)
+
+
+def resolve_source(
+    host: Host, app: str, source: str | None, ref: str | None
+) -> tuple[str, str | None]:
+    """What a deploy with no SOURCE builds: the app's repository at its branch, else the
+    last source deployed. A path is made absolute here, where the caller's cwd is known."""
+    if source is not None:
+        return check_source(source), ref
+    found = host.store.app(app)
+    if found.repo:
+        return found.repo, ref or found.branch
+    return last_source(host, app), ref
 
 
 def last_source(host: Host, app: str) -> str:
@@ -51,7 +78,8 @@ def last_source(host: Host, app: str) -> str:
             return release.source
     raise HostctlError(
         f"{app} has never been deployed, so there is no source to deploy again",
-        f"pass one: `hostctl deploy {app} PATH_OR_GIT_URL`",
+        f"pass one: `hostctl deploy {app} PATH_OR_GIT_URL`, or connect a repository with"
+        f" `hostctl apps connect {app} --repo URL`",
     )
 
 
@@ -89,7 +117,12 @@ def run_release(
 
 
 def build_release(
-    host: Host, release: Release, source: str, ref: str | None, log: Logged
+    host: Host,
+    release: Release,
+    source: str,
+    ref: str | None,
+    log: Logged,
+    checkpoint: Callable[[], None],
 ) -> Release:
     app, number = release.app, release.number
     timings: dict[str, float] = {}
@@ -97,7 +130,15 @@ def build_release(
     with tempfile.TemporaryDirectory(dir=host.settings.dir("work", app)) as work:
         tree = Path(work) / "src"
         log.step(f"Fetching {source}{f' at {ref}' if ref else ''}")
-        fetched = fetch_source(source, ref, host.settings.dir("repos") / f"{app}.git", tree)
+        fetched = fetch_source(
+            source,
+            ref,
+            host.settings.dir("repos") / f"{app}.git",
+            tree,
+            spooled=host.settings.root / "spool" / app,
+            git_env=deploy_key_env(host, app),
+        )
+        checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)
         log.step(f"Source: {fetched.description}")
         plan = plan_build(tree)
@@ -108,6 +149,7 @@ def build_release(
         log.step(f"Building {tag}")
         host.docker.build(tree, tag, host.labels(app, release=str(number)), log.detail)
         shutil.rmtree(tree, ignore_errors=True)
+    checkpoint()
     timings["build"] = time.monotonic() - started - timings["fetch"]
     port = plan.app_config.port or single_exposed_port(host, tag)
     spec = plan.runtime(port, host.settings.server.resources)
@@ -117,6 +159,7 @@ def build_release(
     release = host.store.release(app, number)
     if spec.release_command:
         run_release_command(host, release, spec.release_command, log)
+        checkpoint()
     host.store.update_release(app, number, status="starting")
     mark = time.monotonic()
     swap(host, release, log)
@@ -125,6 +168,16 @@ def build_release(
     host.store.update_release(app, number, timings=timings)
     log.step(f"Release {number} is live ({timings['total']:.1f}s)")
     return host.store.release(app, number)
+
+
+def deploy_key_env(host: Host, app: str) -> dict[str, str]:
+    """GIT_SSH_COMMAND with the app's deploy key, once `apps connect` made one."""
+    directory = host.settings.root / "keys" / app
+    if not (directory / "id_ed25519").is_file():
+        return {}
+    key = ensure_deploy_key(directory)
+    known_hosts = host.settings.dir("ssh") / "known_hosts"
+    return {"GIT_SSH_COMMAND": git_ssh_command(key, known_hosts)}
 
 
 def single_exposed_port(host: Host, tag: str) -> int:

@@ -1,8 +1,9 @@
 """Reconcile: make the engine and the edge match the state store.
 
 It runs whenever hostctl starts (CLI or agent). It finishes what a crash interrupted:
-releases left half-way are marked failed and their containers removed, a missing web
-container is started again, and Caddy gets every app's route from the state store.
+releases left half-way are marked failed and their containers removed, jobs whose
+worker died are queued again (once), a missing web container is started again, and
+Caddy gets every app's route from the state store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hostctl.deploy.swap import container_spec, swap
 from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.state import App
+from hostctl.state.jobs import recover_jobs
 
 RELEASE = "io.hostctl.release"
 PROCESS = "io.hostctl.process"
@@ -39,6 +41,7 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
                     "kept serving",
                 )
                 repairs.append(f"{release.app}: release {release.number} was interrupted")
+    repairs += recover_jobs(host.store)
     with file_lock(locks / "edge.lock"):
         host.caddy.ensure_running(routes(host))
     for app in host.store.apps():

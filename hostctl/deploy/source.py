@@ -38,9 +38,24 @@ def check_source(source: str) -> str:
     return str(path)
 
 
-def fetch_source(source: str, ref: str | None, cache: Path, tree: Path) -> Source:
-    """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names."""
+def fetch_source(
+    source: str,
+    ref: str | None,
+    cache: Path,
+    tree: Path,
+    spooled: Path | None = None,
+    git_env: dict[str, str] | None = None,
+) -> Source:
+    """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names.
+
+    A commit pushed over SSH is not in its repository until the deploy succeeds (the
+    push waits on it), so the push hook leaves its tree in ``spooled/<commit>.tar``.
+    """
     source = check_source(source)
+    archive = spooled / f"{ref}.tar" if spooled and ref else None
+    if archive is not None and archive.is_file():
+        git.extract(archive, tree)
+        return Source(source, ref, f"{(ref or '')[:10]} (pushed)")
     if not is_url(source):
         path = Path(source)
         if not git.is_repository(path):
@@ -52,7 +67,7 @@ def fetch_source(source: str, ref: str | None, cache: Path, tree: Path) -> Sourc
             shutil.copytree(path, tree, ignore=shutil.ignore_patterns(".git"))
             return Source(str(path), None, f"directory {path}")
         source = str(path)
-    commit = git.fetch(cache, source, ref)
+    commit = git.fetch(cache, source, ref, git_env)
     git.export(cache, commit, tree)
     subject = git.commit_subject(cache, commit)
     return Source(source, commit, f"{commit[:10]} {subject}".strip())

@@ -50,7 +50,7 @@ def test_two_deploys_of_one_app_never_overlap(hostctl, live_app):
         pass
     results["b"] = hostctl.run("deploy", app, str(repo))
     first.join()
-    assert "Another deploy of" in results["b"].stdout and "waiting" in results["b"].stdout
+    assert "queued behind a running deploy" in results["b"].stdout
     releases = {r["number"]: r for r in json.loads(hostctl.run("releases", app, "--json").stdout)}
     assert releases[2]["status"] == "retired" and releases[3]["status"] == "live"
     assert releases[3]["created_at"] >= releases[2]["finished_at"], "the second waited"

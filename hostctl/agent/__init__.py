@@ -1,0 +1,1 @@
+"""`hostctl serve`: the agent (webhooks, the deploy workers, reconcile and backups)."""

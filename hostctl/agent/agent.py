@@ -1,0 +1,157 @@
+"""The agent process: the HTTP API, deploy workers, and a maintenance loop (reconcile,
+job recovery, scheduled backups). SIGTERM stops the HTTP side at once; a worker in a
+deploy stops at the next step boundary before the swap (the job is queued again) or
+finishes the swap it began."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from hostctl.agent.events import EventReporter, event, setup_logging
+from hostctl.agent.http import create_app
+from hostctl.agent.listen import bind
+from hostctl.deploy.jobs import agent_lock_path, run_job
+from hostctl.deploy.locks import try_lock
+from hostctl.deploy.reconcile import reconcile
+from hostctl.errors import HostctlError
+from hostctl.host import Host
+from hostctl.settings import Settings
+from hostctl.state import Store
+from hostctl.state.jobs import claim, lease_owner
+
+IDLE_SECONDS = 0.5
+MAINTENANCE_SECONDS = 60.0
+
+
+class Agent:
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.work_waiting = threading.Event()
+        self.threads = [
+            threading.Thread(target=self.work, name=f"worker-{n}", daemon=True)
+            for n in range(1, workers + 1)
+        ]
+        self.threads.append(threading.Thread(target=self.maintain, name="maintenance", daemon=True))
+
+    def health(self, store: Store) -> dict[str, Any]:
+        counts = dict(
+            store.db.execute(
+                "SELECT status, COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+                " GROUP BY status"
+            ).fetchall()
+        )
+        alive = all(t.is_alive() for t in self.threads)
+        return {
+            "healthy": alive and not self.stopping.is_set(),
+            "workers": sum(t.is_alive() for t in self.threads if t.name.startswith("worker")),
+            "queued": counts.get("queued", 0),
+            "running": counts.get("running", 0),
+        }
+
+    def work(self) -> None:
+        host = Host(self.settings)
+        owner = lease_owner()
+        while not self.stopping.is_set():
+            claimed = claim(host.store, owner)
+            if claimed is None:
+                self.work_waiting.wait(IDLE_SECONDS)
+                self.work_waiting.clear()
+                continue
+            event(
+                "job-started",
+                app=claimed.app,
+                job=claimed.id,
+                trigger=claimed.trigger,
+                ref=claimed.ref,
+                attempt=claimed.attempts,
+            )
+            out = EventReporter(claimed.app, claimed.id)
+            try:
+                done = run_job(host, claimed, out, stopping=self.stopping.is_set)
+            except Exception as exc:  # a bug must not kill the worker; the job is failed
+                event("job-crashed", logging.ERROR, app=claimed.app, job=claimed.id, error=exc)
+                continue
+            level = logging.INFO if done.status == "done" else logging.WARNING
+            event(
+                "job-finished",
+                level,
+                app=done.app,
+                job=done.id,
+                release=done.release,
+                status=done.status,
+                error=done.error,
+            )
+
+    def maintain(self) -> None:
+        host = Host(self.settings)
+        while not self.stopping.wait(MAINTENANCE_SECONDS):
+            self.maintain_once(host)
+
+    def maintain_once(self, host: Host) -> None:
+        try:
+            for repair in reconcile(host):
+                event("repaired", detail=repair)
+            for line in run_due_backups(host, datetime.now(UTC)):
+                event("backup", detail=line)
+        except HostctlError as exc:
+            event("maintenance-failed", logging.WARNING, error=exc.message)
+
+    def stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping.is_set():
+            return
+        event("stopping", signal=signal.Signals(signum).name)
+        self.stopping.set()
+        self.work_waiting.set()
+
+    def serve(self, addresses: list[tuple[str, int]]) -> None:
+        with try_lock(agent_lock_path(self.settings)) as free:
+            if not free:
+                raise HostctlError(
+                    "another hostctl agent is running on this box",
+                    "stop it first (systemctl stop hostctl), or use that one",
+                )
+            sockets = [bind(a) for a in addresses]
+            setup_logging()
+            host = Host(self.settings)
+            for repair in reconcile(host):
+                event("repaired", detail=repair)
+            host.store.close()
+            for thread in self.threads:
+                thread.start()
+            app = create_app(self.settings, self.health, self.work_waiting.set)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+                timeout_keep_alive=5,
+                limit_concurrency=100,
+            )
+            server = uvicorn.Server(config)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self.stop)
+            event(
+                "listening",
+                addresses=",".join(f"{h}:{p}" for h, p in addresses),
+                workers=len(self.threads) - 1,
+            )
+            server.run(sockets=sockets)
+            self.stop(signal.SIGTERM, None)
+            for thread in self.threads:
+                thread.join()
+            event("stopped")
+
+
+def run_due_backups(host: Host, now: datetime) -> list[str]:
+    from hostctl.backup.schedule import run_due_backups as run
+
+    return run(host, now)

@@ -1,0 +1,79 @@
+"""The agent's HTTP API (Starlette): health, and the webhook endpoint per app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hostctl import __version__
+from hostctl.agent.events import event
+from hostctl.agent.webhooks import MAX_BODY, handle_delivery
+from hostctl.settings import Settings
+from hostctl.state import Store
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused past MAX_BODY before it is all read."""
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def create_app(
+    settings: Settings, health: Callable[[Store], dict[str, Any]], wake: Callable[[], None]
+) -> Starlette:
+    local = threading.local()
+
+    def store() -> Store:
+        """One connection per thread of the pool: a connection's transactions are its own."""
+        if not hasattr(local, "store"):
+            local.store = Store(settings.db_path)
+        found: Store = local.store
+        return found
+
+    async def status(request: Request) -> JSONResponse:
+        report = await run_in_threadpool(lambda: health(store()))
+        return JSONResponse(report | {"version": __version__}, 200 if report["healthy"] else 503)
+
+    async def github_hook(request: Request) -> JSONResponse:
+        app = request.path_params["app"]
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
+            event("webhook", logging.WARNING, app=app, outcome="refused: body too large")
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
+        headers = request.headers
+        answer = await run_in_threadpool(lambda: handle_delivery(store(), app, headers, body))
+        level = logging.WARNING if answer.status >= 400 else logging.INFO
+        event(
+            "webhook", level, app=app, status=answer.status, outcome=answer.outcome, **answer.fields
+        )
+        if answer.status == 202:
+            wake()
+        return JSONResponse(answer.body, answer.status)
+
+    return Starlette(
+        routes=[
+            Route("/", status),
+            Route("/health", status),
+            Route("/hooks/github/{app}", github_hook, methods=["POST"]),
+        ]
+    )

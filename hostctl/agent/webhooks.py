@@ -1,0 +1,133 @@
+"""GitHub-format webhooks (Gitea and Forgejo send the same): verify, dedupe, enqueue.
+
+Nothing here trusts the request before its HMAC matches the app's secret, and every
+answer is decided from the body alone, so the HTTP layer can reply at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from hostctl.state import Store
+from hostctl.state.jobs import Delivery, record_delivery
+
+MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; pushes are far smaller
+ZERO_SHA = "0" * 40
+COMMIT = re.compile(r"[0-9a-f]{40}")
+DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    outcome: str  # for the agent's log: what happened, without secrets
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """X-Hub-Signature-256 is ``sha256=`` + HMAC-SHA256(secret, raw body), in hex."""
+    if not secret or not header:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+def first_header(headers: Mapping[str, str], *names: str) -> str:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value.strip()
+    return ""
+
+
+def parse_payload(headers: Mapping[str, str], body: bytes) -> Any:
+    """JSON, or the form encoding (``payload=<json>``) GitHub also offers."""
+    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        return json.loads(form["payload"][0])
+    return json.loads(body)
+
+
+def refuse(status: int, error: str, outcome: str) -> Answer:
+    return Answer(status, {"error": error}, outcome)
+
+
+def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
+    """Decide what a delivery to ``/hooks/github/<app_name>`` does."""
+    app = store.find_app(app_name)
+    if app is None:
+        return refuse(404, "no such app", "refused: unknown app")
+    if not signature_ok(app.webhook_secret, body, headers.get("x-hub-signature-256")):
+        return refuse(401, "missing or bad X-Hub-Signature-256", "refused: bad signature")
+    event = first_header(headers, "x-github-event", "x-gitea-event", "x-forgejo-event")
+    delivery_id = first_header(headers, "x-github-delivery", "x-gitea-delivery")
+    if not event or not DELIVERY_ID.fullmatch(delivery_id):
+        return refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery", "refused: headers")
+    try:
+        payload = parse_payload(headers, body)
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return refuse(400, "the body is not valid JSON", "refused: malformed JSON")
+    if not isinstance(payload, dict):
+        return refuse(400, "the body is not a JSON object", "refused: malformed JSON")
+    decision = decide(app.name, app.repo, app.branch, app.github.get("repo"), event, payload)
+    if isinstance(decision, Answer):
+        return decision
+    outcome, commit = decision
+    deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
+    delivery = Delivery(delivery_id, app.name, event)
+    new, job = record_delivery(store, delivery, outcome, deploy)
+    fields = {"delivery": delivery_id, "event": event}
+    if not new:
+        return Answer(200, {"status": "duplicate"}, "ignored: a redelivery", fields)
+    if job is None:
+        return Answer(200, {"status": outcome}, outcome, fields)
+    return Answer(
+        202, {"status": "queued", "job": job.id}, "queued", fields | {"job": job.id, "ref": job.ref}
+    )
+
+
+def decide(
+    app: str,
+    repo: str | None,
+    branch: str,
+    github_repo: str | None,
+    event: str,
+    payload: dict[str, Any],
+) -> tuple[str, str | None] | Answer:
+    """(outcome, the commit to deploy) for a verified delivery, or an error Answer."""
+    if event == "ping":
+        return "pong", None
+    if event != "push":
+        return f"ignored: {event} event", None
+    repository = payload.get("repository")
+    full_name = repository.get("full_name") if isinstance(repository, dict) else None
+    if github_repo and str(full_name).lower() != github_repo.lower():
+        return refuse(
+            403,
+            f"this hook deploys {github_repo}, not {full_name}",
+            "refused: repository mismatch",
+        )
+    ref, after = payload.get("ref"), payload.get("after")
+    if not isinstance(ref, str) or not isinstance(after, str):
+        return refuse(400, "a push payload needs ref and after", "refused: not a push payload")
+    if payload.get("deleted") or after == ZERO_SHA:
+        return "ignored: a deleted ref", None
+    if ref != f"refs/heads/{branch}":
+        return f"ignored: {ref} is not the deploy branch {branch}", None
+    if not COMMIT.fullmatch(after):
+        return refuse(400, "after is not a commit id", "refused: bad commit id")
+    if not repo:
+        return refuse(
+            422,
+            f"{app} has no repository to fetch from; run `hostctl apps connect {app} --repo URL`",
+            "refused: no repository",
+        )
+    return "queued", after

@@ -1,0 +1,102 @@
+"""git push over SSH: `hostctl keys` manages who may push; `git-shell` and `git-hook`
+are run by sshd and git, not by people."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hostctl.cli.render import TerminalReporter, print_json, table
+from hostctl.errors import HostctlError
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def keys(ctx: click.Context, as_json: bool) -> None:
+    """List the SSH keys that may `git push` to apps, or manage them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from hostctl.host import Host
+    from hostctl.push.keys import authorized_keys_path, list_keys
+
+    host = Host()
+    found = list_keys(host.store)
+    if as_json:
+        print_json(
+            [{"name": k.name, "fingerprint": k.fingerprint, "added_at": k.added_at} for k in found]
+        )
+    elif not found:
+        click.echo("No push keys yet. Add one with `hostctl keys add ~/.ssh/id_ed25519.pub`.")
+    else:
+        table(
+            ["NAME", "FINGERPRINT", "ADDED"],
+            [(k.name, k.fingerprint, k.added_at[:19]) for k in found],
+        )
+        click.echo(f"sshd reads them from {authorized_keys_path(host.settings)}")
+
+
+@keys.command("add")
+@click.argument("key")
+@click.option("--name", help="A name for the key (default: its comment).")
+def add(key: str, name: str | None) -> None:
+    """Allow KEY to push: a public key line, a .pub file, or - for stdin."""
+    from hostctl.host import Host
+    from hostctl.push.keys import add_key
+
+    text = sys.stdin.read() if key == "-" else key
+    if key != "-" and Path(key).expanduser().is_file():
+        text = Path(key).expanduser().read_text()
+    host = Host()
+    added = add_key(host.settings, host.store, text, name)
+    click.echo(f"Added push key {added.name} ({added.fingerprint})")
+
+
+@keys.command("remove")
+@click.argument("key")
+def remove(key: str) -> None:
+    """Stop KEY (a name or SHA256 fingerprint) from pushing."""
+    from hostctl.host import Host
+    from hostctl.push.keys import remove_key
+
+    host = Host()
+    removed = remove_key(host.settings, host.store, key)
+    click.echo(f"Removed push key {removed.name} ({removed.fingerprint})")
+
+
+@click.command("git-shell", hidden=True)
+@click.option("--key", "key_name", required=True, help="The push key's name (set by hostctl).")
+def git_shell(key_name: str) -> None:
+    """The forced command of push keys: runs git-receive-pack/git-upload-pack only."""
+    from hostctl.host import Host
+    from hostctl.push.shell import git_command
+
+    host = Host()
+    argv = git_command(host.settings, host.store, os.environ.get("SSH_ORIGINAL_COMMAND"))
+    host.store.close()
+    os.environ["HOSTCTL_PUSHER"] = key_name
+    os.execvp(argv[0], argv)  # noqa: S606 (argv is fixed: a git command and a path)
+
+
+@click.command("git-hook", hidden=True)
+@click.argument("hook", type=click.Choice(["pre-receive"]))
+def git_hook(hook: str) -> None:
+    """Run by git in a push repository: deploys the pushed commit of the app's branch."""
+    from hostctl.cli.render import open_host
+    from hostctl.push.hook import parse_updates, pre_receive
+
+    repo = Path(os.environ.get("GIT_DIR", ".")).resolve()
+    pusher = os.environ.get("HOSTCTL_PUSHER", "ssh")
+    updates = parse_updates(sys.stdin)
+    done = pre_receive(open_host(), repo, updates, pusher, TerminalReporter())
+    if done is None:
+        return
+    if done.status != "done":
+        raise HostctlError(
+            f"the deploy failed, so the push is refused: {done.error or done.status}",
+            "the previous release keeps serving; fix it and push again",
+        )
+    click.echo(f"-----> {repo.name.removesuffix('.git')} release {done.release} is live")

@@ -1,0 +1,168 @@
+"""Deploys as jobs: every deploy (CLI, webhook, git push) is queued, then run by the
+agent's workers, or by the caller itself when no agent runs, with the same lease."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hostctl.deploy.github_status import report_status
+from hostctl.deploy.locks import try_lock
+from hostctl.deploy.pipeline import deploy, resolve_source
+from hostctl.deploy.report import Logged, Reporter
+from hostctl.errors import HostctlError
+from hostctl.host import Host
+from hostctl.settings import Settings
+from hostctl.state import Release, Store
+from hostctl.state.jobs import (
+    LEASE_SECONDS,
+    Job,
+    claim,
+    enqueue,
+    finish,
+    job,
+    lease_owner,
+    renew_lease,
+    requeue,
+)
+
+POLL_SECONDS = 0.2
+
+
+class JobInterrupted(HostctlError):
+    """The worker is stopping; the job goes back to the queue before the swap begins."""
+
+
+def agent_lock_path(settings: Settings) -> Path:
+    return settings.dir("locks") / "agent.lock"
+
+
+def agent_running(settings: Settings) -> bool:
+    with try_lock(agent_lock_path(settings)) as free:
+        return not free
+
+
+def job_log_path(settings: Settings, found: Job) -> Path:
+    return settings.dir("logs", found.app) / f"job-{found.id}.log"
+
+
+def submit_deploy(
+    host: Host, app: str, source: str | None, ref: str | None, trigger: str, out: Reporter
+) -> Job:
+    """Queue a deploy and follow it to its end (running it here when no agent runs)."""
+    host.store.app(app)
+    source, ref = resolve_source(host, app, source, ref)
+    queued = enqueue(host.store, app, trigger, source, ref)
+    return follow(host, queued.id, out)
+
+
+def follow(host: Host, job_id: int, out: Reporter) -> Job:
+    """Print a job's log as it grows until the job ends; a superseded job is followed by
+    the newer one that replaced it. With no agent running, the job is run right here."""
+    printed = 0
+    waiting_said = False
+    while True:
+        current = job(host.store, job_id)
+        path = job_log_path(host.settings, current)
+        printed = replay(path, printed, out)
+        if current.status == "superseded" and current.superseded_by:
+            out.step(f"Job {job_id} was superseded by job {current.superseded_by}, a newer deploy")
+            job_id, printed, waiting_said = current.superseded_by, 0, False
+            continue
+        if current.finished:
+            return current
+        if current.status == "queued" and not agent_running(host.settings):
+            claimed = claim(host.store, lease_owner(), job_id)
+            if claimed is not None:
+                return run_job(host, claimed, out)
+        if current.status == "queued" and not waiting_said:
+            out.step(f"Job {job_id} is queued behind a running deploy of {current.app}")
+            waiting_said = True
+        time.sleep(POLL_SECONDS)
+
+
+def replay(path: Path, offset: int, out: Reporter) -> int:
+    """Pass on the whole lines written to a job log since ``offset``; returns the new one."""
+    if not path.exists():
+        return offset
+    with path.open("rb") as file:
+        file.seek(offset)
+        chunk = file.read()
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    for line in complete.decode(errors="replace").splitlines():
+        if line.startswith("-----> "):
+            out.step(line[7:])
+        else:
+            out.detail(line.removeprefix("       "))
+    return offset + len(complete)
+
+
+def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool] = bool) -> Job:
+    """Run a job this process has claimed, renewing its lease, to a final status."""
+    log = Logged(job_log_path(host.settings, claimed), out)
+    release: list[Release] = []
+    lease = LeaseKeeper(host.settings, claimed)
+    report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})")
+
+    def checkpoint() -> None:
+        if stopping():
+            raise JobInterrupted("the agent is stopping", "the job runs again when it starts")
+
+    try:
+        assert claimed.source is not None, "deploy jobs always have a source"
+        done = deploy(
+            host,
+            claimed.app,
+            claimed.source,
+            claimed.ref,
+            claimed.trigger,
+            log,
+            checkpoint,
+            release.append,
+        )
+        finish(host.store, claimed.id, "done", release=done.number)
+        report_status(host, claimed, "success", f"Release {done.number} is live", done)
+    except HostctlError as exc:
+        if isinstance(exc.__cause__, JobInterrupted):
+            log.step("Stopped before the swap; the job will run again")
+            requeue(host.store, claimed.id)
+        else:
+            log.step(f"Failed: {exc.message}")
+            number = release[0].number if release else None
+            finish(host.store, claimed.id, "failed", exc.message, number)
+            report_status(host, claimed, "failure", exc.message)
+    except BaseException:
+        finish(host.store, claimed.id, "failed", "interrupted")
+        raise
+    finally:
+        lease.stop()
+        log.close()
+        spooled = host.settings.root / "spool" / claimed.app / f"{claimed.ref}.tar"
+        spooled.unlink(missing_ok=True)
+    return job(host.store, claimed.id)
+
+
+class LeaseKeeper:
+    """Renews a job's lease from a thread (with its own connection) while it runs."""
+
+    def __init__(self, settings: Settings, claimed: Job) -> None:
+        self.settings = settings
+        self.claimed = claimed
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.renew, name=f"lease-{claimed.id}", daemon=True)
+        self.thread.start()
+
+    def renew(self) -> None:
+        store = Store(self.settings.db_path)
+        try:
+            owner = self.claimed.lease_owner or ""
+            while not self.stopped.wait(LEASE_SECONDS / 3):
+                renew_lease(store, self.claimed.id, owner)
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()

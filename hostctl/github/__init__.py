@@ -1,0 +1,5 @@
+"""GitHub: the token hostctl uses, repository specs, and the per-app deploy keys.
+
+The API calls themselves are in ``hostctl.adapters.github``; nothing here runs until
+`hostctl github connect` was run or an app names a repository.
+"""

@@ -1,0 +1,98 @@
+"""Linking an app to its repository: the repo to fetch, and on GitHub (with a token) a
+webhook and a read-only deploy key that hostctl creates, remembers and alone removes."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from dataclasses import dataclass, field
+
+from hostctl.errors import HostctlError
+from hostctl.github.keys import ensure_deploy_key
+from hostctl.github.repo import parse_repo
+from hostctl.github.settings import load_github
+from hostctl.host import Host
+
+
+@dataclass(frozen=True)
+class Linked:
+    repo: str
+    branch: str
+    github: str | None
+    made: list[str] = field(default_factory=list)  # what was created or updated on GitHub
+    todo: str | None = None  # what the user must do by hand, if anything
+
+
+def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
+    """Point the app at ``repo``/``branch``; with a GitHub token, make (or update, never
+    duplicate) the webhook and the deploy key. Re-running it changes nothing more."""
+    found = host.store.app(app)
+    check_branch(branch)
+    spec = parse_repo(repo)
+    github = load_github(host.settings) if spec.github else None
+    if found.github.get("repo") and found.github.get("repo") != spec.github:
+        unlink_github(host, app)  # moving to another repository: clean up the old one
+        found = host.store.app(app)
+    ids = dict(found.github)
+    made = []
+    if spec.github and github is not None:
+        key = ensure_deploy_key(host.settings.root / "keys" / app, f"hostctl {app}")
+        title = f"hostctl {app} on {socket.gethostname()}"
+        with github.api() as api:
+            ids["key_id"] = api.ensure_deploy_key(
+                spec.github, title, key.public_key_openssh, ids.get("key_id")
+            )
+            made.append(f"read-only deploy key {ids['key_id']}")
+            ids["hook_id"] = api.ensure_webhook(
+                spec.github, host.webhook_url(app), found.webhook_secret, ids.get("hook_id")
+            )
+            made.append(f"webhook {ids['hook_id']} → {host.webhook_url(app)}")
+    host.store.set_repo(app, spec.url, branch)
+    host.store.set_github(app, ids | {"repo": spec.github} if spec.github else {})
+    host.store.audit("apps:connect", app, f"{spec.url} ({branch}); {'; '.join(made)}")
+    todo = None
+    if spec.github and github is None:
+        todo = (
+            "no GitHub token is set (`hostctl github connect --token …`), so add the webhook "
+            "yourself: its URL and secret are in `hostctl apps info "
+            f"{app} --show-secrets` (content type application/json, push events)"
+        )
+    return Linked(spec.url, branch, spec.github, made, todo)
+
+
+def unlink_app(host: Host, app: str) -> list[str]:
+    """Forget the app's repository and remove what hostctl made on GitHub for it."""
+    host.store.app(app)
+    removed = unlink_github(host, app)
+    host.store.set_repo(app, None, "main")
+    host.store.audit("apps:disconnect", app, "; ".join(removed))
+    return removed
+
+
+def unlink_github(host: Host, app: str) -> list[str]:
+    found = host.store.app(app)
+    repo = found.github.get("repo")
+    hook_id, key_id = found.github.get("hook_id"), found.github.get("key_id")
+    removed = []
+    if repo and (hook_id or key_id):
+        github = load_github(host.settings)
+        if github is None:
+            raise HostctlError(
+                f"{app} has a webhook and deploy key on {repo}, and no GitHub token is set"
+                " to remove them",
+                "run `hostctl github connect --token …` first, or remove them on GitHub",
+            )
+        with github.api() as api:
+            if hook_id and api.remove_webhook(repo, hook_id):
+                removed.append(f"webhook {hook_id} on {repo}")
+            if key_id and api.remove_deploy_key(repo, key_id):
+                removed.append(f"deploy key {key_id} on {repo}")
+    host.store.set_github(app, {})
+    shutil.rmtree(host.settings.root / "keys" / app, ignore_errors=True)
+    return removed
+
+
+def check_branch(branch: str) -> None:
+    bad = (" ", "~", "^", ":", "?", "*", "[", "\\", "..", "@{")
+    if not branch or branch.startswith(("-", "/")) or any(b in branch for b in bad):
+        raise HostctlError(f"{branch!r} is not a branch name", "e.g. --branch main")

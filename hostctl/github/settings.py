@@ -1,0 +1,118 @@
+"""The GitHub connection: a token and the API's URL, kept as server config.
+
+``github.json`` under HOSTCTL_ETC, written atomically and created 0600 because it holds
+the token. The token is checked against GitHub (``GET /user``) before it is saved, so a
+saved token worked at least once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hostctl.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
+from hostctl.cloudflare.settings import write_private
+from hostctl.errors import HostctlError
+from hostctl.host import Host
+from hostctl.settings import Settings
+
+TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    token: str
+    api_url: str = DEFAULT_API_URL
+
+    def api(self, *, max_attempts: int = 4) -> GitHub:
+        return GitHub(self.token, self.api_url, max_attempts=max_attempts)
+
+
+@dataclass(frozen=True)
+class GitHubStatus:
+    connected: bool
+    api_url: str | None = None
+    token: str | None = None  # masked
+    login: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    removed: bool
+    linked_apps: tuple[str, ...] = ()  # apps that still have a webhook or key on GitHub
+
+
+def github_path(settings: Settings) -> Path:
+    return settings.etc / "github.json"
+
+
+def load_github(settings: Settings) -> GitHubSettings | None:
+    path = github_path(settings)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise HostctlError(
+            f"{path} is not a valid GitHub connection",
+            "run `hostctl github connect --token TOKEN` again",
+        ) from exc
+
+
+def save_github(settings: Settings, github: GitHubSettings) -> None:
+    path = github_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(path, asdict(github))
+
+
+def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_API_URL) -> str:
+    """Check the token with GitHub, then save it; returns the login it belongs to."""
+    settings = target.settings if isinstance(target, Host) else target
+    token = token.strip()
+    if not token:
+        raise HostctlError("the GitHub token is empty", "pass --token TOKEN")
+    github = GitHubSettings(token, check_api_url(api_url))
+    with github.api() as api:
+        login = api.whoami()
+    save_github(settings, github)
+    if isinstance(target, Host):
+        target.store.audit("github:connect", None, f"as {login} at {github.api_url}")
+    return login
+
+
+def disconnect_github(target: Host | Settings) -> Disconnected:
+    """Forget the token. What hostctl made on GitHub stays; the apps still linked are named
+    (with a Host) so the caller can say `hostctl apps disconnect` removes it."""
+    settings = target.settings if isinstance(target, Host) else target
+    path = github_path(settings)
+    removed = path.exists()
+    path.unlink(missing_ok=True)
+    linked: tuple[str, ...] = ()
+    if isinstance(target, Host):
+        linked = tuple(app.name for app in target.store.apps() if app.github)
+        if removed:
+            target.store.audit("github:disconnect")
+    return Disconnected(removed, linked)
+
+
+def github_status(settings: Settings) -> GitHubStatus:
+    """The saved connection, and whether GitHub still accepts the token."""
+    github = load_github(settings)
+    if github is None:
+        return GitHubStatus(connected=False)
+    login, error = None, None
+    try:
+        with github.api(max_attempts=1) as api:  # a status answers now, never waits
+            login = api.whoami()
+    except HostctlError as exc:
+        error = exc.message
+    return GitHubStatus(True, github.api_url, masked_token(github.token), login, error)
+
+
+def masked_token(token: str) -> str:
+    """Only the kind of token shows (``github_pat_********``), never any of its secret."""
+    prefix = next((p for p in TOKEN_PREFIXES if token.startswith(p)), "")
+    return f"{prefix}********" if token else ""

@@ -1,0 +1,107 @@
+"""Who may push: public keys in the state store, written out as an authorized_keys file
+whose every line forces `hostctl git-shell` and sshd's ``restrict`` (no shell, no pty,
+no forwarding)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+from hostctl.errors import HostctlError
+from hostctl.push.launcher import hostctl_argv
+from hostctl.settings import Settings
+from hostctl.state import Store
+from hostctl.state.store import now
+
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
+@dataclass(frozen=True)
+class PushKey:
+    name: str
+    fingerprint: str
+    public_key: str  # "type base64", no comment
+    added_at: str
+
+
+def authorized_keys_path(settings: Settings) -> Path:
+    return settings.dir("ssh") / "authorized_keys"
+
+
+def parse_public_key(text: str) -> tuple[str, str, str]:
+    """(type base64, SHA256 fingerprint as ssh-keygen prints it, comment)."""
+    parts = text.strip().split(None, 2)
+    try:
+        if len(parts) < 2:
+            raise ValueError("too short")
+        load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+        blob = base64.b64decode(parts[1], validate=True)
+    except ValueError as exc:
+        raise HostctlError(
+            "that is not an SSH public key",
+            "pass the one line of e.g. ~/.ssh/id_ed25519.pub (or the file's path)",
+        ) from exc
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"{parts[0]} {parts[1]}", f"SHA256:{digest}", parts[2].strip() if len(parts) > 2 else ""
+
+
+def add_key(settings: Settings, store: Store, text: str, name: str | None) -> PushKey:
+    public_key, fingerprint, comment = parse_public_key(text)
+    name = name or re.sub(r"[^A-Za-z0-9._@-]", "-", comment).strip("-.") or fingerprint[7:19]
+    if not KEY_NAME.fullmatch(name):
+        raise HostctlError(f"{name!r} is not a key name", "use letters, digits, . _ @ -")
+    known = {k.fingerprint: k for k in list_keys(store)}
+    if fingerprint in known:
+        if known[fingerprint].name == name:
+            return known[fingerprint]  # adding the same key again changes nothing
+        raise HostctlError(
+            f"that key is already added as {known[fingerprint].name!r}",
+            f"remove it first: `hostctl keys remove {known[fingerprint].name}`",
+        )
+    if any(k.name == name for k in known.values()):
+        raise HostctlError(f"a key named {name!r} exists", "pick another --name")
+    store.db.execute(
+        "INSERT INTO push_keys (fingerprint, name, public_key, added_at) VALUES (?, ?, ?, ?)",
+        (fingerprint, name, public_key, now()),
+    )
+    store.audit("keys:add", None, f"{name} {fingerprint}")
+    write_authorized_keys(settings, store)
+    return PushKey(name, fingerprint, public_key, now())
+
+
+def remove_key(settings: Settings, store: Store, name_or_fingerprint: str) -> PushKey:
+    for key in list_keys(store):
+        if name_or_fingerprint in (key.name, key.fingerprint):
+            store.db.execute("DELETE FROM push_keys WHERE fingerprint = ?", (key.fingerprint,))
+            store.audit("keys:remove", None, f"{key.name} {key.fingerprint}")
+            write_authorized_keys(settings, store)
+            return key
+    raise HostctlError(f"no push key {name_or_fingerprint!r}", "list them with `hostctl keys`")
+
+
+def list_keys(store: Store) -> list[PushKey]:
+    rows = store.db.execute("SELECT * FROM push_keys ORDER BY name")
+    return [PushKey(r["name"], r["fingerprint"], r["public_key"], r["added_at"]) for r in rows]
+
+
+def write_authorized_keys(settings: Settings, store: Store) -> Path:
+    """Rewrite the whole file atomically (0600) from the store."""
+    lines = ["# Written by hostctl (`hostctl keys`); edits here are lost."]
+    for key in list_keys(store):
+        command = shlex.join(hostctl_argv("git-shell", "--key", key.name))
+        quoted = command.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'command="{quoted}",restrict {key.public_key} {key.name}')
+    path = authorized_keys_path(settings)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    temporary.replace(path)
+    return path

@@ -1,0 +1,233 @@
+"""The job queue and webhook deliveries, in the state database.
+
+A job is claimed by setting it running with a lease (owner + expiry) in one UPDATE, so
+two workers can never both take it. Jobs of one app run one at a time: a job is only
+claimed when no other job of its app runs. A new deploy supersedes the app's queued
+ones, so a burst of pushes builds at most the one running and the newest.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from hostctl.errors import HostctlError
+from hostctl.state.store import Store, now
+
+TERMINAL = ("done", "failed", "superseded")
+LEASE_SECONDS = 30.0
+MAX_ATTEMPTS = 2  # a job cut short by a dead worker is retried once
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    app: str
+    kind: str
+    status: str
+    trigger: str
+    source: str | None
+    ref: str | None
+    attempts: int
+    lease_owner: str | None
+    lease_expires: float | None
+    superseded_by: int | None
+    release: int | None
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+def lease_owner() -> str:
+    """Who holds a lease: this host and process, so a dead local owner is seen at once."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    if not owner:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's lease: only its expiry tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def enqueue(store: Store, app: str, trigger: str, source: str | None, ref: str | None) -> Job:
+    """Queue a deploy; the app's older queued deploys are superseded by it."""
+    with store.transaction() as db:
+        job_id = insert_deploy(db, app, trigger, source, ref)
+    return job(store, job_id)
+
+
+def insert_deploy(
+    db: sqlite3.Connection, app: str, trigger: str, source: str | None, ref: str | None
+) -> int:
+    cursor = db.execute(
+        "INSERT INTO jobs (app, kind, status, trigger, source, ref, created_at)"
+        " VALUES (?, 'deploy', 'queued', ?, ?, ?, ?)",
+        (app, trigger, source, ref, now()),
+    )
+    job_id = int(cursor.lastrowid or 0)
+    db.execute(
+        "UPDATE jobs SET status = 'superseded', superseded_by = ?, finished_at = ?"
+        " WHERE app = ? AND status = 'queued' AND id != ?",
+        (job_id, now(), app, job_id),
+    )
+    return job_id
+
+
+def find_job(store: Store, job_id: int) -> Job | None:
+    row = store.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return job_from_row(row) if row else None
+
+
+def job(store: Store, job_id: int) -> Job:
+    found = find_job(store, job_id)
+    if found is None:
+        raise HostctlError(f"no job {job_id}", "list jobs with `hostctl jobs`")
+    return found
+
+
+def jobs(store: Store, app: str | None = None, limit: int = 50) -> list[Job]:
+    if app is None:
+        rows = store.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = store.db.execute(
+            "SELECT * FROM jobs WHERE app = ? ORDER BY id DESC LIMIT ?", (app, limit)
+        )
+    return [job_from_row(r) for r in rows]
+
+
+CLAIMABLE = (
+    "status = 'queued' AND NOT EXISTS"
+    " (SELECT 1 FROM jobs AS other WHERE other.app = jobs.app AND other.status = 'running')"
+)
+
+
+def claim(store: Store, owner: str, job_id: int | None = None) -> Job | None:
+    """Take the given job, or the oldest claimable one; None when there is none."""
+    with store.transaction() as db:
+        if job_id is None:
+            row = db.execute(
+                f"SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY id LIMIT 1"  # noqa: S608
+            ).fetchone()
+        else:
+            row = db.execute(
+                f"SELECT id FROM jobs WHERE id = ? AND {CLAIMABLE}",  # noqa: S608
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires = ?,"
+            " attempts = attempts + 1, started_at = ?, error = NULL WHERE id = ?",
+            (owner, time.time() + LEASE_SECONDS, now(), row["id"]),
+        )
+    return job(store, int(row["id"]))
+
+
+def renew_lease(store: Store, job_id: int, owner: str) -> bool:
+    cursor = store.db.execute(
+        "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+        (time.time() + LEASE_SECONDS, job_id, owner),
+    )
+    return cursor.rowcount == 1
+
+
+def finish(
+    store: Store, job_id: int, status: str, error: str | None = None, release: int | None = None
+) -> None:
+    store.db.execute(
+        "UPDATE jobs SET status = ?, error = ?, release = COALESCE(?, release), finished_at = ?,"
+        " lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+        (status, error, release, now(), job_id),
+    )
+
+
+def requeue(store: Store, job_id: int) -> None:
+    """Give a job back (its worker is stopping before it did anything lasting)."""
+    store.db.execute(
+        "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
+        " lease_expires = NULL, started_at = NULL WHERE id = ?",
+        (job_id,),
+    )
+
+
+def recover_jobs(store: Store) -> list[str]:
+    """Running jobs whose worker died: retried once, then failed. Returns what was done."""
+    done = []
+    rows = store.db.execute("SELECT * FROM jobs WHERE status = 'running'").fetchall()
+    for found in map(job_from_row, rows):
+        expired = (found.lease_expires or 0) < time.time()
+        if not (expired or owner_is_dead(found.lease_owner)):
+            continue
+        if found.attempts < MAX_ATTEMPTS:
+            store.db.execute(
+                "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND status = 'running' AND lease_owner IS ?",
+                (found.id, found.lease_owner),
+            )
+            done.append(f"{found.app}: job {found.id} was cut short; it will run again")
+        else:
+            store.db.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?,"
+                " lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND status = 'running' AND lease_owner IS ?",
+                (
+                    f"cut short {found.attempts} times (the worker stopped); not retried again",
+                    now(),
+                    found.id,
+                    found.lease_owner,
+                ),
+            )
+            done.append(f"{found.app}: job {found.id} was cut short again; marked failed")
+    return done
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery that passed its signature check."""
+
+    id: str
+    app: str
+    event: str
+
+
+def record_delivery(
+    store: Store,
+    delivery: Delivery,
+    outcome: str,
+    deploy: tuple[str, str | None, str | None] | None = None,
+) -> tuple[bool, Job | None]:
+    """Remember a delivery and, in the same transaction, queue its deploy
+    ``(trigger, source, ref)``. Returns (is it new, the job queued): a redelivery of a
+    known id queues nothing."""
+    with store.transaction() as db:
+        known = db.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery.id,)).fetchone()
+        if known:
+            return False, None
+        job_id = insert_deploy(db, delivery.app, *deploy) if deploy else None
+        db.execute(
+            "INSERT INTO deliveries (id, app, event, received_at, outcome, job_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (delivery.id, delivery.app, delivery.event, now(), outcome, job_id),
+        )
+    return True, job(store, job_id) if job_id else None
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    return Job(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (sqlite3.Row)

@@ -1,0 +1,239 @@
+"""The agent as a real process: signed GitHub-format webhooks deploy from a local git
+repository standing in for GitHub (the same fetch code, a file:// URL)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agent_support import AgentProcess, push_payload, sign, wait_for_jobs
+from tests.conftest import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
+from tests.support import Hostctl, commit, make_repo
+
+pytestmark = pytest.mark.integration
+AGENT_NAMESPACE = f"{NAMESPACE}ag"
+
+
+@pytest.fixture(scope="module")
+def agent_hostctl(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostctl]:
+    """A root of its own, so this module's agent never runs other tests' jobs."""
+    root = tmp_path_factory.mktemp("agent")
+    runner = Hostctl(isolated_env(root, AGENT_NAMESPACE))
+    (root / "etc").mkdir()
+    port = free_port()
+    (root / "etc" / "hostctl.yml").write_text(f"agent:\n  listen: 127.0.0.1:{port}\n")
+    yield runner
+    stop_caddy(root)
+    remove_labelled(AGENT_NAMESPACE)
+
+
+@pytest.fixture
+def agent_port(agent_hostctl: Hostctl) -> int:
+    """The port hostctl.yml gives the agent (webhook URLs are built from it)."""
+    text = (Path(agent_hostctl.env["HOSTCTL_ETC"]) / "hostctl.yml").read_text()
+    return int(text.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def agent(agent_hostctl: Hostctl, agent_port: int, tmp_path: Path) -> Iterator[AgentProcess]:
+    process = AgentProcess(agent_hostctl, agent_port, tmp_path / "agent.log").start()
+    yield process
+    assert process.stop() == 0, process.log()
+
+
+@pytest.fixture
+def repo_app(agent_hostctl: Hostctl, tmp_path: Path, app_name: str) -> Iterator[tuple[str, Path]]:
+    repo = make_repo(tmp_path / "repo", "python")
+    agent_hostctl.run(
+        "apps", "create", app_name, "--domain", f"{app_name}.agent.test", "--repo", f"file://{repo}"
+    )
+    yield app_name, repo
+    agent_hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def app_info(hostctl: Hostctl, app: str, *flags: str) -> dict[str, object]:
+    return dict(json.loads(hostctl.run("apps", "info", app, "--json", *flags).stdout))
+
+
+def releases(hostctl: Hostctl, app: str) -> list[dict[str, object]]:
+    return list(json.loads(hostctl.run("releases", app, "--json").stdout))
+
+
+def test_a_signed_push_deploys_the_pushed_commit(agent_hostctl, agent, repo_app):
+    app, repo = repo_app
+    masked = app_info(agent_hostctl, app)
+    info = app_info(agent_hostctl, app, "--show-secrets")
+    assert masked["webhook_secret"] == "********"
+    secret = str(info["webhook_secret"])
+    assert (
+        len(secret) >= 32
+        and info["webhook_url"] == f"http://127.0.0.1:{agent.port}/hooks/github/{app}"
+    )
+    sha = commit(repo, {"VERSION": "v2\n"})
+    path = "/hooks/github/" + app
+    assert str(info["webhook_url"]).endswith(path)
+    assert agent.deliver(app, {"zen": "hi", "hook_id": 1}, secret, event="ping") == (
+        200,
+        {"status": "pong"},
+    )
+    started = time.monotonic()
+    status, body = agent.deliver(app, push_payload(sha), secret)
+    answered = time.monotonic() - started
+    assert status == 202 and body["status"] == "queued", body
+    assert answered < 5, "the answer does not wait for the build"
+    jobs = wait_for_jobs(agent_hostctl, app)
+    assert [(j["status"], j["ref"]) for j in jobs] == [("done", sha)], jobs
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python v2\n")
+    made = releases(agent_hostctl, app)
+    assert [(r["number"], r["commit"], r["status"]) for r in made] == [(1, sha, "live")]
+    assert str(made[0]["trigger"]).startswith("webhook:")
+    listed = json.loads(agent_hostctl.run("jobs", app, "--json").stdout)
+    assert listed[0]["id"] == body["job"] and listed[0]["ran_seconds"] > 0
+    log = agent.log()
+    assert f"event=job-finished app={app} job={body['job']} release=1 status=done" in log
+    assert secret not in log
+
+
+def test_bad_deliveries_deploy_nothing(agent_hostctl, agent, repo_app):
+    app, repo = repo_app
+    secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
+    sha = commit(repo, {"VERSION": "v2\n"})
+    good = push_payload(sha)
+    body = json.dumps(good).encode()
+    delivery = "11111111-2222-3333-4444-555555555555"
+    cases = [
+        ("forged signature", agent.deliver(app, good, None, signature=sign("wrong", body)), 401),
+        ("missing signature", agent.deliver(app, good, None), 401),
+        (
+            "signature of another body",
+            agent.deliver(app, b'{"ref": 1}', None, signature=sign(secret, body)),
+            401,
+        ),
+        ("other branch", agent.deliver(app, push_payload(sha, branch="dev"), secret), 200),
+        ("tag", agent.deliver(app, {**good, "ref": "refs/tags/v1"}, secret), 200),
+        (
+            "deleted ref",
+            agent.deliver(app, {**good, "deleted": True, "after": "0" * 40}, secret),
+            200,
+        ),
+        ("malformed JSON", agent.deliver(app, b'{"ref": ', secret), 400),
+        ("not an object", agent.deliver(app, b"[1, 2]", secret), 400),
+        ("bad commit id", agent.deliver(app, push_payload("not-a-sha"), secret), 400),
+        ("oversized body", agent.oversized(app, 6 * 1024 * 1024), 413),
+        ("unknown app", agent.deliver("no-such-app", good, secret), 404),
+        ("other event", agent.deliver(app, {"action": "opened"}, secret, event="issues"), 200),
+    ]
+    wrong = [(name, got) for name, got, expected in cases if got[0] != expected]
+    assert wrong == [], wrong
+    assert wait_for_jobs(agent_hostctl, app, count=0) == []
+    first = agent.deliver(app, good, secret, delivery=delivery)
+    replay = agent.deliver(app, good, secret, delivery=delivery)
+    assert first[0] == 202 and replay == (200, {"status": "duplicate"})
+    jobs = wait_for_jobs(agent_hostctl, app)
+    assert [j["ref"] for j in jobs] == [sha], "the replay queued nothing"
+    assert "outcome='refused: bad signature'" in agent.log()
+
+
+def test_get_on_a_hook_and_the_rest_of_the_api(agent):
+    assert agent.request("GET", "/hooks/github/x")[0] == 405
+    assert agent.request("GET", "/nope")[0] == 404
+    status, health = agent.request("GET", "/")
+    assert status == 200 and health["healthy"] is True and health["workers"] == 2
+
+
+def test_five_quick_pushes_build_at_most_twice_and_the_last_is_live(agent_hostctl, agent, repo_app):
+    app, repo = repo_app
+    secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
+    shas = [commit(repo, {"VERSION": f"v{n}\n"}) for n in range(2, 7)]
+    for sha in shas:
+        assert agent.deliver(app, push_payload(sha), secret)[0] == 202
+    jobs = wait_for_jobs(agent_hostctl, app, count=5)
+    built = [j for j in jobs if j["status"] != "superseded"]
+    assert len(built) <= 2 and built[-1]["ref"] == shas[-1], jobs
+    assert all(j["status"] == "done" for j in built), jobs
+    assert all(j["superseded_by"] for j in jobs if j["status"] == "superseded")
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python v6\n")
+    assert len(releases(agent_hostctl, app)) == len(built)
+
+
+def test_the_cli_deploys_through_the_running_agent(agent_hostctl, agent, repo_app):
+    app, repo = repo_app
+    commit(repo, {"VERSION": "cli\n"})
+    done = agent_hostctl.run("deploy", app)
+    assert "Release 1 of" in done.stdout and f"Deployed {app} release 1" in done.stdout
+    assert f"event=job-started app={app}" in agent.log(), "the agent ran it, not the CLI"
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python cli\n")
+
+
+def test_a_killed_agent_recovers_its_job_and_leaves_no_orphans(
+    agent_hostctl, agent_port, repo_app, tmp_path
+):
+    app, repo = repo_app
+    first = AgentProcess(agent_hostctl, agent_port, tmp_path / "a1.log").start()
+    secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
+    slow = "web: sleep 3 && exec gunicorn app:app --bind 0.0.0.0:$PORT\n"
+    sha = commit(repo, {"VERSION": "after crash\n", "Procfile": slow})
+    assert first.deliver(app, push_payload(sha), secret)[0] == 202
+    deadline = time.monotonic() + 300
+    while "Starting" not in job_log_text(agent_hostctl, app) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    second = AgentProcess(agent_hostctl, agent_port, tmp_path / "a2.log").start()
+    try:
+        jobs = wait_for_jobs(agent_hostctl, app)
+    finally:
+        assert second.stop() == 0
+    assert [(j["status"], j["attempts"]) for j in jobs] == [("done", 2)], jobs
+    assert "cut short" in second.log()
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python after crash\n")
+    made = {r["number"]: r["status"] for r in releases(agent_hostctl, app)}
+    assert made == {1: "failed", 2: "live"}, made
+    labelled = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=io.hostctl.app={app}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(labelled) == 1, f"orphans: {labelled}"
+
+
+def job_log_text(hostctl: Hostctl, app: str) -> str:
+    logs = hostctl.root / "logs" / app
+    return "".join(p.read_text() for p in logs.glob("job-*.log")) if logs.is_dir() else ""
+
+
+def test_sigterm_mid_build_requeues_the_job_and_it_runs_after_restart(
+    agent_hostctl, agent_port, repo_app, tmp_path
+):
+    app, repo = repo_app
+    first = AgentProcess(agent_hostctl, agent_port, tmp_path / "a1.log").start()
+    secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
+    marker = secrets.token_hex(4)
+    sha = commit(
+        repo,
+        {"VERSION": f"{marker}\n", "requirements.txt": "flask==3.0.3\ngunicorn==22.0.0\n# sleep\n"},
+    )
+    assert first.deliver(app, push_payload(sha), secret)[0] == 202
+    deadline = time.monotonic() + 300
+    while "Building" not in job_log_text(agent_hostctl, app) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first.stop(signal.SIGTERM) == 0, first.log()
+    assert "event=stopping signal=SIGTERM" in first.log()
+    second = AgentProcess(agent_hostctl, agent_port, tmp_path / "a2.log").start()
+    try:
+        jobs = wait_for_jobs(agent_hostctl, app)
+    finally:
+        assert second.stop() == 0
+    assert [j["status"] for j in jobs] == ["done"], jobs
+    made = {r["number"]: (r["status"], r["error"]) for r in releases(agent_hostctl, app)}
+    assert made[1][0] == "failed" and "stopping" in str(made[1][1]), made
+    assert made[2] == ("live", None), made
+    assert "Stopped before the swap" in job_log_text(agent_hostctl, app)
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, f"python {marker}\n")
