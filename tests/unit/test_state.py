@@ -10,7 +10,7 @@ def test_blank_database_is_migrated_in_wal_mode_and_private(tmp_path):
     store = Store(tmp_path / "root" / "state.db")
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert int(store.db.execute("PRAGMA busy_timeout").fetchone()[0]) > 0
-    names = [r[0] for r in store.db.execute("SELECT name FROM schema_migrations")]
+    names = [r[0] for r in store.db.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
     assert names == [m.__name__ for m in MIGRATIONS]
     assert stat.S_IMODE((tmp_path / "root" / "state.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "root").stat().st_mode) == 0o700
