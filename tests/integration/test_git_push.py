@@ -1,0 +1,166 @@
+"""git push over SSH to the box: a real sshd, the authorized_keys file hostctl writes
+(forced command + restrict), the push repository and its pre-receive hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agent_support import AgentProcess
+from tests.conftest import free_port
+from tests.ssh_support import Sshd, client_key, ssh_command, start_sshd
+from tests.support import Hostctl, commit, git, make_repo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sshd(hostctl: Hostctl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    directory = tmp_path_factory.mktemp("sshd")
+    server = start_sshd(directory, hostctl.root / "ssh" / "authorized_keys", free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pusher(hostctl: Hostctl, tmp_path: Path) -> Iterator[Path]:
+    key = client_key(tmp_path)
+    hostctl.run("keys", "add", f"{key}.pub")
+    yield key
+    hostctl.run("keys", "remove", "pusher@laptop", check=False)
+
+
+def push(repo: Path, key: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"GIT_SSH_COMMAND": ssh_command(key)}
+    return subprocess.run(
+        ["git", "push", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_push_deploys_and_a_failed_deploy_refuses_the_push(
+    hostctl, sshd, pusher, tmp_path, app_name
+):
+    listed = json.loads(hostctl.run("keys", "--json").stdout)
+    assert [k["name"] for k in listed] == ["pusher@laptop"]
+    authorized = hostctl.root / "ssh" / "authorized_keys"
+    assert stat.S_IMODE(authorized.stat().st_mode) == 0o600
+    line = authorized.read_text().splitlines()[-1]
+    assert line.startswith('command="env ') and "git-shell --key pusher@laptop" in line
+    assert '",restrict ssh-ed25519 ' in line
+    hostname = f"{app_name}.push.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    repo = make_repo(tmp_path / "repo", "python")
+    git(repo, "remote", "add", "box", f"ssh://root@127.0.0.1:{sshd.port}/{app_name}")
+
+    done = push(repo, pusher, "box", "main")
+    assert done.returncode == 0, done.stderr + sshd.log()
+    assert "remote: -----> Release 1 of" in done.stderr and "is live" in done.stderr
+    assert hostctl.get(hostname) == (200, "python v1\n")
+    head = git(repo, "rev-parse", "HEAD")
+    release = json.loads(hostctl.run("releases", app_name, "--json").stdout)[0]
+    assert release["commit"] == head and release["trigger"] == "push:pusher@laptop"
+
+    good = head
+    commit(repo, {"VERSION": "broken\n", "Procfile": "web: exit 3\n"})
+    refused = push(repo, pusher, "box", "main")
+    assert refused.returncode != 0
+    assert "the deploy failed, so the push is refused" in refused.stderr
+    assert hostctl.get(hostname) == (200, "python v1\n")
+    bare = hostctl.root / "git" / f"{app_name}.git"
+    assert git(bare, "rev-parse", "refs/heads/main") == good, "the branch did not move"
+
+    git(repo, "checkout", "-q", "-b", "feature")
+    other = push(repo, pusher, "box", "feature")
+    assert other.returncode == 0 and "not the deploy branch" in other.stderr
+    assert len(json.loads(hostctl.run("releases", app_name, "--json").stdout)) == 2
+    hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def ssh(sshd: Sshd, key: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ssh_command(key).split(), "-p", str(sshd.port), "root@127.0.0.1", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_push_keys_get_git_and_nothing_else(hostctl, sshd, pusher, tmp_path, app_name):
+    hostctl.run("apps", "create", app_name)
+    refused = {
+        "a shell": ssh(sshd, pusher),
+        "a command": ssh(sshd, pusher, "cat /etc/shadow"),
+        "git on an unknown app": ssh(sshd, pusher, "git-upload-pack 'no-such-app'"),
+        "a path outside the repos": ssh(sshd, pusher, "git-receive-pack '../../etc'"),
+    }
+    wrong = {
+        name: (d.returncode, d.stderr[-200:]) for name, d in refused.items() if d.returncode == 0
+    }
+    assert wrong == {}, wrong
+    assert "only takes git pushes" in refused["a shell"].stderr
+    assert "is not allowed here" in refused["a command"].stderr
+    assert "no app named 'no-such-app'" in refused["git on an unknown app"].stderr
+    assert forwarded_banner(sshd, pusher) == b"", "port forwarding is refused"
+    allowed = ssh(sshd, pusher, f"git-upload-pack '{app_name}'")
+    assert allowed.stdout == "0000", "git-upload-pack ran: an empty repository's ref list"
+    hostctl.run("keys", "remove", "pusher@laptop")
+    denied = ssh(sshd, pusher, f"git-upload-pack '{app_name}'")
+    assert denied.returncode == 255 and "Permission denied" in denied.stderr
+    hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def forwarded_banner(sshd: Sshd, key: Path) -> bytes:
+    """What comes through `ssh -L` to sshd's own port: its banner if forwarding worked."""
+    local = free_port()
+    tunnel = subprocess.Popen(
+        [
+            *ssh_command(key).split(),
+            "-p",
+            str(sshd.port),
+            "-N",
+            "-L",
+            f"{local}:127.0.0.1:{sshd.port}",
+            "root@127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", local), timeout=5) as sock:
+                    sock.settimeout(10)
+                    return sock.recv(64)
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "ssh -L never listened"
+                time.sleep(0.1)
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=10)
+
+
+def test_with_the_agent_running_the_push_follows_its_job(hostctl, sshd, pusher, tmp_path, app_name):
+    agent = AgentProcess(hostctl, free_port(), tmp_path / "agent.log").start()
+    try:
+        hostname = f"{app_name}.push.test"
+        hostctl.run("apps", "create", app_name, "--domain", hostname)
+        repo = make_repo(tmp_path / "repo", "python", {"VERSION": "via agent\n"})
+        git(repo, "remote", "add", "box", f"ssh://root@127.0.0.1:{sshd.port}/{app_name}")
+        done = push(repo, pusher, "box", "main")
+        assert done.returncode == 0, done.stderr
+        assert "remote: -----> Building" in done.stderr, "the job's log is streamed"
+        assert hostctl.get(hostname) == (200, "python via agent\n")
+    finally:
+        assert agent.stop() == 0
+    assert f"event=job-finished app={app_name}" in agent.log(), "the agent ran the deploy"
+    hostctl.run("apps", "destroy", app_name, "--yes")
