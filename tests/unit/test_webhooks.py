@@ -1,0 +1,92 @@
+"""Webhook decisions on a real state database (the HTTP side is in the agent tests)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from hostctl.agent.webhooks import handle_delivery, signature_ok
+from hostctl.state import Store
+from tests.agent_support import push_payload, sign
+
+SHA = "c" * 40
+
+
+@pytest.fixture
+def store(tmp_path):
+    found = Store(tmp_path / "state.db")
+    found.create_app("blog", ["blog.test"], repo="file:///srv/blog.git", branch="main")
+    return found
+
+
+def headers(secret: str, body: bytes, event: str = "push", delivery: str = "d1", **more: str):
+    return {
+        "x-hub-signature-256": sign(secret, body),
+        "x-github-event": event,
+        "x-github-delivery": delivery,
+        "content-type": "application/json",
+        **more,
+    }
+
+
+def test_signature_is_hmac_sha256_of_the_raw_body():
+    body = b'{"a": 1}'
+    assert signature_ok("s3cret", body, sign("s3cret", body))
+    assert not signature_ok("s3cret", body + b" ", sign("s3cret", body))
+    assert not signature_ok("s3cret", body, sign("s3cret", body).upper())
+    assert not signature_ok("s3cret", body, "sha1=" + sign("s3cret", body)[7:])
+    assert not signature_ok("s3cret", body, None)
+    assert not signature_ok("", body, sign("", body)), "an app without a secret takes nothing"
+
+
+def test_a_push_of_the_branch_queues_its_commit(store):
+    secret = store.app("blog").webhook_secret
+    body = json.dumps(push_payload(SHA)).encode()
+    answer = handle_delivery(store, "blog", headers(secret, body), body)
+    assert answer.status == 202 and answer.body["status"] == "queued"
+    row = store.db.execute("SELECT trigger, source, ref FROM jobs").fetchone()
+    assert tuple(row) == ("webhook:d1", "file:///srv/blog.git", SHA)
+
+
+def test_the_form_encoding_is_accepted_too(store):
+    secret = store.app("blog").webhook_secret
+    body = urlencode({"payload": json.dumps(push_payload(SHA))}).encode()
+    form = headers(secret, body, **{"content-type": "application/x-www-form-urlencoded"})
+    assert handle_delivery(store, "blog", form, body).status == 202
+
+
+def test_gitea_headers_are_understood(store):
+    secret = store.app("blog").webhook_secret
+    body = json.dumps(push_payload(SHA)).encode()
+    gitea = {
+        "x-hub-signature-256": sign(secret, body),
+        "x-gitea-event": "push",
+        "x-gitea-delivery": "g-1",
+    }
+    assert handle_delivery(store, "blog", gitea, body).status == 202
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "outcome"),
+    [
+        ({"event": "issues"}, 200, "ignored: issues event"),
+        ({"delivery": ""}, 400, "refused: headers"),
+        ({"delivery": "x" * 200}, 400, "refused: headers"),
+    ],
+)
+def test_headers_decide_before_the_body(store, change, status, outcome):
+    secret = store.app("blog").webhook_secret
+    body = json.dumps(push_payload(SHA)).encode()
+    answer = handle_delivery(store, "blog", headers(secret, body, **change), body)
+    assert (answer.status, answer.outcome) == (status, outcome)
+    assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_an_app_without_a_repository_says_how_to_link_one(tmp_path):
+    store = Store(tmp_path / "state.db")
+    store.create_app("bare", ["bare.test"])
+    body = json.dumps(push_payload(SHA)).encode()
+    answer = handle_delivery(store, "bare", headers(store.app("bare").webhook_secret, body), body)
+    assert answer.status == 422 and "hostctl apps connect bare" in answer.body["error"]
