@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from hostctl.adapters.caddy import Caddy
 from hostctl.adapters.docker import LABEL, Docker
@@ -56,7 +57,12 @@ class Host:
         return f"{self.settings.namespace}-{app}-{process}-{release}-{secrets.token_hex(3)}"
 
     def default_hostname(self, app: str) -> str:
-        return f"{app}.{self.settings.server.domain}"
+        """APP.<domain>: hostctl.yml's domain, else the domain Cloudflare was connected with."""
+        domain = self.settings.server.domain
+        if domain == "localhost":
+            connection = load_connection(self.settings)
+            domain = connection.domain if connection else domain
+        return f"{app}.{domain}"
 
     def webhook_url(self, app: str) -> str:
         """Where GitHub (or Gitea, Forgejo) posts the app's push events."""
@@ -66,10 +72,17 @@ class Host:
         agent = self.settings.server.agent
         if agent.public_url:
             return agent.public_url
+        public = self.webhook_hostname()
+        return f"https://{public}" if public else f"http://{agent.listen[0]}"
+
+    def webhook_hostname(self) -> str | None:
+        """The public name the edge routes to the agent's webhooks (its /hooks/ paths
+        only): the configured public URL's, else hooks.<domain> through Cloudflare."""
+        agent = self.settings.server.agent
+        if agent.public_url:
+            return urlsplit(agent.public_url).hostname
         connection = load_connection(self.settings)
-        if connection is not None:
-            return f"https://{webhook_hostname(connection.domain)}"
-        return f"http://{agent.listen[0]}"
+        return webhook_hostname(connection.domain) if connection else None
 
     def urls(self, app: App) -> list[str]:
         port = self.settings.http_port

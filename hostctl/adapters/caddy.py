@@ -37,6 +37,7 @@ class Route:
     app: str
     hostnames: tuple[str, ...]
     upstream: str | None
+    path: str | None = None  # only these paths (the agent's webhooks), e.g. /hooks/*
 
 
 def route_id(app: str) -> str:
@@ -176,9 +177,12 @@ class Caddy:
             }
         else:
             handler = self.proxy([route.upstream])
+        match: dict[str, Any] = {"host": list(route.hostnames)}
+        if route.path:
+            match["path"] = [route.path]
         return {
             "@id": route_id(route.app),
-            "match": [{"host": list(route.hostnames)}],
+            "match": [match],
             "handle": [handler],
             "terminal": True,
         }

@@ -81,7 +81,7 @@ def connect(host: Host, token: str, domain: str) -> ConnectResult:
     save_connection(host.settings, connection)
     host.store.audit("cloudflare:connect", None, f"zone {zone.name}, tunnel {tunnel.id}")
     warnings: list[str] = []
-    if host.settings.server.domain not in (domain, zone.name):
+    if host.settings.server.domain not in ("localhost", domain, zone.name):
         warnings.append(
             f"new apps get the default hostname APP.{host.settings.server.domain}, which is "
             f"not in {zone.name}: set `domain: {domain}` in {host.settings.etc}/hostctl.yml"

@@ -90,7 +90,10 @@ def is_ours(record: Record, connection: Connection) -> bool:
 
 
 def wanted_hostnames(host: Host) -> list[str]:
-    return sorted({h for app in host.store.apps() for h in app.hostnames})
+    """Every app's hostnames, and the agent's webhook hostname."""
+    webhooks = host.webhook_hostname()
+    wanted = {h for app in host.store.apps() for h in app.hostnames}
+    return sorted(wanted | {webhooks} if webhooks else wanted)
 
 
 def fingerprint(host: Host, connection: Connection, forced: list[str]) -> str:
@@ -217,7 +220,12 @@ def converge(
     for r in body:
         if r not in kept and r.get("hostname") not in owned:
             report.changes.append(f"replaced the ingress rule for {r.get('hostname')} (forced)")
-    new_rules = [*kept, *({"hostname": h, "service": service} for h in ready), catch_all]
+    webhooks = host.webhook_hostname()
+    new_rules = [
+        *kept,
+        *(ingress_rule(h, service, h == webhooks) for h in ready),
+        catch_all,
+    ]
     if new_rules != rules:
         api.put_tunnel_config(
             connection.account_id, connection.tunnel_id, {**config, "ingress": new_rules}
@@ -234,6 +242,12 @@ def converge(
         statuses[hostname]["ingress"] = SYNCED
     state.hostnames = statuses
     report.hostnames = dict(statuses)
+
+
+def ingress_rule(hostname: str, service: str, webhooks: bool) -> dict[str, Any]:
+    """The webhook hostname reaches only the agent's /hooks/ paths; all else there is 404."""
+    rule = {"hostname": hostname, "service": service}
+    return rule | {"path": "^/hooks/"} if webhooks else rule
 
 
 def sync_after_change(host: Host, force: list[str] | None = None) -> SyncReport | None:

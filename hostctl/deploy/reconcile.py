@@ -52,8 +52,16 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     return repairs
 
 
+WEBHOOKS_ROUTE = "_webhooks"  # not an app name: those start with a letter
+
+
 def routes(host: Host) -> list[Route]:
-    return [Route(app.name, app.hostnames, upstream(host, app)) for app in host.store.apps()]
+    found = [Route(app.name, app.hostnames, upstream(host, app)) for app in host.store.apps()]
+    hostname = host.webhook_hostname()
+    if hostname:
+        agent = host.settings.server.agent.listen[0]
+        found.append(Route(WEBHOOKS_ROUTE, (hostname,), agent, path="/hooks/*"))
+    return found
 
 
 def upstream(host: Host, app: App) -> str | None:

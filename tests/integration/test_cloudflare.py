@@ -68,15 +68,22 @@ def test_lifecycle_keeps_dns_and_ingress_in_step(
     second = connect(cli)
     assert ": reused" in second.stdout
     assert [t["id"] for t in double.live_tunnels()] == [tunnel["id"]]
-    assert double.dns(zone) == foreign
-
     target = f"{tunnel['id']}.cfargotunnel.com"
     service = f"http://host.docker.internal:{cli.port}"
+    # The agent's webhooks get a hostname of their own, limited to /hooks/ paths.
+    hooks = {("CNAME", "hooks.example.com", target, True, MARKER)}
+    hooks_rule = {"hostname": "hooks.example.com", "path": "^/hooks/", "service": service}
+    foreign |= hooks
+    assert double.dns(zone) == foreign
+    assert double.ingress(tunnel["id"]) == [FOREIGN_RULE, hooks_rule, CATCH_ALL]
     main, extra = f"{app_name}.example.com", f"www-{app_name}.example.com"
     cli.run("apps", "create", app_name, "--domain", main)
+    assert cli.get("hooks.example.com", "/health")[0] == 404, "only /hooks/ reaches the agent"
+    assert cli.get("hooks.example.com", "/hooks/github/x")[0] == 502, "routed to the agent"
     assert double.dns(zone) == foreign | {("CNAME", main, target, True, MARKER)}
     assert double.ingress(tunnel["id"]) == [
         FOREIGN_RULE,
+        hooks_rule,
         {"hostname": main, "service": service},
         CATCH_ALL,
     ]
@@ -98,6 +105,7 @@ def test_lifecycle_keeps_dns_and_ingress_in_step(
     assert double.dns(zone) == foreign | {("CNAME", extra, target, True, MARKER)}
     assert double.ingress(tunnel["id"]) == [
         FOREIGN_RULE,
+        hooks_rule,
         {"hostname": extra, "service": service},
         CATCH_ALL,
     ]
@@ -107,7 +115,7 @@ def test_lifecycle_keeps_dns_and_ingress_in_step(
     assert "Cloudflare DNS and ingress" in destroyed.stdout
     assert [t["id"] for t in double.live_tunnels()] == [tunnel["id"]]
     assert double.dns(zone) == foreign
-    assert double.ingress(tunnel["id"]) == [FOREIGN_RULE, CATCH_ALL]
+    assert double.ingress(tunnel["id"]) == [FOREIGN_RULE, hooks_rule, CATCH_ALL]
     status = json.loads(cli.run("cloudflare", "status", "--json").stdout)
     assert status["connected"] and status["tunnel_id"] == tunnel["id"]
     assert status["sync"].startswith("synced")

@@ -82,6 +82,7 @@ def test_sync_follows_the_apps_and_keeps_foreign_things(
     assert report is not None and not report.pending
     assert double.dns(zone(double)) == foreign(double) | {
         cname(host, "blog.example.com"),
+        cname(host, "hooks.example.com"),
         cname(host, "www.example.com"),
     }
     service = f"http://host.docker.internal:{host.settings.http_port}"
@@ -89,6 +90,7 @@ def test_sync_follows_the_apps_and_keeps_foreign_things(
     assert double.ingress(tunnel) == [
         FOREIGN_RULE,
         {"hostname": "blog.example.com", "service": service},
+        {"hostname": "hooks.example.com", "path": "^/hooks/", "service": service},
         {"hostname": "www.example.com", "service": service},
         {"service": "http_status:404"},
     ]
@@ -101,16 +103,24 @@ def test_sync_follows_the_apps_and_keeps_foreign_things(
 
     host.store.set_hostnames("blog", ["www.example.com"])
     sync(host)
-    assert double.dns(zone(double)) == foreign(double) | {cname(host, "www.example.com")}
+    assert double.dns(zone(double)) == foreign(double) | {
+        cname(host, "www.example.com"),
+        cname(host, "hooks.example.com"),
+    }
     assert [r.get("hostname") for r in double.ingress(tunnel)] == [
         "legacy.example.com",
+        "hooks.example.com",
         "www.example.com",
         None,
     ]
     host.store.delete_app("blog")
     sync(host)
-    assert double.dns(zone(double)) == foreign(double)
-    assert double.ingress(tunnel) == [FOREIGN_RULE, {"service": "http_status:404"}]
+    assert double.dns(zone(double)) == foreign(double) | {cname(host, "hooks.example.com")}
+    assert double.ingress(tunnel) == [
+        FOREIGN_RULE,
+        {"hostname": "hooks.example.com", "path": "^/hooks/", "service": service},
+        {"service": "http_status:404"},
+    ]
     assert len(double.live_tunnels()) == 1
 
 
@@ -128,15 +138,19 @@ def test_a_foreign_record_is_never_overwritten(host: Host, double: CloudflareDou
     report = sync(host)
     assert report is not None
     assert report.hostnames["shop.example.com"]["dns"].startswith("conflict: CNAME shop")
-    assert double.dns(zone(double)) == before
+    assert double.dns(zone(double)) == before | {cname(host, "hooks.example.com")}
     assert [r.get("hostname") for r in double.ingress(double_tunnel(host))] == [
         "legacy.example.com",
+        "hooks.example.com",
         None,
     ]
 
     forced = sync(host, force=["shop.example.com"])
     assert forced is not None
-    assert double.dns(zone(double)) == foreign(double) | {cname(host, "shop.example.com")}
+    assert double.dns(zone(double)) == foreign(double) | {
+        cname(host, "shop.example.com"),
+        cname(host, "hooks.example.com"),
+    }
     assert load_state(host.settings).forced == ["shop.example.com"]
 
 
@@ -153,7 +167,7 @@ def test_multi_level_subdomains_are_refused_unless_forced(
     check_new_hostnames(host, ["a.b.example.com"], force=True)
     host.store.create_app("deep", ["a.b.example.com"])
     assert sync(host) is not None
-    assert double.dns(zone(double)) == foreign(double)
+    assert double.dns(zone(double)) == foreign(double) | {cname(host, "hooks.example.com")}
     sync(host, force=["a.b.example.com"])
     assert cname(host, "a.b.example.com") in double.dns(zone(double))
 
@@ -169,9 +183,10 @@ def test_an_outage_leaves_the_sync_pending_and_the_next_sync_repairs_it(
     assert not state.complete and "HTTP 500" in str(state.error)
     assert state.hostnames["blog.example.com"]["ingress"] == "pending"
     double.faults.clear()
+    service = f"http://host.docker.internal:{host.settings.http_port}"
     assert reconcile_cloudflare(host) == [
-        "cloudflare: added ingress blog.example.com → "
-        f"http://host.docker.internal:{host.settings.http_port}"
+        f"cloudflare: added ingress blog.example.com → {service}",
+        f"cloudflare: added ingress hooks.example.com → {service}",
     ]
     assert load_state(host.settings).complete
     assert reconcile_cloudflare(host) == []  # nothing changed: no API call at all
@@ -212,3 +227,10 @@ def test_cloudflared_container_spec(hostctl_env: Path) -> None:
     assert arguments["network"] == host.network
     assert arguments["extra_hosts"] == {"host.docker.internal": "host-gateway"}
     assert arguments["security_opt"] == ["no-new-privileges:true"]
+
+
+def test_new_apps_default_to_the_connected_domain_and_webhooks_get_theirs(host: Host) -> None:
+    assert host.settings.server.domain == "localhost", "hostctl.yml sets no domain"
+    assert host.default_hostname("blog") == "blog.example.com"
+    assert host.webhook_hostname() == "hooks.example.com"
+    assert host.webhook_url("blog") == "https://hooks.example.com/hooks/github/blog"
