@@ -21,9 +21,10 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.doubles.base import ApiHandler
 
 TOKEN = "test-token-0123456789abcdef"
 ALL = frozenset({"zone:read", "dns:edit", "tunnel:edit"})
@@ -153,31 +154,10 @@ class Reply(Exception):
         self.headers = headers or {}
 
 
-def handler(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.handle_call("GET")
-
-        def do_POST(self) -> None:
-            self.handle_call("POST")
-
-        def do_PUT(self) -> None:
-            self.handle_call("PUT")
-
-        def do_DELETE(self) -> None:
-            self.handle_call("DELETE")
-
+def handler(double: CloudflareDouble) -> type[ApiHandler]:
+    class Handler(ApiHandler):
         def handle_call(self, method: str) -> None:
-            split = urlsplit(self.path)
-            path = split.path.removeprefix("/client/v4")
-            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            path, query, raw = self.read_call("/client/v4")
             try:
                 body = json.loads(raw) if raw else {}
                 with double.lock:

@@ -27,10 +27,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from itertools import count
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
+
+from tests.doubles.base import ApiHandler
 
 TOKEN = "github_pat_11TESTTOKEN0123456789_abcdefghijklmnopqrstuvwxyz"
 LOGIN = "octo-dev"
@@ -181,32 +183,10 @@ def validation_failed(resource: str, message: str, field_name: str | None = None
     return Reply(422, "Validation Failed", errors=[error])
 
 
-def handler(double: GitHubDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        wbufsize = -1  # headers and body in one write: no Nagle delay on keep-alive
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.handle_call("GET")
-
-        def do_POST(self) -> None:
-            self.handle_call("POST")
-
-        def do_PATCH(self) -> None:
-            self.handle_call("PATCH")
-
-        def do_DELETE(self) -> None:
-            self.handle_call("DELETE")
-
+def handler(double: GitHubDouble) -> type[ApiHandler]:
+    class Handler(ApiHandler):
         def handle_call(self, method: str) -> None:
-            split = urlsplit(self.path)
-            path = split.path.removeprefix(PREFIX)
-            query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            path, query, raw = self.read_call(PREFIX)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             body: Any = None
             extra: dict[str, str] = {}
