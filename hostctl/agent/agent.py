@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from types import FrameType
@@ -14,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from hostctl.agent.events import EventReporter, event, setup_logging
+from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.http import create_app
 from hostctl.agent.listen import bind
 from hostctl.deploy.jobs import agent_lock_path, run_job
@@ -60,7 +61,11 @@ class Agent:
         host = Host(self.settings)
         owner = lease_owner()
         while not self.stopping.is_set():
-            claimed = claim(host.store, owner)
+            try:
+                claimed = claim(host.store, owner)
+            except sqlite3.Error as exc:  # e.g. a locked database: try again shortly
+                event("claim-failed", logging.WARNING, error=exc)
+                claimed = None
             if claimed is None:
                 self.work_waiting.wait(IDLE_SECONDS)
                 self.work_waiting.clear()
@@ -76,8 +81,8 @@ class Agent:
             out = EventReporter(claimed.app, claimed.id)
             try:
                 done = run_job(host, claimed, out, stopping=self.stopping.is_set)
-            except Exception as exc:  # a bug must not kill the worker; the job is failed
-                event("job-crashed", logging.ERROR, app=claimed.app, job=claimed.id, error=exc)
+            except Exception:  # a bug must not kill the worker; the job is failed
+                log.exception("event=job-crashed app=%s job=%s", claimed.app, claimed.id)
                 continue
             level = logging.INFO if done.status == "done" else logging.WARNING
             event(
@@ -103,6 +108,8 @@ class Agent:
                 event("backup", detail=line)
         except HostctlError as exc:
             event("maintenance-failed", logging.WARNING, error=exc.message)
+        except Exception:  # the loop must outlive a bug; the next round tries again
+            log.exception("event=maintenance-crashed")
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping.is_set():
@@ -135,8 +142,9 @@ class Agent:
                 server_header=False,
                 timeout_keep_alive=5,
                 limit_concurrency=100,
+                timeout_graceful_shutdown=10,
             )
-            server = uvicorn.Server(config)
+            server = AgentServer(config, self)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self.stop)
             event(
@@ -149,6 +157,19 @@ class Agent:
             for thread in self.threads:
                 thread.join()
             event("stopped")
+
+
+class AgentServer(uvicorn.Server):
+    """uvicorn, telling the workers to stop as soon as it is asked to, not after its own
+    graceful shutdown (uvicorn takes over SIGTERM while it serves)."""
+
+    def __init__(self, config: uvicorn.Config, agent: Agent) -> None:
+        super().__init__(config)
+        self.agent = agent
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.agent.stop(sig, frame)
+        super().handle_exit(sig, frame)
 
 
 def run_due_backups(host: Host, now: datetime) -> list[str]:

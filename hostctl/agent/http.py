@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,21 +21,26 @@ from hostctl.agent.webhooks import MAX_BODY, handle_delivery
 from hostctl.settings import Settings
 from hostctl.state import Store
 
+BODY_SECONDS = 10.0
+APP_IN_PATH = re.compile(r"[a-z][a-z0-9-]{0,29}")
+
 
 class BodyTooLarge(Exception):
     pass
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw body, refused past MAX_BODY before it is all read."""
+    """The raw body, refused past MAX_BODY before it is all read, and within
+    BODY_SECONDS (a client that trickles its body must not hold a connection slot)."""
     declared = request.headers.get("content-length", "")
     if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise BodyTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BodyTooLarge
+    async with asyncio.timeout(BODY_SECONDS):
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BodyTooLarge
     return bytes(body)
 
 
@@ -55,11 +62,16 @@ def create_app(
 
     async def github_hook(request: Request) -> JSONResponse:
         app = request.path_params["app"]
+        if not APP_IN_PATH.fullmatch(app):  # not even a name: not worth a log line
+            return JSONResponse({"error": "no such app"}, 404)
         try:
             body = await read_body(request)
         except BodyTooLarge:
             event("webhook", logging.WARNING, app=app, outcome="refused: body too large")
             return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
+        except TimeoutError:
+            event("webhook", logging.WARNING, app=app, outcome="refused: body too slow")
+            return JSONResponse({"error": "the body took too long to arrive"}, 408)
         headers = request.headers
         answer = await run_in_threadpool(lambda: handle_delivery(store(), app, headers, body))
         level = logging.WARNING if answer.status >= 400 else logging.INFO

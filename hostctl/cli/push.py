@@ -67,6 +67,16 @@ def remove(key: str) -> None:
     click.echo(f"Removed push key {removed.name} ({removed.fingerprint})")
 
 
+@keys.command("authorized-keys")
+def authorized_keys() -> None:
+    """Print the authorized_keys lines (for sshd's AuthorizedKeysCommand)."""
+    from hostctl.host import Host
+    from hostctl.push.keys import authorized_keys_lines
+
+    for line in authorized_keys_lines(Host().store):
+        click.echo(line)
+
+
 @click.command("git-shell", hidden=True)
 @click.option("--key", "key_name", required=True, help="The push key's name (set by hostctl).")
 def git_shell(key_name: str) -> None:

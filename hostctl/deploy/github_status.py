@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.state import Release
 from hostctl.state.jobs import Job
@@ -16,6 +15,15 @@ def report_status(
     host: Host, found: Job, state: str, description: str, release: Release | None = None
 ) -> None:
     """Set the commit's status; a GitHub problem is logged, never fails the deploy."""
+    try:
+        post_status(host, found, state, description, release)
+    except Exception as exc:  # a status must never change a deploy's outcome
+        log.warning("event=github-status-failed app=%s job=%s error=%r", found.app, found.id, exc)
+
+
+def post_status(
+    host: Host, found: Job, state: str, description: str, release: Release | None
+) -> None:
     app = host.store.find_app(found.app)
     repo = app.github.get("repo") if app else None
     sha = (release.commit_sha if release else None) or found.ref
@@ -26,8 +34,5 @@ def report_status(
     settings = load_github(host.settings)
     if settings is None:
         return
-    try:
-        with settings.api(max_attempts=2) as github:
-            github.set_status(repo, sha, state, description, next(iter(host.urls(app)), None))
-    except HostctlError as exc:
-        log.warning("event=github-status-failed app=%s job=%s error=%r", app.name, found.id, exc)
+    with settings.api(max_attempts=2) as github:
+        github.set_status(repo, sha, state, description, next(iter(host.urls(app)), None))

@@ -3,6 +3,7 @@ agent's workers, or by the caller itself when no agent runs, with the same lease
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from hostctl.state.jobs import (
     finish,
     job,
     lease_owner,
+    recover_jobs,
     renew_lease,
     requeue,
 )
@@ -51,11 +53,26 @@ def job_log_path(settings: Settings, found: Job) -> Path:
 def submit_deploy(
     host: Host, app: str, source: str | None, ref: str | None, trigger: str, out: Reporter
 ) -> Job:
-    """Queue a deploy and follow it to its end (running it here when no agent runs)."""
+    """Queue a deploy and follow it to its end (running it here when no agent runs).
+
+    Returns the job; a newer deploy that superseded it is followed, then reported as an
+    error, since this source was not the one deployed.
+    """
     host.store.app(app)
     source, ref = resolve_source(host, app, source, ref)
     queued = enqueue(host.store, app, trigger, source, ref)
-    return follow(host, queued.id, out)
+    final = follow(host, queued.id, out)
+    if final.id != queued.id:
+        raise superseded(queued, final)
+    return final
+
+
+def superseded(queued: Job, final: Job) -> HostctlError:
+    return HostctlError(
+        f"job {queued.id} was superseded by job {final.id}, a newer deploy of {queued.app}"
+        f" ({final.status}), so what it asked for was not deployed",
+        "run it again if it should be live",
+    )
 
 
 def follow(host: Host, job_id: int, out: Reporter) -> Job:
@@ -73,6 +90,8 @@ def follow(host: Host, job_id: int, out: Reporter) -> Job:
             continue
         if current.finished:
             return current
+        if current.status == "running" and recover_jobs(host.store):
+            continue  # its worker died: it is queued again (or failed), look again
         if current.status == "queued" and not agent_running(host.settings):
             claimed = claim(host.store, lease_owner(), job_id)
             if claimed is not None:
@@ -103,14 +122,15 @@ def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool
     """Run a job this process has claimed, renewing its lease, to a final status."""
     log = Logged(job_log_path(host.settings, claimed), out)
     release: list[Release] = []
-    lease = LeaseKeeper(host.settings, claimed)
-    report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})")
 
     def checkpoint() -> None:
         if stopping():
             raise JobInterrupted("the agent is stopping", "the job runs again when it starts")
 
+    lease = LeaseKeeper(host.settings, claimed)
+    final = True
     try:
+        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})")
         assert claimed.source is not None, "deploy jobs always have a source"
         done = deploy(
             host,
@@ -128,6 +148,7 @@ def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool
         if isinstance(exc.__cause__, JobInterrupted):
             log.step("Stopped before the swap; the job will run again")
             requeue(host.store, claimed.id)
+            final = False
         else:
             log.step(f"Failed: {exc.message}")
             number = release[0].number if release else None
@@ -139,8 +160,9 @@ def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool
     finally:
         lease.stop()
         log.close()
-        spooled = host.settings.root / "spool" / claimed.app / f"{claimed.ref}.tar"
-        spooled.unlink(missing_ok=True)
+        if final:  # a requeued push job still needs the tree its hook spooled
+            spooled = host.settings.root / "spool" / claimed.app / f"{claimed.ref}.tar"
+            spooled.unlink(missing_ok=True)
     return job(host.store, claimed.id)
 
 
@@ -159,7 +181,10 @@ class LeaseKeeper:
         try:
             owner = self.claimed.lease_owner or ""
             while not self.stopped.wait(LEASE_SECONDS / 3):
-                renew_lease(store, self.claimed.id, owner)
+                try:
+                    renew_lease(store, self.claimed.id, owner)
+                except sqlite3.Error:
+                    continue  # e.g. busy; the next renewal comes well before expiry
         finally:
             store.close()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.adapters import git
-from hostctl.deploy.jobs import follow
+from hostctl.deploy.jobs import follow, superseded
 from hostctl.deploy.report import Reporter
 from hostctl.errors import HostctlError
 from hostctl.host import Host
@@ -62,6 +62,9 @@ def pre_receive(
     try:
         queued = enqueue(host.store, app.name, f"push:{pusher}", str(repo), update.new)
         out.step(f"Deploying {update.new[:10]} of {app.name} (job {queued.id})")
-        return follow(host, queued.id, out)
+        final = follow(host, queued.id, out)
+        if final.ref != update.new:  # a newer push won: this commit was never live
+            raise superseded(queued, final)
+        return final
     finally:
         spooled.unlink(missing_ok=True)

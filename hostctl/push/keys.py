@@ -91,13 +91,20 @@ def list_keys(store: Store) -> list[PushKey]:
     return [PushKey(r["name"], r["fingerprint"], r["public_key"], r["added_at"]) for r in rows]
 
 
-def write_authorized_keys(settings: Settings, store: Store) -> Path:
-    """Rewrite the whole file atomically (0600) from the store."""
-    lines = ["# Written by hostctl (`hostctl keys`); edits here are lost."]
+def authorized_keys_lines(store: Store) -> list[str]:
+    """One line per key: the forced command, ``restrict``, the key and its name."""
+    lines = []
     for key in list_keys(store):
         command = shlex.join(hostctl_argv("git-shell", "--key", key.name))
         quoted = command.replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'command="{quoted}",restrict {key.public_key} {key.name}')
+    return lines
+
+
+def write_authorized_keys(settings: Settings, store: Store) -> Path:
+    """Rewrite the whole file atomically (0600) from the store."""
+    lines = ["# Written by hostctl (`hostctl keys`); edits here are lost."]
+    lines += authorized_keys_lines(store)
     path = authorized_keys_path(settings)
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

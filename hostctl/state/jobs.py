@@ -51,19 +51,20 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def owner_is_dead(owner: str | None) -> bool:
+def owner_state(owner: str | None) -> str:
+    """'dead' or 'alive' for an owner on this box (by its pid), else 'unknown'."""
     if not owner:
-        return True
+        return "dead"
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's lease: only its expiry tells
+        return "unknown"  # another machine's lease: only its expiry tells
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
+        return "dead"
     except PermissionError:
-        return False
-    return False
+        return "alive"
+    return "alive"
 
 
 def enqueue(store: Store, app: str, trigger: str, source: str | None, ref: str | None) -> Job:
@@ -159,42 +160,75 @@ def finish(
 
 
 def requeue(store: Store, job_id: int) -> None:
-    """Give a job back (its worker is stopping before it did anything lasting)."""
-    store.db.execute(
-        "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
-        " lease_expires = NULL, started_at = NULL WHERE id = ?",
+    """Give a job back (its worker is stopping before it did anything lasting). A newer
+    deploy of the app, queued meanwhile, wins: then this one is superseded instead."""
+    with store.transaction() as db:
+        db.execute(
+            "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0),"
+            " lease_owner = NULL, lease_expires = NULL, started_at = NULL WHERE id = ?",
+            (job_id,),
+        )
+        supersede_if_newer(db, job_id)
+
+
+def supersede_if_newer(db: sqlite3.Connection, job_id: int) -> bool:
+    """An old job going back to the queue must not later deploy over a newer one."""
+    newer = db.execute(
+        "SELECT MAX(other.id) FROM jobs AS other JOIN jobs AS this ON this.id = ?"
+        " WHERE other.app = this.app AND other.id > this.id",
         (job_id,),
+    ).fetchone()[0]
+    if newer is None:
+        return False
+    db.execute(
+        "UPDATE jobs SET status = 'superseded', superseded_by = ?, finished_at = ? WHERE id = ?",
+        (newer, now(), job_id),
     )
+    return True
 
 
 def recover_jobs(store: Store) -> list[str]:
-    """Running jobs whose worker died: retried once, then failed. Returns what was done."""
+    """Running jobs whose worker died: retried once, then failed. Returns what was done.
+
+    A worker on this box is judged by its pid, so a live one is never robbed of its job
+    (even if a lease renewal was missed); one elsewhere, by its lease's expiry.
+    """
     done = []
     rows = store.db.execute("SELECT * FROM jobs WHERE status = 'running'").fetchall()
     for found in map(job_from_row, rows):
+        state = owner_state(found.lease_owner)
         expired = (found.lease_expires or 0) < time.time()
-        if not (expired or owner_is_dead(found.lease_owner)):
+        if state == "alive" or (state == "unknown" and not expired):
             continue
-        if found.attempts < MAX_ATTEMPTS:
-            store.db.execute(
-                "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL"
-                " WHERE id = ? AND status = 'running' AND lease_owner IS ?",
-                (found.id, found.lease_owner),
-            )
-            done.append(f"{found.app}: job {found.id} was cut short; it will run again")
-        else:
-            store.db.execute(
-                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?,"
-                " lease_owner = NULL, lease_expires = NULL"
-                " WHERE id = ? AND status = 'running' AND lease_owner IS ?",
-                (
-                    f"cut short {found.attempts} times (the worker stopped); not retried again",
-                    now(),
-                    found.id,
-                    found.lease_owner,
-                ),
-            )
-            done.append(f"{found.app}: job {found.id} was cut short again; marked failed")
+        with store.transaction() as db:
+            current = db.execute(
+                "SELECT lease_owner FROM jobs WHERE id = ? AND status = 'running'", (found.id,)
+            ).fetchone()
+            if current is None or current["lease_owner"] != found.lease_owner:
+                continue  # someone else recovered or finished it meanwhile
+            if found.attempts < MAX_ATTEMPTS:
+                db.execute(
+                    "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL"
+                    " WHERE id = ?",
+                    (found.id,),
+                )
+                if supersede_if_newer(db, found.id):
+                    done.append(
+                        f"{found.app}: job {found.id} was cut short; a newer one replaces it"
+                    )
+                else:
+                    done.append(f"{found.app}: job {found.id} was cut short; it will run again")
+            else:
+                db.execute(
+                    "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?,"
+                    " lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                    (
+                        f"cut short {found.attempts} times (the worker stopped); not retried",
+                        now(),
+                        found.id,
+                    ),
+                )
+                done.append(f"{found.app}: job {found.id} was cut short again; marked failed")
     return done
 
 

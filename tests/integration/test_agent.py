@@ -215,10 +215,13 @@ def test_sigterm_mid_build_requeues_the_job_and_it_runs_after_restart(
     app, repo = repo_app
     first = AgentProcess(agent_hostctl, agent_port, tmp_path / "a1.log").start()
     secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
-    marker = secrets.token_hex(4)
+    marker = secrets.token_hex(4)  # also in requirements.txt: no cached layer, a real build
     sha = commit(
         repo,
-        {"VERSION": f"{marker}\n", "requirements.txt": "flask==3.0.3\ngunicorn==22.0.0\n# sleep\n"},
+        {
+            "VERSION": f"{marker}\n",
+            "requirements.txt": f"flask==3.0.3\ngunicorn==22.0.0\n# {marker}\n",
+        },
     )
     assert first.deliver(app, push_payload(sha), secret)[0] == 202
     deadline = time.monotonic() + 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import stat
 import subprocess
@@ -163,4 +164,40 @@ def test_with_the_agent_running_the_push_follows_its_job(hostctl, sshd, pusher, 
     finally:
         assert agent.stop() == 0
     assert f"event=job-finished app={app_name}" in agent.log(), "the agent ran the deploy"
+    hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def test_a_push_survives_an_agent_restart_mid_build(hostctl, sshd, pusher, tmp_path, app_name):
+    agent = AgentProcess(hostctl, free_port(), tmp_path / "agent.log").start()
+    hostname = f"{app_name}.push.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    marker = secrets.token_hex(4)  # an uncached dependency layer: the build takes a while
+    repo = make_repo(
+        tmp_path / "repo",
+        "python",
+        {
+            "VERSION": f"{marker}\n",
+            "requirements.txt": f"flask==3.0.3\ngunicorn==22.0.0\n# {marker}\n",
+        },
+    )
+    git(repo, "remote", "add", "box", f"ssh://root@127.0.0.1:{sshd.port}/{app_name}")
+    env = os.environ | {"GIT_SSH_COMMAND": ssh_command(pusher)}
+    pushing = subprocess.Popen(
+        ["git", "push", "box", "main"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True
+    )
+    logs = hostctl.root / "logs" / app_name
+    deadline = time.monotonic() + 300
+    while not any("Building" in p.read_text() for p in logs.glob("job-*.log")):
+        assert time.monotonic() < deadline and pushing.poll() is None
+        time.sleep(0.05)
+    assert agent.stop() == 0, agent.log()
+    restarted = AgentProcess(hostctl, agent.port, tmp_path / "agent2.log").start()
+    try:
+        _, stderr = pushing.communicate(timeout=600)
+    finally:
+        assert restarted.stop() == 0
+    assert pushing.returncode == 0, stderr
+    assert "Stopped before the swap; the job will run again" in stderr
+    assert hostctl.get(hostname) == (200, f"python {marker}\n")
+    assert not list((hostctl.root / "spool" / app_name).glob("*.tar")), "the spool is emptied"
     hostctl.run("apps", "destroy", app_name, "--yes")

@@ -109,3 +109,29 @@ def test_a_delivery_is_recorded_once_with_its_job_in_one_transaction(store):
     assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
     ping = record_delivery(store, Delivery("d-2", "blog", "ping"), "pong")
     assert ping == (True, None)
+
+
+def test_a_live_local_owner_keeps_its_job_even_past_its_lease(store):
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    queued = enqueue(store, "blog", "cli", "/s", "1")
+    claim(store, owner)
+    store.db.execute("UPDATE jobs SET lease_expires = 0 WHERE id = ?", (queued.id,))
+    assert recover_jobs(store) == [] and job(store, queued.id).status == "running"
+
+
+def test_an_old_job_back_in_the_queue_never_overtakes_a_newer_one(store):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old = enqueue(store, "blog", "cli", "/s", "old")
+    claim(store, f"{socket.gethostname()}:{dead.pid}")
+    newer = enqueue(store, "blog", "cli", "/s", "new")
+    assert recover_jobs(store) == [f"blog: job {old.id} was cut short; a newer one replaces it"]
+    assert (
+        job(store, old.id).status == "superseded" and job(store, old.id).superseded_by == newer.id
+    )
+    stopping = enqueue(store, "shop", "cli", "/s", "a")
+    assert claim(store, "w:1", stopping.id) is not None
+    newest = enqueue(store, "shop", "cli", "/s", "b")
+    requeue(store, stopping.id)
+    assert job(store, stopping.id).status == "superseded"
+    assert claim(store, "w:1", newest.id) == job(store, newest.id)
