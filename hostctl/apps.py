@@ -148,9 +148,10 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
         for tag in host.docker.images(host.labels(name)):
             host.docker.remove_image(tag)
             removed.append(f"image {tag}")
-        if not keep_data:
-            host.docker.remove_volume(volume)
-            removed.append(f"volume {volume}")
+        if not keep_data:  # the current volume, and any a restore kept for --undo
+            for data in sorted({volume, *host.docker.volumes(host.labels(name))}):
+                host.docker.remove_volume(data)
+                removed.append(f"volume {data}")
         shutil.rmtree(host.settings.root / "repos" / f"{name}.git", ignore_errors=True)
         shutil.rmtree(host.settings.root / "git" / f"{name}.git", ignore_errors=True)
         shutil.rmtree(host.settings.root / "logs" / name, ignore_errors=True)

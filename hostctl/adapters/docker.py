@@ -101,6 +101,25 @@ class Docker:
         except docker.errors.NotFound:
             self.call(lambda: self.client.volumes.create(name, labels=labels), "create volume")
 
+    def volume_path(self, name: str) -> Path | None:
+        """Where the engine keeps a local volume's files on this host (None: no such volume)."""
+
+        def inspect() -> Any:
+            try:
+                return self.client.volumes.get(name)
+            except docker.errors.NotFound:
+                return None
+
+        found = self.call(inspect, "inspect volume")
+        return Path(found.attrs["Mountpoint"]) if found is not None else None
+
+    def volumes(self, labels: dict[str, str]) -> list[str]:
+        found = self.call(
+            lambda: self.client.volumes.list(filters={"label": label_filters(labels)}),
+            "list volumes",
+        )
+        return sorted(v.name for v in found)
+
     def remove_volume(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.client.volumes.get(name).remove(force=True)

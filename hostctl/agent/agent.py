@@ -9,6 +9,7 @@ import logging
 import signal
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -41,6 +42,8 @@ class Agent:
             for n in range(1, workers + 1)
         ]
         self.threads.append(threading.Thread(target=self.maintain, name="maintenance", daemon=True))
+        # Backups get their own thread: a large one must not hold up reconcile.
+        self.threads.append(threading.Thread(target=self.back_up, name="backups", daemon=True))
 
     def health(self, store: Store) -> dict[str, Any]:
         counts = dict(
@@ -97,18 +100,31 @@ class Agent:
 
     def maintain(self) -> None:
         host = Host(self.settings)
-        while not self.stopping.wait(MAINTENANCE_SECONDS):
-            self.maintain_once(host)
 
-    def maintain_once(self, host: Host) -> None:
-        try:
+        def round_of_repairs() -> None:
             for repair in reconcile(host):
                 event("repaired", detail=repair)
+
+        while not self.stopping.wait(MAINTENANCE_SECONDS):
+            self.guarded(round_of_repairs)
+
+    def back_up(self) -> None:
+        host = Host(self.settings)
+
+        def round_of_backups() -> None:
             for line in run_due_backups(host, datetime.now(UTC)):
                 event("backup", detail=line)
+
+        while not self.stopping.wait(MAINTENANCE_SECONDS):
+            self.guarded(round_of_backups)
+
+    def guarded(self, work: Callable[[], None]) -> None:
+        """Run a round of a loop; the loop must outlive a failure or a bug."""
+        try:
+            work()
         except HostctlError as exc:
             event("maintenance-failed", logging.WARNING, error=exc.message)
-        except Exception:  # the loop must outlive a bug; the next round tries again
+        except Exception:
             log.exception("event=maintenance-crashed")
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
@@ -150,7 +166,7 @@ class Agent:
             event(
                 "listening",
                 addresses=",".join(f"{h}:{p}" for h, p in addresses),
-                workers=len(self.threads) - 1,
+                workers=sum(t.name.startswith("worker") for t in self.threads),
             )
             server.run(sockets=sockets)
             self.stop(signal.SIGTERM, None)

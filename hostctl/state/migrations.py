@@ -112,9 +112,6 @@ def run(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [initial_schema, push_to_deploy]
-
-
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not yet recorded; returns the names applied now."""
     db.execute(
@@ -138,3 +135,67 @@ def migrate(db: sqlite3.Connection) -> list[str]:
         db.execute("ROLLBACK")
         raise
     return applied
+
+
+def backups_and_drills(db: sqlite3.Connection) -> None:
+    """Backups (local and offsite), restore drills, scheduled runs, volume moves by restores,
+    and which databases Litestream replicates from which volume. No foreign key to apps:
+    the backups of a destroyed app are kept."""
+    run(
+        db,
+        """
+        CREATE TABLE backups (
+            id TEXT PRIMARY KEY,
+            app TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            release INTEGER,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            databases TEXT NOT NULL DEFAULT '[]',
+            files INTEGER NOT NULL DEFAULT 0,
+            local INTEGER NOT NULL DEFAULT 1,
+            offsite_at TEXT
+        );
+        CREATE INDEX backups_by_app ON backups (app, created_at);
+        CREATE TABLE backup_drills (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL,
+            backup_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE backup_runs (
+            app TEXT PRIMARY KEY,
+            attempted_at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE volume_moves (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            from_volume TEXT NOT NULL,
+            to_volume TEXT NOT NULL,
+            undone_at TEXT
+        );
+        CREATE TABLE replication_lineages (
+            app TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            databases TEXT NOT NULL DEFAULT '[]',
+            started_at TEXT NOT NULL,
+            PRIMARY KEY (app, volume)
+        );
+        """,
+    )
+
+
+# In the order they apply; a new migration is a new function appended here.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    initial_schema,
+    push_to_deploy,
+    backups_and_drills,
+]

@@ -1,0 +1,110 @@
+"""Bad input and bad luck: unknown apps, an app with no database, a missing volume, a full
+disk. Each is a clear error with a hint, and leaves nothing half-made."""
+
+import json
+import os
+import sqlite3
+import subprocess
+
+import pytest
+
+from tests.backup_support import BackupHostctl, app_volumes, unpack, volume_dir, write_rows
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def runner(engine, tmp_path_factory):
+    with BackupHostctl.isolated(tmp_path_factory.mktemp("bad-input")) as found:
+        yield found
+
+
+@pytest.fixture
+def app(runner, app_name):
+    runner.run("apps", "create", app_name)
+    yield app_name
+    runner.run("apps", "destroy", app_name, "--yes")
+
+
+def test_unknown_apps_and_missing_arguments(runner):
+    for args, message in (
+        (["backup", "nope"], "no app named 'nope'"),
+        (["backups", "nope"], "no app named 'nope'"),
+        (["backup", "verify", "nope"], "no app named 'nope'"),
+        (["backup"], "Back up apps now (`hostctl backup APP... | --all`)"),
+        (["backup", "create"], "name the apps to back up, or pass --all"),
+    ):
+        done = runner.run(*args, check=False)
+        assert done.returncode != 0, args
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_an_app_without_databases_still_has_its_files_backed_up(runner, app, tmp_path):
+    root = volume_dir(runner.volume(app))
+    (root / "uploads").mkdir()
+    (root / "uploads" / "a.txt").write_text("hello\n")
+    done = runner.run("backup", app)
+    assert f"note: no SQLite database in {app}'s /data; its files are backed up" in done.stdout
+    backup_id = done.stdout.splitlines()[-1]
+    manifest = unpack(runner.archive(app, backup_id), tmp_path / "out")
+    assert manifest["databases"] == []
+    assert (tmp_path / "out" / "data" / "uploads" / "a.txt").read_text() == "hello\n"
+    assert runner.listing(app)[0]["databases"] == []
+    verify = runner.run("backup", "verify", app)
+    assert f"{backup_id}: ok: 0 database(s) pass integrity_check" in verify.stdout
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_partial_archive(runner, app):
+    root = volume_dir(runner.volume(app))
+    write_rows(root / "app.db", 10)
+    (root / "big.bin").write_bytes(os.urandom(3_000_000))  # does not compress
+    backups = runner.root / "backups"
+    backups.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(backups)], check=True)
+    try:
+        done = runner.run("backup", app, check=False)
+        left = [str(p) for p in backups.rglob("*") if not p.is_dir()]
+    finally:
+        subprocess.run(["umount", str(backups)], check=True)
+    assert done.returncode == 1
+    assert f"the disk is full: could not write the backup of {app}" in done.stderr
+    assert "no partial archive was left" in done.stderr and "Hint: free space" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert left == []
+    assert runner.listing(app) == [], "no backup was recorded"
+    assert runner.backup(app).startswith(f"{app}-"), "with space again, it works"
+
+
+def test_one_failing_app_does_not_stop_backup_all(runner, app, app_name):
+    broken = f"{app_name}x"
+    runner.run("apps", "create", broken)
+    subprocess.run(["docker", "volume", "rm", runner.volume(broken)], check=True)
+    done = runner.run("backup", "--all", check=False)
+    runner.run("apps", "destroy", broken, "--yes")
+    assert done.returncode == 1
+    assert f"Error: {broken}: the volume" in done.stderr and "does not exist" in done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"{app}-")
+    assert json.loads(runner.run("backups", app, "--json").stdout)[0]["local"] is True
+
+
+def test_a_backup_of_a_damaged_database_fails_its_drill_and_is_not_restored(runner, app):
+    database = volume_dir(runner.volume(app)) / "app.db"
+    write_rows(database, 2000)
+    with sqlite3.connect(database) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with database.open("r+b") as file:
+        file.seek(4096 * 4)
+        file.write(b"\xff" * 64)  # the app's database was damaged before the backup
+    backup_id = runner.backup(app)  # the backup API copies pages as they are
+    verify = runner.run("backup", "verify", app, check=False)
+    assert verify.returncode == 1
+    assert f"{backup_id}: FAILED: integrity_check failed: app.db:" in verify.stdout
+    assert runner.listing(app)[0]["verified"] is False
+    volumes = app_volumes(app)
+    done = runner.run("restore", app, "--yes", check=False)
+    assert done.returncode == 1
+    assert "the restored app.db fails PRAGMA integrity_check" in done.stderr
+    assert "nothing was changed" in done.stderr
+    assert app_volumes(app) == volumes and runner.volume(app) == volumes[0]

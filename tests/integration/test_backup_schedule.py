@@ -1,0 +1,249 @@
+"""The schedule the agent runs (`run_due_backups`, called in-process as the agent will),
+restore drills, and Litestream mode: supervision and the commands it runs."""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hostctl.backup.schedule import run_due_backups
+from hostctl.host import Host
+from hostctl.settings import Settings
+from tests.backup_support import (
+    BackupHostctl,
+    MotoS3,
+    app_volumes,
+    row_ids,
+    volume_dir,
+    write_rows,
+)
+
+pytestmark = pytest.mark.integration
+
+# Stands in for the litestream binary where it is not installed: it records how it was run
+# and stays up like `replicate` does; `restore` fails the way litestream's does when a
+# replica has nothing for the time asked.
+STUB = """#!/bin/sh
+here=$(dirname "$0")
+printf '%s\\n' "$@" > "$here/argv-$1"
+env | cut -d= -f1 | sort > "$here/env-$1"
+if [ "$1" = restore ]; then
+    echo 'level=ERROR msg="failed to run" error="no matching backup files available"' >&2
+    exit 1
+fi
+trap 'exit 0' TERM
+while :; do sleep 0.1; done
+"""
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = MotoS3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def runner(engine, tmp_path_factory):
+    with BackupHostctl.isolated(tmp_path_factory.mktemp("schedule")) as found:
+        yield found
+
+
+@pytest.fixture
+def host(runner, monkeypatch):
+    """The library on the same root as the CLI, as the agent uses it."""
+    for key, value in runner.env.items():
+        monkeypatch.setenv(key, value)
+    return Host(Settings.from_env())
+
+
+@pytest.fixture
+def app(runner, app_name):
+    runner.run("apps", "create", app_name)
+    write_rows(volume_dir(runner.volume(app_name)) / "app.db", 10)
+    yield app_name
+    runner.run("apps", "destroy", app_name, "--yes", check=False)  # unless the test did
+    for name in ("offsite.json", "hostctl.yml"):
+        (runner.etc / name).unlink(missing_ok=True)
+
+
+def test_backups_run_when_due_then_upload_and_drill(runner, host, s3, app, app_name):
+    bucket = s3.new_bucket()
+    runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+    broken = f"{app_name}b"
+    runner.run("apps", "create", broken)
+    subprocess.run(["docker", "volume", "rm", "-f", runner.volume(broken)], check=True)
+    start = datetime.now(UTC)
+
+    lines = run_due_backups(host, start)
+    ours = [line for line in lines if line.startswith(f"{app}:")]
+    assert ours[0].startswith(f"{app}: backup {app}-") and "1 database(s)" in ours[0]
+    assert any(line.startswith(f"{app}: uploaded {app}-") for line in ours)
+    assert ours[-1].startswith(f"{app}: restore drill of {app}-") and ": ok: " in ours[-1]
+    assert any(line.startswith(f"{broken}: backup failed: the volume") for line in lines), (
+        "a failing app is reported, and the others still run"
+    )
+
+    assert run_due_backups(host, start + timedelta(minutes=1)) == [], "nothing is due"
+    assert run_due_backups(host, start + timedelta(minutes=59)) == []
+    later = run_due_backups(host, start + timedelta(minutes=61))
+    assert any(line.startswith(f"{app}: backup ") for line in later)
+    assert any(line.startswith(f"{broken}: backup failed") for line in later)
+
+    listed = runner.listing(app)
+    assert len(listed) == 2
+    assert all(b["verified"] is True and b["offsite"] is True for b in listed)
+    assert len(s3.keys(bucket, f"box1/{app}/")) == 4
+    runner.run("apps", "destroy", broken, "--yes")
+
+
+def test_a_call_while_another_runs_returns_at_once(runner, host, app):
+    lock = host.settings.dir("locks") / "backup-schedule.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert run_due_backups(host, datetime.now(UTC)) == []
+    finally:
+        os.close(fd)
+    assert runner.listing(app) == []
+
+
+def test_the_schedule_can_be_turned_off(runner, host, app):
+    runner.configure("backup:\n  schedule: off\n")
+    assert run_due_backups(host, datetime.now(UTC)) == []
+    assert runner.listing(app) == []
+
+
+@pytest.fixture
+def stub_litestream(tmp_path, monkeypatch):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    binary = folder / "litestream"
+    binary.write_text(STUB)
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    yield binary
+    for process in Path("/proc").glob("[0-9]*"):  # a failed test may leave one running
+        with contextlib.suppress(OSError):
+            if str(binary).encode() in (process / "cmdline").read_bytes():
+                os.kill(int(process.name), signal.SIGKILL)
+
+
+def recorded(path):
+    """What the stub wrote, once it has started and written it."""
+    deadline = time.monotonic() + 10
+    while not path.exists() or not path.read_text().endswith("\n"):
+        assert time.monotonic() < deadline, f"{path} was not written"
+        time.sleep(0.05)
+    return path.read_text()
+
+
+def litestream_pid(runner, app):
+    return json.loads((runner.root / "litestream" / f"{app}.pid").read_text())["pid"]
+
+
+def test_litestream_is_supervised_with_the_generated_config(runner, host, s3, app, stub_litestream):
+    bucket = s3.new_bucket()
+    runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+    runner.configure(f"backup:\n  schedule: off\n  litestream: [{app}]\n")
+    volume = runner.volume(app)
+    config = runner.root / "litestream" / f"{app}.yml"
+    folder = stub_litestream.parent
+
+    lines = run_due_backups(host, datetime.now(UTC))
+    assert lines[0].startswith(f"{app}: started Litestream replication of 1 database(s)")
+    assert recorded(folder / "argv-replicate").splitlines() == [
+        "replicate",
+        "-config",
+        str(config),
+        "-no-expand-env",
+    ]
+    environment = recorded(folder / "env-replicate").split()
+    assert "LITESTREAM_SECRET_ACCESS_KEY" in environment
+    assert not [name for name in environment if name.startswith("AWS_")]
+    text = config.read_text()
+    assert f'path: "{volume_dir(volume) / "app.db"}"' in text
+    assert f'path: "box1/{app}/litestream/{volume}/app.db"' in text
+    assert f'bucket: "{bucket}"' in text and s3.secret_access_key not in text
+    first = litestream_pid(runner, app)
+
+    assert run_due_backups(host, datetime.now(UTC)) == [], "running with the same config"
+    write_rows(volume_dir(volume) / "second.db", 1)
+    again = run_due_backups(host, datetime.now(UTC))
+    assert again[0].startswith(f"{app}: restarted Litestream replication of 2 database(s)")
+    second = litestream_pid(runner, app)
+    assert second != first and gone(first)
+
+    os.kill(second, signal.SIGKILL)
+    time.sleep(0.2)
+    assert run_due_backups(host, datetime.now(UTC))[0].startswith(f"{app}: restarted")
+    third = litestream_pid(runner, app)
+
+    volumes = app_volumes(app)
+    with_stub = BackupHostctl(runner.env | {"PATH": os.environ["PATH"]})
+    failed = with_stub.run("restore", app, "--at", "2025-01-01T00:00:00Z", "--yes", check=False)
+    assert failed.returncode == 1
+    assert "no matching backup files available" in failed.stderr
+    assert app_volumes(app) == volumes and runner.volume(app) == volume, "nothing changed"
+    restore_argv = (folder / "argv-restore").read_text().splitlines()
+    assert restore_argv[:3] == [
+        "restore",
+        "-config",
+        str(runner.root / "litestream" / f"{app}-restore.yml"),
+    ]
+    assert restore_argv[3:6] == ["-no-expand-env", "-timestamp", "2025-01-01T00:00:00Z"]
+
+    runner.configure("backup:\n  schedule: off\n  litestream: false\n")
+    assert run_due_backups(host, datetime.now(UTC)) == [f"{app}: stopped Litestream replication"]
+    assert gone(third)
+
+    runner.configure(f"backup:\n  schedule: off\n  litestream: [{app}]\n")
+    assert run_due_backups(host, datetime.now(UTC))[0].startswith(f"{app}: started")
+    fourth = litestream_pid(runner, app)
+    runner.run("apps", "destroy", app, "--yes")
+    assert run_due_backups(host, datetime.now(UTC)) == [f"{app}: stopped Litestream replication"]
+    assert gone(fourth), "a destroyed app's replication stops too"
+
+
+def gone(pid):
+    time.sleep(0.2)
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(shutil.which("litestream") is not None, reason="litestream is installed")
+def test_restore_at_without_litestream_says_how_to_install_it(runner, app):
+    runner.configure(f"backup:\n  litestream: [{app}]\n")
+    done = runner.run("restore", app, "--at", "2025-01-01T00:00:00Z", "--yes", check=False)
+    assert done.returncode == 1 and "litestream is not installed" in done.stderr
+    assert "Hint: install Litestream" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("litestream") is None, reason="litestream is not on PATH")
+def test_litestream_replicates_and_restores_a_point_in_time(runner, host, s3, app):
+    bucket = s3.new_bucket()
+    runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+    runner.configure(f"backup:\n  schedule: off\n  litestream: [{app}]\n")
+    database = volume_dir(runner.volume(app)) / "app.db"
+    assert "started Litestream" in run_due_backups(host, datetime.now(UTC))[0]
+    time.sleep(3)
+    moment = datetime.now(UTC)
+    time.sleep(2)
+    write_rows(database, 5, 11)
+    time.sleep(3)
+    at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    runner.run("restore", app, "--at", at, "--yes")
+    assert row_ids(volume_dir(runner.volume(app)) / "app.db") == list(range(1, 11))
+    runner.configure("backup:\n  litestream: false\n")
+    run_due_backups(host, datetime.now(UTC))
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 15
