@@ -19,6 +19,7 @@ import uvicorn
 from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.http import create_app
 from hostctl.agent.listen import bind
+from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.deploy.jobs import agent_lock_path, run_job
 from hostctl.deploy.locks import try_lock
 from hostctl.deploy.reconcile import reconcile
@@ -30,6 +31,7 @@ from hostctl.state.jobs import claim, lease_owner
 
 IDLE_SECONDS = 0.5
 MAINTENANCE_SECONDS = 60.0
+CLOUDFLARE_EVERY = 10  # maintenance rounds between full Cloudflare syncs
 
 
 class Agent:
@@ -100,12 +102,20 @@ class Agent:
 
     def maintain(self) -> None:
         host = Host(self.settings)
+        rounds = 0
 
         def round_of_repairs() -> None:
             for repair in reconcile(host):
                 event("repaired", detail=repair)
+            # Reconcile skips Cloudflare's API when nothing changed here; drift made in
+            # the dashboard is found by a full sync now and then.
+            if rounds % CLOUDFLARE_EVERY == 0:
+                report = sync(host, retries=BRIEF)
+                for change in report.changes if report else []:
+                    event("cloudflare", detail=change)
 
         while not self.stopping.wait(MAINTENANCE_SECONDS):
+            rounds += 1
             self.guarded(round_of_repairs)
 
     def back_up(self) -> None:
