@@ -20,10 +20,10 @@ from hostctl.backup.local import (
 from hostctl.backup.offsite import load_target, sync_app
 from hostctl.backup.snapshot import scan
 from hostctl.backup.volumes import volume_path
-from hostctl.cloudflare.settings import write_private
 from hostctl.deploy.report import Reporter
 from hostctl.errors import HostctlError
 from hostctl.host import Host
+from hostctl.private_json import write_private
 from hostctl.state import Release
 from hostctl.state.backups import BackupRecord, add_backup, find_backup
 

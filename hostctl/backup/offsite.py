@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 from hostctl.adapters.s3 import ObjectStore
 from hostctl.backup.config import Retention
 from hostctl.backup.retention import to_keep
-from hostctl.cloudflare.settings import write_private
 from hostctl.errors import HostctlError
+from hostctl.private_json import read_private, write_private
 from hostctl.settings import Settings
 from hostctl.state import Store
 from hostctl.state.backups import BackupRecord, backups, set_offsite
@@ -84,15 +84,12 @@ def target_path(settings: Settings) -> Path:
 
 
 def load_target(settings: Settings) -> Target | None:
-    path = target_path(settings)
-    if not path.exists():
-        return None
-    try:
-        return Target(**json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise HostctlError(
-            f"{path} is not a valid offsite target", "run `hostctl offsite set ...` again"
-        ) from exc
+    return read_private(
+        target_path(settings),
+        lambda data: Target(**data),
+        "offsite target",
+        "run `hostctl offsite set ...` again",
+    )
 
 
 def require_target(settings: Settings) -> Target:
@@ -139,9 +136,7 @@ def make_target(
 
 
 def save_target(settings: Settings, target: Target) -> None:
-    path = target_path(settings)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(path, asdict(target))
+    write_private(target_path(settings), asdict(target))
 
 
 # copies in the bucket

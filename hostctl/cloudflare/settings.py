@@ -8,12 +8,11 @@ hostname, is state: ``cloudflare/state.json`` under HOSTCTL_ROOT.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostctl.errors import HostctlError
+from hostctl.private_json import read_private, write_private
 from hostctl.settings import Settings
 
 SYNCED = "synced"
@@ -58,23 +57,16 @@ def state_path(settings: Settings) -> Path:
 
 
 def load_connection(settings: Settings) -> Connection | None:
-    path = connection_path(settings)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        return Connection(**data)
-    except (ValueError, TypeError) as exc:
-        raise HostctlError(
-            f"{path} is not a valid Cloudflare connection",
-            "run `hostctl cloudflare connect --token TOKEN --domain DOMAIN` again",
-        ) from exc
+    return read_private(
+        connection_path(settings),
+        lambda data: Connection(**data),
+        "Cloudflare connection",
+        "run `hostctl cloudflare connect --token TOKEN --domain DOMAIN` again",
+    )
 
 
 def save_connection(settings: Settings, connection: Connection) -> None:
-    path = connection_path(settings)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(path, asdict(connection))
+    write_private(connection_path(settings), asdict(connection))
 
 
 def load_state(settings: Settings) -> SyncState:
@@ -90,13 +82,3 @@ def load_state(settings: Settings) -> SyncState:
 
 def save_state(settings: Settings, state: SyncState) -> None:
     write_private(state_path(settings), asdict(state))
-
-
-def write_private(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically, readable by the owner only (created 0600, never wider)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump(data, file, indent=2, sort_keys=True)
-        file.write("\n")
-    os.replace(temporary, path)

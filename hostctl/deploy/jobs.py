@@ -25,6 +25,7 @@ from hostctl.state.jobs import (
     finish,
     job,
     lease_owner,
+    owner_state,
     recover_jobs,
     renew_lease,
     requeue,
@@ -90,8 +91,9 @@ def follow(host: Host, job_id: int, out: Reporter) -> Job:
             continue
         if current.finished:
             return current
-        if current.status == "running" and recover_jobs(host.store):
-            continue  # its worker died: it is queued again (or failed), look again
+        worker_died = current.status == "running" and owner_state(current.lease_owner) == "dead"
+        if worker_died and recover_jobs(host.store):
+            continue  # it is queued again (or failed): look again
         if current.status == "queued" and not agent_running(host.settings):
             claimed = claim(host.store, lease_owner(), job_id)
             if claimed is not None:

@@ -7,14 +7,13 @@ saved token worked at least once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hostctl.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
-from hostctl.cloudflare.settings import write_private
 from hostctl.errors import HostctlError
 from hostctl.host import Host
+from hostctl.private_json import read_private, write_private
 from hostctl.settings import Settings
 
 TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
@@ -49,23 +48,16 @@ def github_path(settings: Settings) -> Path:
 
 
 def load_github(settings: Settings) -> GitHubSettings | None:
-    path = github_path(settings)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        return GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"]))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise HostctlError(
-            f"{path} is not a valid GitHub connection",
-            "run `hostctl github connect --token TOKEN` again",
-        ) from exc
+    return read_private(
+        github_path(settings),
+        lambda data: GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"])),
+        "GitHub connection",
+        "run `hostctl github connect --token TOKEN` again",
+    )
 
 
 def save_github(settings: Settings, github: GitHubSettings) -> None:
-    path = github_path(settings)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(path, asdict(github))
+    write_private(github_path(settings), asdict(github))
 
 
 def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_API_URL) -> str:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -39,3 +40,28 @@ class ApiHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         return split.path.removeprefix(prefix), query, raw
+
+
+class Loopback:
+    """A double's HTTP server on a free loopback port, served from a daemon thread."""
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+
+    def listen(self, handler: type[ApiHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

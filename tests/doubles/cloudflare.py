@@ -21,10 +21,9 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.doubles.base import ApiHandler
+from tests.doubles.base import ApiHandler, Loopback
 
 TOKEN = "test-token-0123456789abcdef"
 ALL = frozenset({"zone:read", "dns:edit", "tunnel:edit"})
@@ -50,7 +49,7 @@ class Fault:
 
 
 @dataclass
-class CloudflareDouble:
+class CloudflareDouble(Loopback):
     tokens: dict[str, frozenset[str]] = field(default_factory=lambda: {TOKEN: ALL})
     zones: list[dict[str, Any]] = field(default_factory=list)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -61,20 +60,11 @@ class CloudflareDouble:
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler(self))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.listen(handler(self))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/client/v4"
-
-    def start(self) -> CloudflareDouble:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.origin}/client/v4"
 
     # seeding and inspection
 

@@ -27,12 +27,11 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from itertools import count
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.doubles.base import ApiHandler
+from tests.doubles.base import ApiHandler, Loopback
 
 TOKEN = "github_pat_11TESTTOKEN0123456789_abcdefghijklmnopqrstuvwxyz"
 LOGIN = "octo-dev"
@@ -80,7 +79,7 @@ class Request:
 
 
 @dataclass
-class GitHubDouble:
+class GitHubDouble(Loopback):
     tokens: dict[str, frozenset[str]] = field(default_factory=lambda: {TOKEN: ALL})
     repos: dict[str, Repo] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -89,26 +88,11 @@ class GitHubDouble:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.ids = count(1001)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler(self))
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.listen(handler(self))
 
     @property
     def url(self) -> str:
         return f"{self.origin}{PREFIX}"
-
-    def start(self) -> GitHubDouble:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     # seeding and inspection
 

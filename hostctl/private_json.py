@@ -1,0 +1,35 @@
+"""Small JSON files that hold secrets (API tokens, S3 keys): written atomically and 0600,
+read back into typed settings with one clear error when they are damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hostctl.errors import HostctlError
+
+T = TypeVar("T")
+
+
+def write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically, readable by the owner only (created 0600, never wider)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(data, file, indent=2, sort_keys=True)
+        file.write("\n")
+    os.replace(temporary, path)
+
+
+def read_private(path: Path, build: Callable[[Any], T], what: str, hint: str) -> T | None:
+    """``build(the file's JSON)``; None when there is no file, an error when it is damaged."""
+    if not path.exists():
+        return None
+    try:
+        return build(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise HostctlError(f"{path} is not a valid {what}", hint) from exc
