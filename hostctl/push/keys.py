@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from hostctl.errors import HostctlError
@@ -43,7 +44,7 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
             raise ValueError("too short")
         load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
         blob = base64.b64decode(parts[1], validate=True)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise HostctlError(
             "that is not an SSH public key",
             "pass the one line of e.g. ~/.ssh/id_ed25519.pub (or the file's path)",

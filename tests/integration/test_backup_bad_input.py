@@ -8,15 +8,9 @@ import subprocess
 
 import pytest
 
-from tests.backup_support import BackupHostctl, app_volumes, unpack, volume_dir, write_rows
+from tests.backup_support import app_volumes, unpack, volume_dir, write_rows
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def runner(engine, tmp_path_factory):
-    with BackupHostctl.isolated(tmp_path_factory.mktemp("bad-input")) as found:
-        yield found
 
 
 @pytest.fixture

@@ -6,16 +6,10 @@ import time
 
 import pytest
 
-from tests.backup_support import BackupHostctl, integrity_check, row_ids, unpack
+from tests.backup_support import integrity_check, row_ids, unpack
 from tests.support import make_repo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def runner(engine, tmp_path_factory):
-    with BackupHostctl.isolated(tmp_path_factory.mktemp("consistency")) as found:
-        yield found
 
 
 def stats(runner, hostname):

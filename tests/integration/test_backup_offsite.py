@@ -8,9 +8,7 @@ import stat
 import pytest
 
 from tests.backup_support import (
-    BackupHostctl,
     CuttingProxy,
-    MotoS3,
     app_volumes,
     row_ids,
     volume_dir,
@@ -18,19 +16,6 @@ from tests.backup_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = MotoS3()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def runner(engine, tmp_path_factory):
-    with BackupHostctl.isolated(tmp_path_factory.mktemp("offsite")) as found:
-        yield found
 
 
 @pytest.fixture

@@ -5,16 +5,10 @@ import json
 
 import pytest
 
-from tests.backup_support import BackupHostctl, app_volumes
+from tests.backup_support import app_volumes
 from tests.support import Load, http_get, make_repo
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def runner(engine, tmp_path_factory):
-    with BackupHostctl.isolated(tmp_path_factory.mktemp("restore")) as found:
-        yield found
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from hostctl.host import Host
 from hostctl.settings import Settings
 from tests.backup_support import (
     BackupHostctl,
-    MotoS3,
     app_volumes,
     row_ids,
     volume_dir,
@@ -43,19 +42,6 @@ fi
 trap 'exit 0' TERM
 while :; do sleep 0.1; done
 """
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = MotoS3()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def runner(engine, tmp_path_factory):
-    with BackupHostctl.isolated(tmp_path_factory.mktemp("schedule")) as found:
-        yield found
 
 
 @pytest.fixture
