@@ -6,8 +6,9 @@
 # It installs Docker, Caddy and git (apt), starts the Docker engine if none runs, installs
 # hostctl into /opt/hostctl (a virtualenv; `hostctl` is linked into /usr/local/bin), makes
 # sure the base images exist (pulling them, or building stand-ins with scripts/offline-images
-# where no registry is reachable), then creates the app `hello` from examples/hello, deploys
-# it and prints its URL. Re-running it is safe: every step checks before it acts.
+# where no registry is reachable), runs `hostctl setup` (the push user for `git push`), then
+# creates the app `hello` from examples/hello, deploys it and prints its URL. Re-running it
+# is safe: every step checks before it acts.
 #
 # Environment: HOSTCTL_HTTP_PORT (the edge port written to a new server config; default 80),
 # HOSTCTL_PREFIX (default /opt/hostctl).
@@ -53,6 +54,11 @@ else
   info "wrote $etc/hostctl.yml (edge on port ${HOSTCTL_HTTP_PORT:-80})"
 fi
 
+stage "push user"
+# The sudo rule it writes names the settings hostctl runs with; the edge port is in the
+# server config from now on, so it is not one of them.
+env -u HOSTCTL_HTTP_PORT hostctl setup | sed 's/^/    /'
+
 stage "example app"
 if ! hostctl apps info hello >/dev/null 2>&1; then
   hostctl apps create hello
@@ -65,3 +71,5 @@ stage "done"
 info "hello is live at $url"
 info "try: curl $url   (*.localhost names resolve to this machine)"
 info "next: hostctl apps create NAME && hostctl deploy NAME PATH_OR_GIT_URL"
+info "or push: hostctl keys add KEY.pub, then in your app's repository:"
+info "  git remote add hostctl ssh://hostctl@$(hostname -f 2>/dev/null || hostname)/NAME && git push hostctl main"

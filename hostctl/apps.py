@@ -145,7 +145,7 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
         if cloudflare is not None:
             pending = cloudflare.pending or cloudflare.error
             removed.append("Cloudflare DNS and ingress" + (" (pending)" if pending else ""))
-        for tag in host.docker.images(host.labels(name)):
+        for tag in host.docker.images(host.image_repository(name)):
             host.docker.remove_image(tag)
             removed.append(f"image {tag}")
         if not keep_data:  # the current volume, and any a restore kept for --undo

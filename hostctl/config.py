@@ -210,12 +210,13 @@ class AppConfig:
     processes: tuple[tuple[str, str], ...] = ()
     release: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    stop_timeout: float = 30.0  # seconds between SIGTERM and SIGKILL for an old container
 
     def resources_over(self, defaults: Resources) -> Resources:
         return read_resources(Section("hostctl.yml", self.resources, "resources"), defaults)
 
 
-APP_KEYS = ("port", "healthcheck", "processes", "release", "resources")
+APP_KEYS = ("port", "healthcheck", "processes", "release", "resources", "stop_timeout")
 
 
 def read_healthcheck(section: Section) -> HealthCheck:
@@ -261,4 +262,5 @@ def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
         processes=read_processes(processes) if processes else (),
         release=top.string("release"),
         resources=dict(resources.data) if resources else {},
+        stop_timeout=top.seconds("stop_timeout", 30.0),
     )

@@ -50,8 +50,11 @@ class Host:
     def default_volume(self, app: str) -> str:
         return f"{self.settings.namespace}-{app}-data"
 
+    def image_repository(self, app: str) -> str:
+        return f"{self.settings.namespace}/{app}"
+
     def image_tag(self, app: str, release: int) -> str:
-        return f"{self.settings.namespace}/{app}:{release}"
+        return f"{self.image_repository(app)}:{release}"
 
     def container_name(self, app: str, process: str, release: int) -> str:
         return f"{self.settings.namespace}-{app}-{process}-{release}-{secrets.token_hex(3)}"

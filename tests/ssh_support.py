@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import free_port
+
 
 @dataclass
 class Sshd:
@@ -88,3 +90,27 @@ def ssh_command(key: Path) -> str:
             "LogLevel=ERROR",
         ]
     )
+
+
+def forwarded_banner(key: Path, port: int, login: str) -> bytes:
+    """What comes through `ssh -L` to sshd's own port: its banner if forwarding worked."""
+    local = free_port()
+    forward = f"{local}:127.0.0.1:{port}"
+    tunnel = subprocess.Popen(
+        [*shlex.split(ssh_command(key)), "-p", str(port), "-N", "-L", forward, login],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", local), timeout=5) as sock:
+                    sock.settimeout(10)
+                    return sock.recv(64)
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "ssh -L never listened"
+                time.sleep(0.1)
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=10)

@@ -66,7 +66,7 @@ class Caddy:
         except httpx.TransportError as exc:
             raise HostctlError(
                 f"cannot reach Caddy's admin API at {self.socket}: {exc}",
-                "run `hostctl doctor`; hostctl restarts Caddy on its next command",
+                f"see {self.log_file}; hostctl restarts Caddy on its next command",
             ) from exc
         if response.status_code >= 400:
             raise HostctlError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -83,7 +84,8 @@ class Docker:
             if DISK_FULL in str(detail).lower():
                 raise disk_full(what) from exc
             raise HostctlError(
-                f"Docker could not {what}: {detail}", "see `hostctl doctor` or the engine logs"
+                f"Docker could not {what}: {detail}",
+                "check that dockerd runs (`docker info`) and read its log",
             ) from exc
 
     # networks and volumes
@@ -178,12 +180,10 @@ class Docker:
         ports = (image.attrs.get("Config") or {}).get("ExposedPorts") or {}
         return sorted(int(port.split("/")[0]) for port in ports)
 
-    def images(self, labels: dict[str, str]) -> list[str]:
-        found = self.call(
-            lambda: self.client.images.list(filters={"label": label_filters(labels)}),
-            "list images",
-        )
-        return [tag for image in found for tag in image.tags]
+    def images(self, repository: str) -> list[str]:
+        """The tags of ``repository`` (e.g. "hostctl/blog": each of the app's releases)."""
+        found = self.call(lambda: self.client.images.list(name=repository), "list images")
+        return [tag for image in found for tag in image.tags if tag.startswith(f"{repository}:")]
 
     def remove_image(self, tag: str) -> None:
         try:
@@ -242,13 +242,21 @@ class Docker:
             for line in lines:
                 yield line.decode(errors="replace")
 
-    def remove(self, name: str, timeout: int = 10) -> None:
-        try:
-            container = self.client.containers.get(name)
-            container.stop(timeout=timeout)
-            container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
+    def remove(self, name: str, timeout: float = 10) -> None:
+        """Stop (SIGTERM, then SIGKILL after ``timeout``) and remove; gone is fine."""
+
+        def stop_and_remove() -> None:
+            try:
+                container = self.client.containers.get(name)
+                container.stop(timeout=math.ceil(timeout))
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another hostctl is removing it already
+                    raise
+
+        self.call(stop_and_remove, f"remove {name}")
 
 
 def run_arguments(spec: ContainerSpec) -> dict[str, Any]:

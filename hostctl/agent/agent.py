@@ -27,7 +27,7 @@ from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.settings import Settings
 from hostctl.state import Store
-from hostctl.state.jobs import claim, lease_owner
+from hostctl.state.jobs import Job, claim, lease_owner
 
 IDLE_SECONDS = 0.5
 MAINTENANCE_SECONDS = 60.0
@@ -85,20 +85,23 @@ class Agent:
             )
             out = EventReporter(claimed.app, claimed.id)
             try:
-                done = run_job(host, claimed, out, stopping=self.stopping.is_set)
+                run_job(host, claimed, out, self.stopping.is_set, self.job_finished)
             except Exception:  # a bug must not kill the worker; the job is failed
                 log.exception("event=job-crashed app=%s job=%s", claimed.app, claimed.id)
-                continue
-            level = logging.INFO if done.status == "done" else logging.WARNING
-            event(
-                "job-finished",
-                level,
-                app=done.app,
-                job=done.id,
-                release=done.release,
-                status=done.status,
-                error=done.error,
-            )
+
+    def job_finished(self, done: Job) -> None:
+        """Logged when the job's status is final; its old containers are stopped after."""
+        self.work_waiting.set()  # the app's next job may start now
+        level = logging.INFO if done.status == "done" else logging.WARNING
+        event(
+            "job-finished",
+            level,
+            app=done.app,
+            job=done.id,
+            release=done.release,
+            status=done.status,
+            error=done.error,
+        )
 
     def maintain(self) -> None:
         host = Host(self.settings)

@@ -35,6 +35,7 @@ class RuntimeSpec:
     release_command: str | None
     health: HealthCheck
     resources: Resources
+    stop_timeout: float = 30.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +48,7 @@ class RuntimeSpec:
             release_command=data["release_command"],
             health=HealthCheck(**data["health"]),
             resources=Resources(**data["resources"]),
+            stop_timeout=data.get("stop_timeout", 30.0),  # releases made before it existed
         )
 
 
@@ -66,6 +68,7 @@ class BuildPlan:
             release_command=self.release_command,
             health=self.health,
             resources=self.app_config.resources_over(defaults),
+            stop_timeout=self.app_config.stop_timeout,
         )
 
 

@@ -34,6 +34,7 @@ COMMANDS = {
     "releases": ("hostctl.cli.deploy", "releases"),
     "restart": ("hostctl.cli.operate", "restart"),
     "rollback": ("hostctl.cli.deploy", "rollback"),
+    "setup": ("hostctl.cli.setup", "setup"),
 }
 
 

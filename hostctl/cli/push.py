@@ -22,6 +22,8 @@ def keys(ctx: click.Context, as_json: bool) -> None:
         return
     from hostctl.host import Host
     from hostctl.push.keys import authorized_keys_path, list_keys
+    from hostctl.push.shell import USAGE
+    from hostctl.push.user import PUSH_USER, keys_file_for
 
     host = Host()
     found = list_keys(host.store)
@@ -36,7 +38,16 @@ def keys(ctx: click.Context, as_json: bool) -> None:
             ["NAME", "FINGERPRINT", "ADDED"],
             [(k.name, k.fingerprint, k.added_at[:19]) for k in found],
         )
-        click.echo(f"sshd reads them from {authorized_keys_path(host.settings)}")
+        push_user_file = keys_file_for(host.settings)
+        if push_user_file:
+            click.echo(f"sshd reads them for the user {PUSH_USER} from {push_user_file}")
+        else:
+            root_file = authorized_keys_path(host.settings)
+            click.echo(
+                f"sshd reads them from {root_file} (as root); `hostctl setup` adds "
+                f"the push user {PUSH_USER}"
+            )
+        click.echo(f"Push with: {USAGE}")
 
 
 @keys.command("add")

@@ -13,6 +13,7 @@ from hostctl.deploy.github_status import report_status
 from hostctl.deploy.locks import try_lock
 from hostctl.deploy.pipeline import deploy, resolve_source
 from hostctl.deploy.report import Logged, Reporter
+from hostctl.deploy.swap import Leftovers
 from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.settings import Settings
@@ -120,10 +121,20 @@ def replay(path: Path, offset: int, out: Reporter) -> int:
     return offset + len(complete)
 
 
-def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool] = bool) -> Job:
-    """Run a job this process has claimed, renewing its lease, to a final status."""
+def run_job(
+    host: Host,
+    claimed: Job,
+    out: Reporter,
+    stopping: Callable[[], bool] = bool,
+    on_finished: Callable[[Job], None] = lambda done: None,
+) -> Job:
+    """Run a job this process has claimed, renewing its lease, to a final status.
+
+    The job is done once its release serves; the old containers are stopped after that
+    (``on_finished`` runs in between), while the app's next job may already start."""
     log = Logged(job_log_path(host.settings, claimed), out)
     release: list[Release] = []
+    leftovers = Leftovers()
 
     def checkpoint() -> None:
         if stopping():
@@ -143,6 +154,7 @@ def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool
             log,
             checkpoint,
             release.append,
+            leftovers,
         )
         finish(host.store, claimed.id, "done", release=done.number)
         report_status(host, claimed, "success", f"Release {done.number} is live", done)
@@ -165,7 +177,13 @@ def run_job(host: Host, claimed: Job, out: Reporter, stopping: Callable[[], bool
         if final:  # a requeued push job still needs the tree its hook spooled
             spooled = host.settings.root / "spool" / claimed.app / f"{claimed.ref}.tar"
             spooled.unlink(missing_ok=True)
-    return job(host.store, claimed.id)
+    final_job = job(host.store, claimed.id)
+    on_finished(final_job)
+    try:
+        leftovers.stop(host, out)
+    except HostctlError as exc:  # reconcile removes them on its next round
+        out.step(f"Could not stop an old container yet: {exc.message}")
+    return final_job
 
 
 class LeaseKeeper:

@@ -15,7 +15,7 @@ from hostctl.build.plan import DEFAULT_PORT, plan_build
 from hostctl.deploy.locks import app_lock_path, file_lock
 from hostctl.deploy.report import Logged, Reporter
 from hostctl.deploy.source import check_source, fetch_source
-from hostctl.deploy.swap import run_release_command, swap
+from hostctl.deploy.swap import Leftovers, run_release_command, swap
 from hostctl.errors import HostctlError, disk_full
 from hostctl.github.keys import ensure_deploy_key, git_ssh_command
 from hostctl.host import Host
@@ -41,11 +41,13 @@ def deploy(
     out: Reporter,
     checkpoint: Callable[[], None] = lambda: None,
     on_release: Callable[[Release], None] = lambda release: None,
+    leftovers: Leftovers | None = None,
 ) -> Release:
     """Build ``source`` at ``ref`` into a new release and swap it in.
 
     ``checkpoint`` is called between steps, up to the swap, and may raise to stop the
-    deploy there (a stopping agent); ``on_release`` learns the release number early.
+    deploy there (a stopping agent); ``on_release`` learns the release number early;
+    ``leftovers``, when given, gets the old containers to stop instead of this call.
     """
     host.store.app(app)
     source = check_source(source)
@@ -54,7 +56,7 @@ def deploy(
         on_release(release)
 
         def build_and_swap(log: Logged) -> Release:
-            return build_release(host, release, source, ref, log, checkpoint)
+            return build_release(host, release, source, ref, log, checkpoint, leftovers)
 
         return run_release(host, release, out, build_and_swap)
 
@@ -123,6 +125,7 @@ def build_release(
     ref: str | None,
     log: Logged,
     checkpoint: Callable[[], None],
+    leftovers: Leftovers | None = None,
 ) -> Release:
     app, number = release.app, release.number
     timings: dict[str, float] = {}
@@ -147,7 +150,8 @@ def build_release(
         tag = host.image_tag(app, number)
         timings["fetch"] = time.monotonic() - started
         log.step(f"Building {tag}")
-        host.docker.build(tree, tag, host.labels(app, release=str(number)), log.detail)
+        # Each build label costs the classic builder a container; the tag names the app.
+        host.docker.build(tree, tag, host.labels(), log.detail)
         shutil.rmtree(tree, ignore_errors=True)
     checkpoint()
     timings["build"] = time.monotonic() - started - timings["fetch"]
@@ -162,7 +166,7 @@ def build_release(
         checkpoint()
     host.store.update_release(app, number, status="starting")
     mark = time.monotonic()
-    swap(host, release, log)
+    swap(host, release, log, leftovers=leftovers)
     timings["swap"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
     host.store.update_release(app, number, timings=timings)
@@ -190,6 +194,6 @@ def prune_images(host: Host, app: str) -> None:
     keep_count = host.settings.server.keep_releases
     successful = [r for r in host.store.releases(app) if r.status in ("live", "retired")]
     keep = {r.image for r in successful[:keep_count]}
-    for tag in host.docker.images(host.labels(app)):
-        if tag.startswith(f"{host.settings.namespace}/{app}:") and tag not in keep:
+    for tag in host.docker.images(host.image_repository(app)):
+        if tag not in keep:
             host.docker.remove_image(tag)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass, field
 
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.build.plan import RuntimeSpec
@@ -20,7 +21,6 @@ from hostctl.host import Host
 from hostctl.state import Release
 
 SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
-STOP_TIMEOUT = 30
 RELEASE_TIMEOUT = 600
 
 
@@ -65,8 +65,33 @@ def run_release_command(host: Host, release: Release, command: str, out: Reporte
         )
 
 
-def swap(host: Host, release: Release, out: Reporter, *, new_release: bool = True) -> None:
-    """Put ``release`` in service with no lost request. On failure nothing changes."""
+@dataclass
+class Leftovers:
+    """The old containers a swap took out of service. A job stops them after it is
+    recorded as done, so followers and the app's next deploy need not wait for that."""
+
+    containers: list[str] = field(default_factory=list)
+    stop_timeout: float = 30.0  # the app's grace period (hostctl.yml: stop_timeout)
+
+    def stop(self, host: Host, out: Reporter) -> None:
+        for name in self.containers:
+            host.docker.remove(name, timeout=self.stop_timeout)
+        if self.containers:
+            out.step(f"Stopped {len(self.containers)} old container(s)")
+        self.containers.clear()
+
+
+def swap(
+    host: Host,
+    release: Release,
+    out: Reporter,
+    *,
+    new_release: bool = True,
+    leftovers: Leftovers | None = None,
+) -> None:
+    """Put ``release`` in service with no lost request. On failure nothing changes.
+
+    The old containers are stopped before returning, or handed to ``leftovers``."""
     assert release.spec is not None
     spec = RuntimeSpec.from_json(release.spec)
     app = release.app
@@ -98,10 +123,12 @@ def swap(host: Host, release: Release, out: Reporter, *, new_release: bool = Tru
             host.docker.run(worker)
             started.append(worker.name)
             out.step(f"Started {process} process {worker.name}")
-    for name in before:
-        host.docker.remove(name, timeout=STOP_TIMEOUT)
-    if before:
-        out.step(f"Stopped {len(before)} old container(s)")
+    old = Leftovers(before, spec.stop_timeout)
+    if leftovers is None:
+        old.stop(host, out)
+    else:
+        leftovers.containers += old.containers
+        leftovers.stop_timeout = spec.stop_timeout
 
 
 def drain(host: Host, addresses: list[str], out: Reporter) -> None:

@@ -1,6 +1,6 @@
-"""Who may push: public keys in the state store, written out as an authorized_keys file
-whose every line forces `hostctl git-shell` and sshd's ``restrict`` (no shell, no pty,
-no forwarding)."""
+"""Who may push: public keys in the state store, written out as authorized_keys files (root's
+under the state root, and the push user's) whose every line forces `hostctl git-shell` and
+sshd's ``restrict`` (no shell, no pty, no forwarding)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from hostctl.errors import HostctlError
 from hostctl.push.launcher import hostctl_argv
+from hostctl.push.user import forced_command, keys_file_for, keys_header
+from hostctl.push.user import write_authorized_keys as write_push_user_keys
 from hostctl.settings import Settings
 from hostctl.state import Store
 from hostctl.state.store import now
@@ -92,18 +94,27 @@ def list_keys(store: Store) -> list[PushKey]:
     return [PushKey(r["name"], r["fingerprint"], r["public_key"], r["added_at"]) for r in rows]
 
 
+def key_line(key: PushKey, command: list[str]) -> str:
+    """The forced command, ``restrict``, the key and its name. sshd's option parser only
+    unescapes ``\\"``; shlex.join's output never ends in a backslash."""
+    quoted = shlex.join(command).replace('"', '\\"')
+    return f'command="{quoted}",restrict {key.public_key} {key.name}'
+
+
 def authorized_keys_lines(store: Store) -> list[str]:
-    """One line per key: the forced command, ``restrict``, the key and its name."""
-    lines = []
-    for key in list_keys(store):
-        command = shlex.join(hostctl_argv("git-shell", "--key", key.name))
-        quoted = command.replace("\\", "\\\\").replace('"', '\\"')
-        lines.append(f'command="{quoted}",restrict {key.public_key} {key.name}')
-    return lines
+    """root's lines: the key runs hostctl's git-shell itself."""
+    return [key_line(k, hostctl_argv("git-shell", "--key", k.name)) for k in list_keys(store)]
+
+
+def push_user_keys_text(settings: Settings, keys: list[PushKey]) -> str:
+    """The push user's authorized_keys: each key runs the git-shell as root through sudo."""
+    lines = [keys_header(settings), *(key_line(k, forced_command(k.name)) for k in keys)]
+    return "\n".join(lines) + "\n"
 
 
 def write_authorized_keys(settings: Settings, store: Store) -> Path:
-    """Rewrite the whole file atomically (0600) from the store."""
+    """Rewrite the whole file atomically (0600) from the store, and the push user's when
+    `hostctl setup` made it for this state root."""
     lines = ["# Written by hostctl (`hostctl keys`); edits here are lost."]
     lines += authorized_keys_lines(store)
     path = authorized_keys_path(settings)
@@ -112,4 +123,6 @@ def write_authorized_keys(settings: Settings, store: Store) -> Path:
     with os.fdopen(fd, "w") as file:
         file.write("\n".join(lines) + "\n")
     temporary.replace(path)
+    if keys_file_for(settings):
+        write_push_user_keys(push_user_keys_text(settings, list_keys(store)))
     return path

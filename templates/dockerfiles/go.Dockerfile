@@ -13,6 +13,6 @@ RUN CGO_ENABLED=0 go build -o /out/app .
 
 FROM {{ images.debian }}
 ENV PORT={{ port }}
-COPY --from=build /out/app /usr/local/bin/app
 EXPOSE {{ port }}
 CMD ["app"]
+COPY --from=build /out/app /usr/local/bin/app

@@ -2,8 +2,9 @@
 FROM {{ images.node }}
 ENV NODE_ENV=production PORT={{ port }}
 WORKDIR /app
+# Metadata before the source, so a source-only change rebuilds only the COPY layer.
+EXPOSE {{ port }}
+CMD ["npm", "start"]
 COPY package.json {{ lockfile or "" }} ./
 RUN {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --no-audit --no-fund
 COPY . .
-EXPOSE {{ port }}
-CMD ["npm", "start"]

@@ -2,6 +2,8 @@
 FROM {{ images.python }}
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT={{ port }}
 WORKDIR /app
+# Metadata before the source, so a source-only change rebuilds only the COPY layer.
+EXPOSE {{ port }}
 {% if manifest == "requirements.txt" %}
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
@@ -19,4 +21,3 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps .
 {% endif %}
-EXPOSE {{ port }}

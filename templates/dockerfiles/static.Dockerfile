@@ -1,6 +1,6 @@
 # Rendered by hostctl for a static site. Commit your own Dockerfile to replace it.
 FROM {{ images.static }}
 ENV PORT={{ port }}
-COPY . /srv
 EXPOSE {{ port }}
 CMD ["sh", "-c", "exec caddy file-server --listen :${PORT} --root /srv"]
+COPY . /srv

@@ -240,3 +240,54 @@ def test_sigterm_mid_build_requeues_the_job_and_it_runs_after_restart(
     assert made[2] == ("live", None), made
     assert "Stopped before the swap" in job_log_text(agent_hostctl, app)
     assert agent_hostctl.get(f"{app}.agent.test") == (200, f"python {marker}\n")
+
+
+IGNORES_SIGTERM = """\
+import http.server, os, signal
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only SIGKILL, after stop_timeout, ends it
+VERSION = open("VERSION").read().strip()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(f"python {VERSION}\\n".encode())
+
+
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def release_containers(app: str, release: int) -> list[str]:
+    labels = [f"label=io.hostctl.app={app}", f"label=io.hostctl.release={release}"]
+    listing = ["docker", "ps", "-aq", *(part for label in labels for part in ("--filter", label))]
+    return subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_a_slow_stopping_old_release_delays_neither_the_job_nor_the_next_push(
+    agent_hostctl, agent, repo_app
+):
+    app, repo = repo_app
+    secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
+    config = "processes:\n  web: python slow_stop.py\nstop_timeout: 25\n"
+    files = {"slow_stop.py": IGNORES_SIGTERM, "hostctl.yml": config, "VERSION": "v1\n"}
+    assert agent.deliver(app, push_payload(commit(repo, files)), secret)[0] == 202
+    assert [j["status"] for j in wait_for_jobs(agent_hostctl, app)] == ["done"]
+
+    assert agent.deliver(app, push_payload(commit(repo, {"VERSION": "v2\n"})), secret)[0] == 202
+    wait_for_jobs(agent_hostctl, app, count=2)
+    assert release_containers(app, 1), "the job was done while release 1 still had 25 s to stop"
+    assert agent.deliver(app, push_payload(commit(repo, {"VERSION": "v3\n"})), secret)[0] == 202
+    jobs = wait_for_jobs(agent_hostctl, app, count=3)
+    assert [j["status"] for j in jobs] == ["done"] * 3, jobs
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python v3\n")
+    assert release_containers(app, 1), "release 3 went live while release 1 was still stopping"
+
+    deadline = time.monotonic() + 120
+    old = lambda: release_containers(app, 1) + release_containers(app, 2)  # noqa: E731
+    while old() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not old(), "SIGKILL after stop_timeout ended the old releases"
+    assert len(release_containers(app, 3)) == 1

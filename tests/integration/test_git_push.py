@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import stat
 import subprocess
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from tests.agent_support import AgentProcess
 from tests.conftest import free_port
-from tests.ssh_support import Sshd, client_key, ssh_command, start_sshd
+from tests.ssh_support import Sshd, client_key, forwarded_banner, ssh_command, start_sshd
 from tests.support import Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
@@ -110,44 +109,13 @@ def test_push_keys_get_git_and_nothing_else(hostctl, sshd, pusher, tmp_path, app
     assert "only takes git pushes" in refused["a shell"].stderr
     assert "is not allowed here" in refused["a command"].stderr
     assert "no app named 'no-such-app'" in refused["git on an unknown app"].stderr
-    assert forwarded_banner(sshd, pusher) == b"", "port forwarding is refused"
+    assert forwarded_banner(pusher, sshd.port, "root@127.0.0.1") == b"", "no forwarding"
     allowed = ssh(sshd, pusher, f"git-upload-pack '{app_name}'")
     assert allowed.stdout == "0000", "git-upload-pack ran: an empty repository's ref list"
     hostctl.run("keys", "remove", "pusher@laptop")
     denied = ssh(sshd, pusher, f"git-upload-pack '{app_name}'")
     assert denied.returncode == 255 and "Permission denied" in denied.stderr
     hostctl.run("apps", "destroy", app_name, "--yes")
-
-
-def forwarded_banner(sshd: Sshd, key: Path) -> bytes:
-    """What comes through `ssh -L` to sshd's own port: its banner if forwarding worked."""
-    local = free_port()
-    tunnel = subprocess.Popen(
-        [
-            *ssh_command(key).split(),
-            "-p",
-            str(sshd.port),
-            "-N",
-            "-L",
-            f"{local}:127.0.0.1:{sshd.port}",
-            "root@127.0.0.1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", local), timeout=5) as sock:
-                    sock.settimeout(10)
-                    return sock.recv(64)
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline, "ssh -L never listened"
-                time.sleep(0.1)
-    finally:
-        tunnel.terminate()
-        tunnel.wait(timeout=10)
 
 
 def test_with_the_agent_running_the_push_follows_its_job(hostctl, sshd, pusher, tmp_path, app_name):

@@ -17,12 +17,15 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
         "processes:\n  web: gunicorn app:app\n  worker: {command: python worker.py}\n"
         "release: python manage.py migrate\n"
         "resources: {memory: 256m, pids: 100}\n"
+        "stop_timeout: 8\n"
     )
     assert config.port == 8000
     assert config.healthcheck == HealthCheck(path="/health", timeout=5.0, content="ok")
     assert dict(config.processes) == {"web": "gunicorn app:app", "worker": "python worker.py"}
     assert config.release == "python manage.py migrate"
     assert config.resources_over(Resources()) == Resources(memory=256 * 1024**2, pids=100)
+    assert config.stop_timeout == 8.0
+    assert parse_app_config("port: 80").stop_timeout == 30.0
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
 
@@ -46,6 +49,7 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
             "resources: {memory: lots}",
             "hostctl.yml: resources/memory: should be a size like 256m or 1g",
         ),
+        ("stop_timeout: -1", "hostctl.yml: stop_timeout: should be a number of seconds"),
         ("- just\n- a list", "hostctl.yml: (top level): should be a mapping of keys to values"),
     ],
 )

@@ -1,0 +1,1 @@
+"""Provisioning a box: steps as data (check, apply, verify), run in order by one runner."""
