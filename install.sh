@@ -55,8 +55,8 @@ else
 fi
 
 stage "push user"
-# The sudo rule it writes names the settings hostctl runs with; the edge port is in the
-# server config from now on, so it is not one of them.
+# The git-shell wrapper it writes names the settings hostctl runs with; the edge port is in
+# the server config from now on, so it is not one of them.
 env -u HOSTCTL_HTTP_PORT hostctl setup | sed 's/^/    /'
 
 stage "example app"

@@ -134,7 +134,7 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
     removed = []
     with file_lock(app_lock_path(host.settings.dir("locks"), name)):
         for container in host.docker.containers(host.labels(name), host.network):
-            host.docker.remove(container.name, timeout=10)
+            host.docker.remove(container.name)
             removed.append(f"container {container.name}")
         removed += unlink_before_destroy(host, name)
         host.store.delete_app(name)

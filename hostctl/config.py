@@ -201,6 +201,9 @@ class HealthCheck:
     content: str | None = None
 
 
+DEFAULT_STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL when a release retires
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """The optional hostctl.yml at the root of an app's repository."""
@@ -210,7 +213,7 @@ class AppConfig:
     processes: tuple[tuple[str, str], ...] = ()
     release: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
-    stop_timeout: float = 30.0  # seconds between SIGTERM and SIGKILL for an old container
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
 
     def resources_over(self, defaults: Resources) -> Resources:
         return read_resources(Section("hostctl.yml", self.resources, "resources"), defaults)
@@ -262,5 +265,5 @@ def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
         processes=read_processes(processes) if processes else (),
         release=top.string("release"),
         resources=dict(resources.data) if resources else {},
-        stop_timeout=top.seconds("stop_timeout", 30.0),
+        stop_timeout=top.seconds("stop_timeout", DEFAULT_STOP_TIMEOUT),
     )

@@ -127,8 +127,10 @@ class Vps:
         env: dict[str, str] | None = None,
         input: str | None = None,
         check: bool = True,
+        workdir: str = "/",
     ) -> subprocess.CompletedProcess[str]:
         options = [f"--env={k}={v}" for k, v in (env or {}).items()]
+        options.append(f"--workdir={workdir}")
         done = subprocess.run(
             ["docker", "exec", "--interactive", f"--user={user}", *options, self.name, *argv],
             input=input or "",

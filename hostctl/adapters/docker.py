@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -37,6 +38,7 @@ class ContainerSpec:
     cpus: float | None = None
     restart: bool = True
     extra_hosts: dict[str, str] = field(default_factory=dict)
+    stop_timeout: float = 10  # SIGTERM → SIGKILL; kept on the container as a label
 
 
 @dataclass(frozen=True)
@@ -242,21 +244,49 @@ class Docker:
             for line in lines:
                 yield line.decode(errors="replace")
 
-    def remove(self, name: str, timeout: float = 10) -> None:
-        """Stop (SIGTERM, then SIGKILL after ``timeout``) and remove; gone is fine."""
+    def remove(self, name: str, timeout: float | None = None) -> None:
+        """Stop (SIGTERM, then SIGKILL after ``timeout``, by default the grace period the
+        container was created with) and remove. Gone, or going, is fine."""
 
         def stop_and_remove() -> None:
             try:
                 container = self.client.containers.get(name)
-                container.stop(timeout=math.ceil(timeout))
+                grace = timeout if timeout is not None else stop_timeout_of(container)
+                container.stop(timeout=math.ceil(grace))
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: another hostctl is removing it already
+                if exc.status_code != 409:  # 409: another hostctl is removing it
                     raise
+                self.wait_gone(name)
 
         self.call(stop_and_remove, f"remove {name}")
+
+    def wait_gone(self, name: str) -> None:
+        """Until another caller's removal of ``name`` is over (its volume is free then)."""
+        deadline = time.monotonic() + GONE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                self.client.containers.get(name)
+            except docker.errors.NotFound:
+                return
+            time.sleep(0.1)
+        raise HostctlError(
+            f"{name} was still being removed after {GONE_SECONDS:.0f}s",
+            "see `docker ps -a`; hostctl removes it again on its next start",
+        )
+
+
+STOP_TIMEOUT_LABEL = "io.hostctl.stop-timeout"
+GONE_SECONDS = 60.0
+
+
+def stop_timeout_of(container: Container) -> float:
+    try:
+        return float(container.labels.get(STOP_TIMEOUT_LABEL, 10))
+    except ValueError:
+        return 10.0
 
 
 def run_arguments(spec: ContainerSpec) -> dict[str, Any]:
@@ -266,7 +296,7 @@ def run_arguments(spec: ContainerSpec) -> dict[str, Any]:
         "command": spec.command,
         "entrypoint": spec.entrypoint,
         "environment": spec.env,
-        "labels": spec.labels,
+        "labels": spec.labels | {STOP_TIMEOUT_LABEL: f"{spec.stop_timeout:g}"},
         "network": spec.network,
         "volumes": {spec.volume: {"bind": "/data", "mode": "rw"}} if spec.volume else None,
         "mem_limit": spec.memory,

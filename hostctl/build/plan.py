@@ -15,7 +15,13 @@ from typing import Any
 
 from hostctl.build.appjson import health_from_app_json
 from hostctl.build.procfile import parse_procfile
-from hostctl.config import AppConfig, HealthCheck, Resources, parse_app_config
+from hostctl.config import (
+    DEFAULT_STOP_TIMEOUT,
+    AppConfig,
+    HealthCheck,
+    Resources,
+    parse_app_config,
+)
 from hostctl.errors import HostctlError
 from hostctl.templates import render
 
@@ -35,7 +41,7 @@ class RuntimeSpec:
     release_command: str | None
     health: HealthCheck
     resources: Resources
-    stop_timeout: float = 30.0
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +54,7 @@ class RuntimeSpec:
             release_command=data["release_command"],
             health=HealthCheck(**data["health"]),
             resources=Resources(**data["resources"]),
-            stop_timeout=data.get("stop_timeout", 30.0),  # releases made before it existed
+            stop_timeout=data.get("stop_timeout", DEFAULT_STOP_TIMEOUT),  # older releases
         )
 
 

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from hostctl.cli.render import TerminalReporter, open_host, print_json, table
+from hostctl.cli.render import TerminalReporter, open_host, print_json, queue_host, table
 from hostctl.errors import HostctlError
 
 
@@ -28,7 +28,7 @@ def deploy(app: str, source: str | None, ref: str | None) -> None:
     """
     from hostctl.deploy.jobs import submit_deploy
 
-    host = open_host()
+    host = queue_host()
     done = submit_deploy(host, app, source, ref, trigger(), TerminalReporter())
     if done.status != "done" or done.release is None:
         log = host.settings.root / "logs" / app / f"release-{done.release}.log"

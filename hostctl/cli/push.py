@@ -78,23 +78,15 @@ def remove(key: str) -> None:
     click.echo(f"Removed push key {removed.name} ({removed.fingerprint})")
 
 
-@keys.command("authorized-keys")
-def authorized_keys() -> None:
-    """Print the authorized_keys lines (for sshd's AuthorizedKeysCommand)."""
-    from hostctl.host import Host
-    from hostctl.push.keys import authorized_keys_lines
-
-    for line in authorized_keys_lines(Host().store):
-        click.echo(line)
-
-
 @click.command("git-shell", hidden=True)
 @click.option("--key", "key_name", required=True, help="The push key's name (set by hostctl).")
 def git_shell(key_name: str) -> None:
     """The forced command of push keys: runs git-receive-pack/git-upload-pack only."""
     from hostctl.host import Host
+    from hostctl.push.keys import check_key_name
     from hostctl.push.shell import git_command
 
+    check_key_name(key_name)  # it arrives through sudo, and becomes the release's trigger
     host = Host()
     argv = git_command(host.settings, host.store, os.environ.get("SSH_ORIGINAL_COMMAND"))
     host.store.close()
@@ -106,13 +98,13 @@ def git_shell(key_name: str) -> None:
 @click.argument("hook", type=click.Choice(["pre-receive"]))
 def git_hook(hook: str) -> None:
     """Run by git in a push repository: deploys the pushed commit of the app's branch."""
-    from hostctl.cli.render import open_host
+    from hostctl.cli.render import queue_host
     from hostctl.push.hook import parse_updates, pre_receive
 
     repo = Path(os.environ.get("GIT_DIR", ".")).resolve()
     pusher = os.environ.get("HOSTCTL_PUSHER", "ssh")
     updates = parse_updates(sys.stdin)
-    done = pre_receive(open_host(), repo, updates, pusher, TerminalReporter())
+    done = pre_receive(queue_host(), repo, updates, pusher, TerminalReporter())
     if done is None:
         return
     if done.status != "done":

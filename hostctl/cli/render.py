@@ -54,12 +54,21 @@ class TerminalReporter:
             click.echo(f"       {text}")
 
 
-def open_host() -> Host:
+def open_host(host: Host | None = None) -> Host:
     """The host, reconciled: anything a crash left half-done is repaired first."""
-    host = Host()
+    host = host or Host()
     for repair in reconcile(host, TerminalReporter(verbose=False)):
         click.echo(f"note: repaired {repair}", err=True)
     return host
+
+
+def queue_host() -> Host:
+    """The host for a command that queues a deploy: a running agent reconciles every
+    minute and runs the job, so only a deploy run inline reconciles here first."""
+    from hostctl.deploy.jobs import agent_running
+
+    host = Host()
+    return host if agent_running(host.settings) else open_host(host)
 
 
 def masked(value: str) -> str:

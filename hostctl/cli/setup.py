@@ -17,10 +17,11 @@ from hostctl.setup.steps import StepResult
 def setup(check_only: bool) -> None:
     """Set up this box for `git push ssh://hostctl@BOX/APP` (as root).
 
-    Installs sudo and openssh-server when missing, adds the system user hostctl, a
-    sudoers rule that lets it run hostctl's git-shell as root (and nothing else), and its
-    authorized_keys (kept up to date by `hostctl keys`). Every step checks first, so a
-    re-run changes nothing, or resumes after a failure.
+    Installs sudo and openssh-server when missing, adds the system user hostctl (its
+    home root's), a root-owned wrapper that runs this hostctl's git-shell, a sudoers rule
+    that lets hostctl run that wrapper as root (and nothing else), and its authorized_keys
+    (kept up to date by `hostctl keys`). Every step checks first, so a re-run changes
+    nothing, or resumes after a failure.
     """
     from hostctl.push.shell import USAGE
     from hostctl.setup.box import setup_this_box

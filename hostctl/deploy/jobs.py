@@ -134,7 +134,7 @@ def run_job(
     (``on_finished`` runs in between), while the app's next job may already start."""
     log = Logged(job_log_path(host.settings, claimed), out)
     release: list[Release] = []
-    leftovers = Leftovers()
+    leftovers = Leftovers(claimed.app)
 
     def checkpoint() -> None:
         if stopping():
@@ -181,8 +181,8 @@ def run_job(
     on_finished(final_job)
     try:
         leftovers.stop(host, out)
-    except HostctlError as exc:  # reconcile removes them on its next round
-        out.step(f"Could not stop an old container yet: {exc.message}")
+    except Exception as exc:  # the job is done whatever happens here; reconcile retries
+        out.step(f"Could not stop an old container yet: {exc}")
     return final_job
 
 

@@ -43,5 +43,21 @@ def try_lock(path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
+@contextmanager
+def shared_lock(path: Path) -> Iterator[None]:
+    """Held by any number of holders at once; ``try_lock`` fails while one holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 def app_lock_path(locks: Path, app: str) -> Path:
     return locks / f"app-{app}.lock"
+
+
+def retiring_lock_path(locks: Path, app: str) -> Path:
+    """Shared while an app's old containers are being stopped (reconcile keeps off)."""
+    return locks / f"retiring-{app}.lock"

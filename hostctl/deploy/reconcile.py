@@ -13,7 +13,7 @@ import shutil
 from hostctl.adapters.caddy import Route
 from hostctl.build.plan import RuntimeSpec
 from hostctl.cloudflare.sync import reconcile_cloudflare
-from hostctl.deploy.locks import app_lock_path, file_lock, try_lock
+from hostctl.deploy.locks import app_lock_path, file_lock, retiring_lock_path, try_lock
 from hostctl.deploy.report import Reporter, Silent
 from hostctl.deploy.swap import container_spec, swap
 from hostctl.errors import HostctlError
@@ -74,20 +74,29 @@ def upstream(host: Host, app: App) -> str | None:
     return f"{state.ip}:{RuntimeSpec.from_json(release.spec).port}"
 
 
-def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
-    repairs = []
-    work = host.settings.root / "work" / app.name
-    if work.is_dir() and any(work.iterdir()):
-        shutil.rmtree(work)  # a source tree left by a deploy that was killed
-        repairs.append(f"{app.name}: removed an interrupted deploy's source tree")
+def remove_stale_containers(host: Host, app: App) -> list[str]:
+    """Containers of other releases, and web containers that do not serve."""
+    removed = []
     current = str(app.current_release)
     for container in host.docker.containers(host.labels(app.name), host.network):
         if container.name == app.web_container:
             continue
         stale = container.labels.get(RELEASE) != current or container.labels.get(PROCESS) == "web"
         if stale:
-            host.docker.remove(container.name, timeout=10)
-            repairs.append(f"{app.name}: removed leftover container {container.name}")
+            host.docker.remove(container.name)
+            removed.append(f"{app.name}: removed leftover container {container.name}")
+    return removed
+
+
+def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
+    repairs = []
+    work = host.settings.root / "work" / app.name
+    if work.is_dir() and any(work.iterdir()):
+        shutil.rmtree(work)  # a source tree left by a deploy that was killed
+        repairs.append(f"{app.name}: removed an interrupted deploy's source tree")
+    with try_lock(retiring_lock_path(host.settings.dir("locks"), app.name)) as not_retiring:
+        if not_retiring:  # else a finished deploy is stopping its old containers
+            repairs += remove_stale_containers(host, app)
     if app.current_release is None:
         return repairs
     release = host.store.release(app.name, app.current_release)
@@ -103,7 +112,9 @@ def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
         return repairs
     running = {
         c.labels.get(PROCESS)
-        for c in host.docker.containers(host.labels(app.name, release=current), host.network)
+        for c in host.docker.containers(
+            host.labels(app.name, release=str(release.number)), host.network
+        )
     }
     for process, command in RuntimeSpec.from_json(release.spec).processes.items():
         if process not in running:

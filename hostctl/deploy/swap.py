@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.build.plan import RuntimeSpec
 from hostctl.deploy.health import wait_until_healthy
-from hostctl.deploy.locks import file_lock
+from hostctl.deploy.locks import file_lock, retiring_lock_path, shared_lock
 from hostctl.deploy.report import Reporter
 from hostctl.errors import HostctlError
 from hostctl.host import Host
@@ -48,6 +50,7 @@ def container_spec(
         pids=spec.resources.pids,
         cpus=spec.resources.cpus,
         restart=not one_off,
+        stop_timeout=spec.stop_timeout,
     )
 
 
@@ -68,17 +71,28 @@ def run_release_command(host: Host, release: Release, command: str, out: Reporte
 @dataclass
 class Leftovers:
     """The old containers a swap took out of service. A job stops them after it is
-    recorded as done, so followers and the app's next deploy need not wait for that."""
+    recorded as done, so followers and the app's next deploy need not wait for that.
+    From hand-off to stop, the app's retiring lock keeps reconcile off them."""
 
+    app: str
     containers: list[str] = field(default_factory=list)
-    stop_timeout: float = 30.0  # the app's grace period (hostctl.yml: stop_timeout)
+    held: ExitStack = field(default_factory=ExitStack)
+
+    def hand_off(self, host: Host, names: list[str]) -> None:
+        if names and not self.containers:
+            locks = host.settings.dir("locks")
+            self.held.enter_context(shared_lock(retiring_lock_path(locks, self.app)))
+        self.containers += names
 
     def stop(self, host: Host, out: Reporter) -> None:
-        for name in self.containers:
-            host.docker.remove(name, timeout=self.stop_timeout)
-        if self.containers:
+        """All at once, each with its own grace period (hostctl.yml: stop_timeout)."""
+        with self.held:
+            if not self.containers:
+                return
+            with ThreadPoolExecutor(len(self.containers)) as pool:
+                list(pool.map(host.docker.remove, self.containers))
             out.step(f"Stopped {len(self.containers)} old container(s)")
-        self.containers.clear()
+            self.containers.clear()
 
 
 def swap(
@@ -116,19 +130,15 @@ def swap(
     out.step("Switched traffic to the new container")
 
     drain(host, old_addresses, out)
-    started = [web.name]
     for process, command in spec.processes.items():
         if process != "web":
             worker = container_spec(host, release, process, command)
             host.docker.run(worker)
-            started.append(worker.name)
             out.step(f"Started {process} process {worker.name}")
-    old = Leftovers(before, spec.stop_timeout)
+    old = leftovers if leftovers is not None else Leftovers(app)
+    old.hand_off(host, before)
     if leftovers is None:
         old.stop(host, out)
-    else:
-        leftovers.containers += old.containers
-        leftovers.stop_timeout = spec.stop_timeout
 
 
 def drain(host: Host, addresses: list[str], out: Reporter) -> None:

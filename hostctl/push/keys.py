@@ -55,11 +55,17 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
     return f"{parts[0]} {parts[1]}", f"SHA256:{digest}", parts[2].strip() if len(parts) > 2 else ""
 
 
+def check_key_name(name: str) -> None:
+    """A key name goes into forced commands and sudo's argv: one plain word, never an
+    option (it starts with a letter or digit)."""
+    if not KEY_NAME.fullmatch(name):
+        raise HostctlError(f"{name!r} is not a push key name", "use letters, digits, . _ @ -")
+
+
 def add_key(settings: Settings, store: Store, text: str, name: str | None) -> PushKey:
     public_key, fingerprint, comment = parse_public_key(text)
     name = name or re.sub(r"[^A-Za-z0-9._@-]", "-", comment).strip("-.") or fingerprint[7:19]
-    if not KEY_NAME.fullmatch(name):
-        raise HostctlError(f"{name!r} is not a key name", "use letters, digits, . _ @ -")
+    check_key_name(name)
     known = {k.fingerprint: k for k in list_keys(store)}
     if fingerprint in known:
         if known[fingerprint].name == name:
@@ -107,7 +113,8 @@ def authorized_keys_lines(store: Store) -> list[str]:
 
 
 def push_user_keys_text(settings: Settings, keys: list[PushKey]) -> str:
-    """The push user's authorized_keys: each key runs the git-shell as root through sudo."""
+    """The push user's authorized_keys: each key runs the git-shell as root through sudo
+    and the wrapper `hostctl setup` wrote, which holds the settings."""
     lines = [keys_header(settings), *(key_line(k, forced_command(k.name)) for k in keys)]
     return "\n".join(lines) + "\n"
 

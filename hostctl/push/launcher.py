@@ -1,6 +1,7 @@
-"""How sshd (the forced command) and git (the hook) start this very hostctl.
+"""How sshd (the forced command), the push user's git-shell wrapper and git (the hook)
+start this very hostctl.
 
-Both run with a bare environment, so the settings this process runs with (state root,
+They run with a bare environment, so the settings this process runs with (state root,
 config dir, namespace, edge port) are written into the command itself.
 """
 
@@ -13,5 +14,7 @@ PASSED_ON = ("HOSTCTL_ROOT", "HOSTCTL_ETC", "HOSTCTL_NAMESPACE", "HOSTCTL_HTTP_P
 
 
 def hostctl_argv(*args: str) -> list[str]:
+    """-P: `python -m` would otherwise import first from the current directory, which for
+    a root process started in someone's home is theirs to fill."""
     settings = [f"{key}={os.environ[key]}" for key in PASSED_ON if key in os.environ]
-    return ["env", *settings, sys.executable, "-m", "hostctl", *args]
+    return ["env", *settings, sys.executable, "-P", "-m", "hostctl", *args]

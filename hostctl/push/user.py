@@ -1,6 +1,7 @@
 """The push user: `git push ssh://hostctl@BOX/APP` logs in as the system user ``hostctl``.
-Each of its keys is forced to run ``sudo -n`` hostctl's git-shell, as root (Docker and the
-state store are root's); its sudoers rule allows exactly that command and nothing else."""
+Each of its keys is forced to run ``sudo -n WRAPPER KEY_NAME``: a root-owned script that
+`hostctl setup` writes, which runs hostctl's git-shell as root (Docker and the state store
+are root's). Its sudoers rule allows that script and nothing else."""
 
 from __future__ import annotations
 
@@ -8,80 +9,20 @@ import contextlib
 import os
 import pwd
 import secrets
-import subprocess
-import tempfile
+import stat
 from pathlib import Path
 
 from hostctl.errors import HostctlError
-from hostctl.push.launcher import hostctl_argv
 from hostctl.settings import Settings
 
 PUSH_USER = "hostctl"
-SUDOERS_FILE = Path("/etc/sudoers.d") / PUSH_USER
-ENV = "/usr/bin/env"  # sudoers names a command by its absolute path
-SUDOERS_ESCAPES = str.maketrans({c: f"\\{c}" for c in "\\,:=#"})
-GLOB_ESCAPES = str.maketrans({c: f"\\{c}" for c in "\\*?[]"})
-
-
-def git_shell_prefix() -> list[str]:
-    """hostctl_argv's git-shell command up to the key name, with env by its full path."""
-    argv = hostctl_argv("git-shell", "--key")
-    return [ENV, *argv[1:]]
+WRAPPER = Path("/usr/local/libexec/hostctl-git-shell")
+DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 def forced_command(key_name: str) -> list[str]:
     """What a key of the push user runs: the one command its sudoers rule allows."""
-    return ["sudo", "-n", *git_shell_prefix(), key_name]
-
-
-def sudoers_word(arg: str) -> str:
-    """One literal argument of a sudoers command: escaped for fnmatch (the rule ends in a
-    wildcard, so sudo matches arguments as a pattern), then for the sudoers parser.
-    ``( ) !`` need no escape inside arguments (sudo 1.9 rejects ``\\(``)."""
-    if not arg or not arg.isprintable() or any(c.isspace() for c in arg):
-        raise HostctlError(
-            f"cannot write a sudoers rule for {arg!r}: it is empty or has whitespace",
-            "sudo joins arguments with spaces, so paths with whitespace cannot be matched "
-            "exactly: install hostctl and HOSTCTL_ROOT under paths without spaces",
-        )
-    return arg.translate(GLOB_ESCAPES).translate(SUDOERS_ESCAPES)
-
-
-def sudoers_text() -> str:
-    command = " ".join(sudoers_word(arg) for arg in git_shell_prefix())
-    return (
-        "# Written by `hostctl setup`; edits here are lost.\n"
-        f"# The keys of the push user {PUSH_USER} run hostctl's git-shell as root, nothing\n"
-        "# else; the key name is the one free argument. Never a tty: git's stream is binary.\n"
-        f'Defaults:{PUSH_USER} env_keep += "SSH_ORIGINAL_COMMAND"\n'
-        f"Defaults:{PUSH_USER} !requiretty, !use_pty\n"
-        f"{PUSH_USER} ALL=(root) NOPASSWD: {command} *\n"
-    )
-
-
-def install_sudoers(text: str, path: Path = SUDOERS_FILE) -> None:
-    """Install ``text`` at ``path`` (0440) atomically, only once `visudo -c` accepts it:
-    a broken sudoers file would take sudo away from everyone."""
-    # sudo never reads a file whose name has a dot, so the temporary one is inert
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            os.fchmod(file.fileno(), 0o440)
-            file.write(text)
-        try:
-            checked = subprocess.run(
-                ["visudo", "-c", "-f", temporary], capture_output=True, text=True, check=False
-            )
-        except FileNotFoundError as exc:
-            raise HostctlError("visudo is not installed", "apt-get install sudo") from exc
-        if checked.returncode != 0:
-            raise HostctlError(
-                f"visudo refused the sudoers rule: {checked.stderr.strip() or checked.stdout}",
-                f"{path} was left as it was; please report this",
-            )
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    return ["sudo", "-n", str(WRAPPER), key_name]
 
 
 def account() -> pwd.struct_passwd | None:
@@ -104,40 +45,56 @@ def authorized_keys_file() -> Path | None:
 
 def keys_file_for(settings: Settings) -> Path | None:
     """The push user's authorized_keys when `hostctl setup` wrote it for this state root."""
+    wanted = f"{keys_header(settings)}\n".encode()
+    read = read_keys_file(len(wanted))
+    return authorized_keys_file() if read and read[1] == wanted else None
+
+
+def read_keys_file(limit: int) -> tuple[os.stat_result, bytes] | None:
+    """The push user's authorized_keys (its first ``limit`` bytes) and its status, or None
+    when it is missing or not a regular file. Root reads it without following a link and
+    without waiting on a FIFO."""
     path = authorized_keys_file()
     if path is None:
         return None
     try:
-        with path.open("rb") as file:
-            first = file.readline().decode(errors="replace").rstrip("\n")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    return path if first == keys_header(settings) else None
+    try:
+        found = os.fstat(fd)
+        return (found, os.read(fd, limit)) if stat.S_ISREG(found.st_mode) else None
+    finally:
+        os.close(fd)
 
 
 def write_authorized_keys(text: str) -> Path:
-    """Write the push user's ~/.ssh/authorized_keys (dir 0700, file 0600, both theirs, as
-    sshd's StrictModes wants) atomically. The user owns ~/.ssh, so root works through a
-    descriptor of it and never follows a link planted there."""
+    """Write the push user's ~/.ssh/authorized_keys atomically: root's, 0644 in a 0755
+    .ssh (sshd reads it as the user, and its StrictModes accepts root's files; the user
+    can change neither). Root works through descriptors and never follows a link."""
     found = account()
     if found is None:
         raise HostctlError(f"there is no user {PUSH_USER}", "run `hostctl setup` first")
-    ssh_dir = Path(found.pw_dir) / ".ssh"
-    with contextlib.suppress(FileExistsError):
-        ssh_dir.mkdir(mode=0o700)
-    directory = os.open(ssh_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    home = os.open(found.pw_dir, DIRECTORY)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(".ssh", 0o755, dir_fd=home)
+        ssh_dir = os.open(".ssh", DIRECTORY, dir_fd=home)
+    finally:
+        os.close(home)
     temporary = f".authorized_keys.{secrets.token_hex(4)}"
     try:
-        os.fchown(directory, found.pw_uid, found.pw_gid)
-        os.fchmod(directory, 0o700)
+        os.fchown(ssh_dir, 0, 0)
+        os.fchmod(ssh_dir, 0o755)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        fd = os.open(temporary, flags, 0o600, dir_fd=directory)
+        fd = os.open(temporary, flags, 0o644, dir_fd=ssh_dir)
         with os.fdopen(fd, "w") as file:
-            os.fchown(fd, found.pw_uid, found.pw_gid)
+            os.fchown(fd, 0, 0)
+            os.fchmod(fd, 0o644)  # whatever the umask
             file.write(text)
-        os.replace(temporary, "authorized_keys", src_dir_fd=directory, dst_dir_fd=directory)
+        os.replace(temporary, "authorized_keys", src_dir_fd=ssh_dir, dst_dir_fd=ssh_dir)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary, dir_fd=directory)
-        os.close(directory)
-    return ssh_dir / "authorized_keys"
+            os.unlink(temporary, dir_fd=ssh_dir)
+        os.close(ssh_dir)
+    return Path(found.pw_dir) / ".ssh" / "authorized_keys"

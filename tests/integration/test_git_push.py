@@ -53,7 +53,9 @@ def test_push_deploys_and_a_failed_deploy_refuses_the_push(
     authorized = hostctl.root / "ssh" / "authorized_keys"
     assert stat.S_IMODE(authorized.stat().st_mode) == 0o600
     line = authorized.read_text().splitlines()[-1]
-    assert line.startswith('command="env ') and "git-shell --key pusher@laptop" in line
+    assert (
+        line.startswith('command="env ') and " -P -m hostctl git-shell --key pusher@laptop" in line
+    )
     assert '",restrict ssh-ed25519 ' in line
     hostname = f"{app_name}.push.test"
     hostctl.run("apps", "create", app_name, "--domain", hostname)

@@ -95,8 +95,6 @@ def test_a_key_added_twice_is_one_key_and_names_do_not_clash(hostctl_env: Path, 
     assert other.exit_code == 1 and "already added as 'alice'" in other.output
     authorized = (hostctl_env / "state" / "ssh" / "authorized_keys").read_text()
     assert authorized.count("restrict ssh-ed25519") == 1
-    listed = runner.invoke(cli, ["keys", "authorized-keys"]).output.splitlines()
-    assert listed == authorized.splitlines()[1:], "the file and AuthorizedKeysCommand agree"
     gone = runner.invoke(cli, ["keys", "remove", "carol"])
     assert gone.exit_code == 1 and "no push key 'carol'" in gone.output
 

@@ -1,13 +1,12 @@
-"""Provisioning without touching the system: the step runner, and the text of the push
-user's sudoers rule and authorized_keys lines (the real thing: tests/integration/
-test_push_user.py)."""
+"""Provisioning without touching the system: the step runner, the push user's sudoers
+rule and authorized_keys lines, and the git-shell wrapper run for real (as root it runs
+for sudo: tests/integration/test_push_user.py)."""
 
 from __future__ import annotations
 
-import fnmatch
-import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,9 +14,12 @@ from click.testing import CliRunner
 from hostctl.cli import cli
 from hostctl.errors import HostctlError
 from hostctl.push.keys import PushKey, key_line, push_user_keys_text
-from hostctl.push.user import forced_command, git_shell_prefix, sudoers_text, sudoers_word
+from hostctl.push.launcher import hostctl_argv
+from hostctl.push.user import forced_command
 from hostctl.settings import Settings
+from hostctl.setup.git_shell import wrapper_text
 from hostctl.setup.steps import Step, StepResult, run_steps
+from hostctl.setup.sudoers import sudoers_text
 
 
 class Box:
@@ -85,55 +87,89 @@ def test_check_only_applies_nothing():
     assert box.applied == []
 
 
-@pytest.mark.parametrize(
-    ("arg", "escaped"),
-    [
-        ("/opt/hostctl/venv/bin/python", "/opt/hostctl/venv/bin/python"),
-        ("HOSTCTL_ROOT=/var/lib/a,b:c", "HOSTCTL_ROOT\\=/var/lib/a\\,b\\:c"),
-        ("#1", "\\#1"),
-        ("a*b?c[d]", "a\\\\*b\\\\?c\\\\[d\\\\]"),  # for fnmatch, then for the parser
-        ("a\\b", "a\\\\\\\\b"),
-        ("(x)!y\"z'%", "(x)!y\"z'%"),  # sudo 1.9 refuses \( in arguments; these are literal
-    ],
-)
-def test_sudoers_words_are_escaped_for_the_parser_and_the_wildcard_match(arg, escaped):
-    assert sudoers_word(arg) == escaped
-
-
-@pytest.mark.parametrize("arg", ["/srv/my apps", "a\tb", "a\nb", "", "a\x00b"])
-def test_a_sudoers_word_with_whitespace_is_refused(arg):
-    with pytest.raises(HostctlError, match="empty or has whitespace") as refused:
-        sudoers_word(arg)
-    assert "without spaces" in (refused.value.hint or "")
-
-
-def test_the_rule_allows_exactly_the_forced_command(monkeypatch):
-    for key in ("HOSTCTL_ETC", "HOSTCTL_NAMESPACE", "HOSTCTL_HTTP_PORT", "PYTHONPATH"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("HOSTCTL_ROOT", "/srv/a=b")
-    prefix = ["/usr/bin/env", "HOSTCTL_ROOT=/srv/a=b", sys.executable, "-m", "hostctl"]
-    assert git_shell_prefix() == [*prefix, "git-shell", "--key"]
-    assert forced_command("alice") == ["sudo", "-n", *prefix, "git-shell", "--key", "alice"]
+def test_the_rule_allows_the_wrapper_alone_whatever_the_settings(monkeypatch):
+    monkeypatch.setenv("HOSTCTL_ROOT", "/srv/a=b, c*")
     rule = sudoers_text().splitlines()[-1]
-    assert rule == (
-        f"hostctl ALL=(root) NOPASSWD: /usr/bin/env HOSTCTL_ROOT\\=/srv/a\\=b {sys.executable} "
-        "-m hostctl git-shell --key *"
-    )
-    # sudo matches the arguments, joined by spaces, against the rule's (unescaped) pattern
-    pattern = rule.split(" /usr/bin/env ", 1)[1].replace("\\=", "=")
-    assert fnmatch.fnmatchcase(" ".join(forced_command("alice")[3:]), pattern)
-    assert "SSH_ORIGINAL_COMMAND" in sudoers_text()
+    assert rule == "hostctl ALL=(root) NOPASSWD: /usr/local/libexec/hostctl-git-shell *"
+    assert "/srv" not in sudoers_text(), "the settings are the wrapper's, not the rule's"
+    assert 'Defaults:hostctl env_keep += "SSH_ORIGINAL_COMMAND"' in sudoers_text()
+    assert "Defaults:hostctl !requiretty, !use_pty" in sudoers_text()
+    assert forced_command("alice") == [
+        "sudo",
+        "-n",
+        "/usr/local/libexec/hostctl-git-shell",
+        "alice",
+    ]
 
 
-def test_the_push_users_lines_run_the_git_shell_through_sudo(monkeypatch, tmp_path):
+def test_the_launcher_never_imports_from_the_current_directory(hostctl_env, tmp_path):
+    """A click.py where root's `python -m hostctl` starts (the push user's home) would run
+    as root: -P leaves the current directory out of sys.path."""
+    assert hostctl_argv("x")[-5:] == [sys.executable, "-P", "-m", "hostctl", "x"]
+    planted = tmp_path / "home"
+    planted.mkdir()
+    marker = tmp_path / "ran"
+    (planted / "click.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    done = subprocess.run(hostctl_argv("--version"), cwd=planted, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), "the planted click.py was imported"
+    without = [a for a in hostctl_argv("--version") if a != "-P"]
+    subprocess.run(without, cwd=planted, capture_output=True, check=False)
+    assert marker.exists(), "without -P it would have been: the test means something"
+
+
+ODD_ROOT = "/tmp/odd dir,a=b!c#d\\e*f?[g]%h'i\"j$(touch k)`touch l`;m"
+
+
+def run_wrapper(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(path), *args], capture_output=True, text=True, check=False)
+
+
+def test_the_wrapper_takes_one_key_name_and_passes_the_settings_literally(
+    hostctl_env, tmp_path, monkeypatch
+):
+    odd = tmp_path / ODD_ROOT.removeprefix("/")
+    monkeypatch.setenv("HOSTCTL_ROOT", str(odd))
+    wrapper = tmp_path / "hostctl-git-shell"
+    wrapper.write_text(wrapper_text())
+    assert wrapper.read_text().startswith("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    for args in [(), ("a", "b"), ("a", "--key=b")]:
+        refused = run_wrapper(wrapper, *args)
+        assert refused.returncode == 2, args
+        assert refused.stderr == "usage: /usr/local/libexec/hostctl-git-shell KEY_NAME\n"
+    for name in ["x; touch pwned", "--help", "-x", "", "a b", "a" * 65, "k --key=x"]:
+        refused = run_wrapper(wrapper, name)
+        assert refused.returncode == 1, name
+        assert f"Error: {name!r} is not a push key name" in refused.stderr
+    assert not odd.exists() and not (tmp_path / "pwned").exists()
+
+    ran = run_wrapper(wrapper, "alice")
+    assert "Error: this account only takes git pushes" in ran.stderr, ran.stderr
+    assert (odd / "state.db").is_file(), "git-shell opened the state root named literally"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostctl-git-shell", "tmp"]
+    assert not Path("/k").exists() and not Path("/l").exists()
+
+
+@pytest.mark.parametrize("name", ["x; id", "--help", "", "a b", "../x", "a" * 65])
+def test_the_git_shell_refuses_a_key_name_that_is_not_one(hostctl_env, name):
+    done = CliRunner().invoke(cli, ["git-shell", "--key", name])
+    assert done.exit_code == 1
+    assert f"Error: {name!r} is not a push key name" in done.output
+    assert "Hint: use letters, digits, . _ @ -" in done.output
+    assert not (hostctl_env / "state").exists(), "refused before anything was opened"
+
+
+def test_the_push_users_lines_run_the_wrapper_through_sudo(monkeypatch, tmp_path):
     monkeypatch.setenv("HOSTCTL_ROOT", str(tmp_path))
     key = PushKey("alice", "SHA256:x", "ssh-ed25519 AAAAC3Nz", "2026-01-01")
     text = push_user_keys_text(Settings.from_env(), [key])
     header, line = text.splitlines()
     assert header == f"# Written by hostctl for {tmp_path} (`hostctl keys`); edits here are lost."
-    command = shlex.join(forced_command("alice"))
-    assert line == f'command="{command}",restrict ssh-ed25519 AAAAC3Nz alice'
-    assert line.startswith('command="sudo -n /usr/bin/env HOSTCTL_ROOT=')
+    assert line == (
+        'command="sudo -n /usr/local/libexec/hostctl-git-shell alice",restrict '
+        "ssh-ed25519 AAAAC3Nz alice"
+    )
 
 
 def test_only_double_quotes_are_escaped_in_a_forced_command():
