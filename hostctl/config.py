@@ -6,6 +6,7 @@ path, e.g. ``hostctl.yml: healthcheck/timeout: should be a number of seconds``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,6 +134,25 @@ class AgentConfig:
     public_url: str | None = None
 
 
+TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
+
+
+def agent_address(text: str) -> tuple[str, int]:
+    """IP:PORT on loopback or the tailnet, where the agent may listen; ValueError why not."""
+    host, _, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    try:
+        address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
+        number = int(port)
+    except ValueError:
+        raise ValueError("expected IP:PORT, e.g. 127.0.0.1:8470") from None
+    if not 0 < number < 65536:
+        raise ValueError("expected IP:PORT, e.g. 127.0.0.1:8470")
+    if not (address.is_loopback or any(address in net for net in TAILNET)):
+        raise ValueError("the agent binds to loopback or the tailnet only")
+    return str(address), number
+
+
 def read_agent(section: Section | None) -> AgentConfig:
     if section is None:
         return AgentConfig()
@@ -142,6 +162,11 @@ def read_agent(section: Section | None) -> AgentConfig:
         listen = [listen]
     if not isinstance(listen, list) or not listen or not all(isinstance(a, str) for a in listen):
         section.fail(section.key_path("listen"), "should be HOST:PORT or a list of them")
+    for address in listen:
+        try:
+            agent_address(address)
+        except ValueError as exc:
+            section.fail(section.key_path("listen"), f"{address}: {exc}")
     public_url = section.string("public_url")
     if public_url is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", public_url):
         section.fail(

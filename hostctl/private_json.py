@@ -15,13 +15,17 @@ T = TypeVar("T")
 
 
 def write_private(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically, readable by the owner only (created 0600, never wider)."""
+    """Write JSON atomically, readable by the owner only."""
+    write_private_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write atomically, readable by the owner only (created 0600, never wider)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
-        json.dump(data, file, indent=2, sort_keys=True)
-        file.write("\n")
+        file.write(text)
     os.replace(temporary, path)
 
 

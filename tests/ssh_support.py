@@ -114,3 +114,12 @@ def forwarded_banner(key: Path, port: int, login: str) -> bytes:
     finally:
         tunnel.terminate()
         tunnel.wait(timeout=10)
+
+
+def let_through(attempts: dict[str, subprocess.CompletedProcess[str]]) -> dict[str, object]:
+    """The attempts sshd or the forced command should have refused but did not."""
+    return {
+        name: (done.returncode, done.stderr[-200:])
+        for name, done in attempts.items()
+        if done.returncode == 0
+    }

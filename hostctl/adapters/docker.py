@@ -18,6 +18,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import LogConfig
 
+from hostctl.config import DEFAULT_STOP_TIMEOUT
 from hostctl.errors import DISK_FULL, HostctlError, disk_full
 
 LABEL = "io.hostctl"
@@ -38,7 +39,7 @@ class ContainerSpec:
     cpus: float | None = None
     restart: bool = True
     extra_hosts: dict[str, str] = field(default_factory=dict)
-    stop_timeout: float = 10  # SIGTERM → SIGKILL; kept on the container as a label
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT  # SIGTERM → SIGKILL; kept as a label
 
 
 @dataclass(frozen=True)
@@ -284,9 +285,9 @@ GONE_SECONDS = 60.0
 
 def stop_timeout_of(container: Container) -> float:
     try:
-        return float(container.labels.get(STOP_TIMEOUT_LABEL, 10))
+        return float(container.labels.get(STOP_TIMEOUT_LABEL, DEFAULT_STOP_TIMEOUT))
     except ValueError:
-        return 10.0
+        return DEFAULT_STOP_TIMEOUT
 
 
 def run_arguments(spec: ContainerSpec) -> dict[str, Any]:

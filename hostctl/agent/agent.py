@@ -20,6 +20,7 @@ from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.http import create_app
 from hostctl.agent.listen import bind
 from hostctl.cloudflare.sync import BRIEF, sync
+from hostctl.config import agent_address
 from hostctl.deploy.jobs import agent_lock_path, run_job
 from hostctl.deploy.locks import try_lock
 from hostctl.deploy.reconcile import reconcile
@@ -181,6 +182,14 @@ class Agent:
                 addresses=",".join(f"{h}:{p}" for h, p in addresses),
                 workers=sum(t.name.startswith("worker") for t in self.threads),
             )
+            routed = agent_address(self.settings.server.agent.listen[0])
+            if routed not in addresses:  # e.g. `serve --listen` with another port
+                event(
+                    "webhooks-elsewhere",
+                    logging.WARNING,
+                    routed=f"{routed[0]}:{routed[1]}",
+                    hint="Caddy sends webhooks to hostctl.yml's agent/listen; set it to this",
+                )
             server.run(sockets=sockets)
             self.stop(signal.SIGTERM, None)
             for thread in self.threads:

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 from hostctl.adapters.tailscale import tailnet_ipv4
-from hostctl.config import AgentConfig
+from hostctl.config import AgentConfig, agent_address
 from hostctl.errors import HostctlError
-
-TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    host, _, port = text.strip().rpartition(":")
-    host = host.strip("[]")
-    if host == "localhost":
-        host = "127.0.0.1"
     try:
-        address = ipaddress.ip_address(host)
-        number = int(port)
-        if not 0 < number < 65536:
-            raise ValueError(port)
+        return agent_address(text)
     except ValueError as exc:
         raise HostctlError(
-            f"cannot listen on {text!r}: expected IP:PORT, e.g. 127.0.0.1:8470",
-            "pass --listen 127.0.0.1:PORT (or the tailnet address)",
+            f"refusing to listen on {text}: {exc}",
+            "public webhooks reach it through the Cloudflare tunnel; "
+            "use 127.0.0.1:PORT (or the tailnet address)",
         ) from exc
-    if not (address.is_loopback or any(address in net for net in TAILNET)):
-        raise HostctlError(
-            f"refusing to listen on {text}: the agent API binds to loopback or the tailnet only",
-            "public webhooks reach it through the Cloudflare tunnel; use 127.0.0.1:PORT",
-        )
-    return str(address), number
 
 
 def listen_addresses(config: AgentConfig, given: tuple[str, ...]) -> list[tuple[str, int]]:

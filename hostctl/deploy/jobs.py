@@ -13,6 +13,7 @@ from hostctl.deploy.github_status import report_status
 from hostctl.deploy.locks import try_lock
 from hostctl.deploy.pipeline import deploy, resolve_source
 from hostctl.deploy.report import Logged, Reporter
+from hostctl.deploy.source import spooled_tree
 from hostctl.deploy.swap import Leftovers
 from hostctl.errors import HostctlError
 from hostctl.host import Host
@@ -174,9 +175,8 @@ def run_job(
     finally:
         lease.stop()
         log.close()
-        if final:  # a requeued push job still needs the tree its hook spooled
-            spooled = host.settings.root / "spool" / claimed.app / f"{claimed.ref}.tar"
-            spooled.unlink(missing_ok=True)
+        if final and claimed.ref:  # a requeued push job still needs its spooled tree
+            spooled_tree(host.settings, claimed.app, claimed.ref).unlink(missing_ok=True)
     final_job = job(host.store, claimed.id)
     on_finished(final_job)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from hostctl.build.plan import DEFAULT_PORT, plan_build
 from hostctl.deploy.locks import app_lock_path, file_lock
 from hostctl.deploy.report import Logged, Reporter
-from hostctl.deploy.source import check_source, fetch_source
+from hostctl.deploy.source import check_source, fetch_source, spooled_tree
 from hostctl.deploy.swap import Leftovers, run_release_command, swap
 from hostctl.errors import HostctlError, disk_full
 from hostctl.github.keys import ensure_deploy_key, git_ssh_command
@@ -50,7 +50,6 @@ def deploy(
     ``leftovers``, when given, gets the old containers to stop instead of this call.
     """
     host.store.app(app)
-    source = check_source(source)
     with app_lock(host, app, out):
         release = host.store.new_release(app, "deploy", trigger, source=source)
         on_release(release)
@@ -105,6 +104,7 @@ def run_release(
         ) from exc
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
+            host.store.fail_release(release.app, release.number, f"unexpected: {exc}")
             raise
         host.store.fail_release(release.app, release.number, "the disk is full")
         full = disk_full(f"write {exc.filename or 'the source'}")
@@ -138,7 +138,7 @@ def build_release(
             ref,
             host.settings.dir("repos") / f"{app}.git",
             tree,
-            spooled=host.settings.root / "spool" / app,
+            spooled=spooled_tree(host.settings, app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
         )
         checkpoint()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TextIO
 
@@ -21,7 +22,8 @@ class Silent:
 
 
 class Logged:
-    """Writes everything to a release's log file and passes it on."""
+    """Writes everything to a release's log file and passes it on. A watcher that went
+    away (a closed `git push`, a broken pipe) stops being told; the deploy carries on."""
 
     def __init__(self, path: Path, inner: Reporter) -> None:
         self.path = path
@@ -31,12 +33,18 @@ class Logged:
     def step(self, text: str) -> None:
         self.file.write(f"-----> {text}\n")
         self.file.flush()
-        self.inner.step(text)
+        self.pass_on(self.inner.step, text)
 
     def detail(self, text: str) -> None:
         self.file.write(f"       {text}\n")
         self.file.flush()
-        self.inner.detail(text)
+        self.pass_on(self.inner.detail, text)
+
+    def pass_on(self, tell: Callable[[str], None], text: str) -> None:
+        try:
+            tell(text)
+        except OSError:  # the watcher is gone; the log file has it all
+            self.inner = Silent()
 
     def close(self) -> None:
         self.file.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hostctl.adapters import git
 from hostctl.errors import HostctlError
+from hostctl.settings import Settings
 
 URL_SCHEMES = ("file://", "ssh://", "https://", "http://", "git://", "git@")
 
@@ -38,6 +39,12 @@ def check_source(source: str) -> str:
     return str(path)
 
 
+def spooled_tree(settings: Settings, app: str, commit: str) -> Path:
+    """Where the push hook leaves a pushed commit's tree: the commit is not in its
+    repository until the deploy succeeds (the push waits on it)."""
+    return settings.dir("spool", app) / f"{commit}.tar"
+
+
 def fetch_source(
     source: str,
     ref: str | None,
@@ -46,13 +53,10 @@ def fetch_source(
     spooled: Path | None = None,
     git_env: dict[str, str] | None = None,
 ) -> Source:
-    """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names.
-
-    A commit pushed over SSH is not in its repository until the deploy succeeds (the
-    push waits on it), so the push hook leaves its tree in ``spooled/<commit>.tar``.
-    """
+    """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names,
+    taken from the ``spooled`` tree of a push when there is one."""
     source = check_source(source)
-    archive = spooled / f"{ref}.tar" if spooled and ref else None
+    archive = spooled
     if archive is not None and archive.is_file():
         git.extract(archive, tree)
         return Source(source, ref, f"{(ref or '')[:10]} (pushed)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from hostctl.adapters import git
 from hostctl.deploy.jobs import follow, superseded
 from hostctl.deploy.report import Reporter
+from hostctl.deploy.source import spooled_tree
 from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.state.jobs import Job, enqueue
@@ -53,7 +54,7 @@ def pre_receive(
             f"deleting {app.branch} would not undeploy {app.name}, so it is refused",
             f"to remove the app: `hostctl apps destroy {app.name}`",
         )
-    spooled = host.settings.dir("spool", app.name) / f"{update.new}.tar"
+    spooled = spooled_tree(host.settings, app.name, update.new)
     # The pushed objects are only visible to this process (git's quarantine), so the
     # tree is handed to the deploy as an archive.
     git.git("archive", "--format=tar", "-o", str(spooled), update.new, cwd=repo)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from hostctl.errors import HostctlError
+from hostctl.private_json import write_private_text
 from hostctl.push.launcher import hostctl_argv
 from hostctl.push.user import forced_command, keys_file_for, keys_header
 from hostctl.push.user import write_authorized_keys as write_push_user_keys
@@ -125,11 +125,7 @@ def write_authorized_keys(settings: Settings, store: Store) -> Path:
     lines = ["# Written by hostctl (`hostctl keys`); edits here are lost."]
     lines += authorized_keys_lines(store)
     path = authorized_keys_path(settings)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write("\n".join(lines) + "\n")
-    temporary.replace(path)
+    write_private_text(path, "\n".join(lines) + "\n")
     if keys_file_for(settings):
         write_push_user_keys(push_user_keys_text(settings, list_keys(store)))
     return path

@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from hostctl.errors import HostctlError
 from hostctl.state.store import Store, now
@@ -47,24 +48,35 @@ class Job:
 
 
 def lease_owner() -> str:
-    """Who holds a lease: this host and process, so a dead local owner is seen at once."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who holds a lease: this host, process and the process's start, so a dead local
+    owner is seen at once, even when a reboot gave its pid to another process."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
 
 
 def owner_state(owner: str | None) -> str:
-    """'dead' or 'alive' for an owner on this box (by its pid), else 'unknown'."""
+    """'dead' or 'alive' for an owner on this box (by its process), else 'unknown'."""
     if not owner:
         return "dead"
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return "unknown"  # another machine's lease: only its expiry tells
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+    now_started = process_start(int(pid))
+    if now_started is None:
         return "dead"
-    except PermissionError:
-        return "alive"
-    return "alive"
+    return "alive" if started in ("", now_started) else "dead"  # "": a lease from before
+
+
+def process_start(pid: int) -> str | None:
+    """This boot's id and when ``pid`` started in it (clock ticks), or None if no such
+    process runs: a pid alone is reused, across reboots most of all."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    return f"{boot}/{stat.rpartition(')')[2].split()[19]}"  # field 22, after "(name)"
 
 
 def enqueue(store: Store, app: str, trigger: str, source: str | None, ref: str | None) -> Job:
@@ -190,7 +202,7 @@ def supersede_if_newer(db: sqlite3.Connection, job_id: int) -> bool:
 def recover_jobs(store: Store) -> list[str]:
     """Running jobs whose worker died: retried once, then failed. Returns what was done.
 
-    A worker on this box is judged by its pid, so a live one is never robbed of its job
+    A worker on this box is judged by its process, so a live one is never robbed of its job
     (even if a lease renewal was missed); one elsewhere, by its lease's expiry.
     """
     done = []

@@ -236,7 +236,12 @@ class Store:
         self.db.execute("UPDATE apps SET web_container = ? WHERE name = ?", (web_container, app))
 
     def fail_release(self, app: str, number: int, error: str) -> None:
-        self.update_release(app, number, status="failed", error=error, finished_at=now())
+        """A release that went live stays so: what fails after the switch is not its own."""
+        self.db.execute(
+            "UPDATE releases SET status = 'failed', error = ?, finished_at = ?"
+            " WHERE app = ? AND number = ? AND status NOT IN ('live', 'retired')",
+            (error, now(), app, number),
+        )
 
     # audit
 

@@ -148,6 +148,18 @@ def test_get_on_a_hook_and_the_rest_of_the_api(agent):
     assert status == 200 and health["healthy"] is True and health["workers"] == 2
 
 
+def test_serving_elsewhere_than_the_routed_address_is_warned_about(
+    agent_hostctl, agent, agent_port, tmp_path
+):
+    assert "event=webhooks-elsewhere" not in agent.log()
+    other = AgentProcess(agent_hostctl, free_port(), tmp_path / "other.log")
+    agent.stop()  # one agent per box
+    other.start()
+    assert other.stop() == 0
+    assert f"WARNING event=webhooks-elsewhere routed=127.0.0.1:{agent_port}" in other.log()
+    agent.start()
+
+
 def test_five_quick_pushes_build_at_most_twice_and_the_last_is_live(agent_hostctl, agent, repo_app):
     app, repo = repo_app
     secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])

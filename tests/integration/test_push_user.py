@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NAMESPACE
-from tests.ssh_support import client_key, forwarded_banner
+from tests.ssh_support import client_key, forwarded_banner, let_through
 from tests.support import commit, git, http_get, make_repo
 from tests.vps_support import PYTHON, Vps, vps_image
 
@@ -206,10 +206,7 @@ def test_the_push_user_gets_git_and_nothing_else(vps: Vps, tmp_path: Path, app_n
         "sudo a shell": vps.ssh(pusher, "sudo", "-n", "sh"),
         "a path outside the repos": vps.ssh(pusher, "git-receive-pack '../../etc'"),
     }
-    wrong = {
-        name: (d.returncode, d.stderr[-200:]) for name, d in refused.items() if d.returncode == 0
-    }
-    assert wrong == {}, wrong
+    assert let_through(refused) == {}
     assert "only takes git pushes" in refused["a shell"].stderr
     assert "sh is not allowed here" in refused["a command"].stderr
     assert "sudo is not allowed here" in refused["sudo"].stderr

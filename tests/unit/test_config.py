@@ -79,3 +79,9 @@ def test_server_config_defaults_and_validation(tmp_path):
     path.write_text("domain: 'not a domain!'\n")
     with pytest.raises(HostctlError, match="domain: should be a DNS name"):
         load_server_config(path)
+    path.write_text("agent: {listen: '0.0.0.0:80'}\n")
+    with pytest.raises(HostctlError) as public:
+        load_server_config(path)
+    assert public.value.message.endswith(
+        "agent/listen: 0.0.0.0:80: the agent binds to loopback or the tailnet only"
+    )

@@ -18,6 +18,7 @@ from hostctl.state.jobs import (
     enqueue,
     finish,
     job,
+    lease_owner,
     record_delivery,
     recover_jobs,
     renew_lease,
@@ -112,11 +113,19 @@ def test_a_delivery_is_recorded_once_with_its_job_in_one_transaction(store):
 
 
 def test_a_live_local_owner_keeps_its_job_even_past_its_lease(store):
-    owner = f"{socket.gethostname()}:{os.getpid()}"
     queued = enqueue(store, "blog", "cli", "/s", "1")
-    claim(store, owner)
+    claim(store, lease_owner())
     store.db.execute("UPDATE jobs SET lease_expires = 0 WHERE id = ?", (queued.id,))
     assert recover_jobs(store) == [] and job(store, queued.id).status == "running"
+
+
+def test_a_lease_whose_pid_now_belongs_to_another_process_is_recovered(store):
+    """After a reboot the dead agent's pid may be alive again, as someone else."""
+    queued = enqueue(store, "blog", "cli", "/s", "1")
+    before_reboot = f"{socket.gethostname()}:{os.getpid()}:an-earlier-boot/12345"
+    claim(store, before_reboot)
+    assert recover_jobs(store) == [f"blog: job {queued.id} was cut short; it will run again"]
+    assert job(store, queued.id).status == "queued"
 
 
 def test_an_old_job_back_in_the_queue_never_overtakes_a_newer_one(store):

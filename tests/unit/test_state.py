@@ -52,3 +52,17 @@ def test_release_numbers_and_the_live_pointer(tmp_path):
     assert [r.status for r in store.releases("blog")] == ["live", "retired"]
     store.update_release("blog", 2, env={"SECRET": "x"}, timings={"build": 1.5})
     assert store.release("blog", 2).env == {"SECRET": "x"}
+
+
+def test_a_live_release_is_never_marked_failed_by_what_came_after(tmp_path):
+    store = Store(tmp_path / "state.db")
+    store.create_app("blog", ["blog.example.com"])
+    first = store.new_release("blog", "deploy", "cli")
+    store.make_live("blog", first.number, "blog-web-1")
+    store.fail_release("blog", first.number, "interrupted")
+    second = store.new_release("blog", "deploy", "cli")
+    store.fail_release("blog", second.number, "the build failed")
+    assert [(r.number, r.status, r.error) for r in store.releases("blog")] == [
+        (2, "failed", "the build failed"),
+        (1, "live", None),
+    ]
