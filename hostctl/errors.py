@@ -18,9 +18,11 @@ class HostctlError(Exception):
 DISK_FULL = "no space left on device"
 
 
-def disk_full(what: str) -> HostctlError:
+def disk_full(what: str, hint: str | None = None) -> HostctlError:
+    """``the disk is full: could not WHAT``; the hint defaults to the deploy's."""
     return HostctlError(
         f"the disk is full: could not {what}",
-        "free space (docker image prune, old backups), then deploy again; "
+        hint
+        or "free space (docker image prune, old backups), then deploy again; "
         "the current release keeps serving",
     )

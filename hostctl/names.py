@@ -6,6 +6,8 @@ import re
 
 from hostctl.errors import HostctlError
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # where plain http is fine
+
 APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
 HOSTNAME_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

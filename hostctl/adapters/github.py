@@ -21,12 +21,12 @@ import httpx
 
 from hostctl import __version__
 from hostctl.errors import HostctlError
+from hostctl.names import LOOPBACK_HOSTS
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 MAX_DESCRIPTION = 140  # GitHub refuses longer commit status descriptions
 STATES = ("pending", "success", "failure", "error")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # GitHub's names for fine-grained permissions, as the token settings page shows them.
 PERMISSION_NAMES = {
@@ -85,7 +85,7 @@ def check_api_url(api_url: str) -> str:
     url = httpx.URL(api_url.strip().rstrip("/"))
     if url.scheme == "https" and url.host:
         return str(url)
-    if url.scheme == "http" and url.host in LOOPBACK:
+    if url.scheme == "http" and url.host in LOOPBACK_HOSTS:
         return str(url)
     raise HostctlError(
         f"{api_url!r} is not a GitHub API URL",
@@ -131,7 +131,7 @@ class GitHub:
                 "X-GitHub-Api-Version": API_VERSION,
                 "User-Agent": f"hostctl/{__version__}",
             },
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         )
 
     def __repr__(self) -> str:
@@ -300,17 +300,7 @@ class GitHub:
         """
         hooks = f"/repos/{repo}/hooks"
         config = {"url": url, "content_type": "json", "insecure_ssl": "0", "secret": secret}
-        hook = None
-        if known_id is not None:
-            found = self.request(
-                "GET",
-                f"{hooks}/{known_id}",
-                f"read the webhooks of {repo}",
-                WEBHOOKS,
-                repo=repo,
-                allow=(404,),
-            )
-            hook = body(found, "read a webhook") if found.status_code == 200 else None
+        hook = self.known(repo, hooks, known_id, "webhook", WEBHOOKS)
         hook = hook or self.find_hook(repo, url)
         if hook is None:
             created = self.request(
@@ -338,12 +328,46 @@ class GitHub:
         return object_id(hook, "read a webhook")
 
     def find_hook(self, repo: str, url: str) -> dict[str, Any] | None:
-        for hook in self.pages(
-            f"/repos/{repo}/hooks", f"list the webhooks of {repo}", WEBHOOKS, repo
-        ):
-            if (hook.get("config") or {}).get("url") == url:
-                return hook
-        return None
+        return self.first(
+            repo,
+            "hooks",
+            "webhook",
+            WEBHOOKS,
+            lambda hook: (hook.get("config") or {}).get("url") == url,
+        )
+
+    def known(
+        self, repo: str, collection: str, known_id: int | None, thing: str, permission: str
+    ) -> dict[str, Any] | None:
+        """The hook or key hostctl remembered by id; None when unknown or gone (404)."""
+        if known_id is None:
+            return None
+        found = self.request(
+            "GET",
+            f"{collection}/{known_id}",
+            f"read the {thing}s of {repo}",
+            permission,
+            repo=repo,
+            allow=(404,),
+        )
+        if found.status_code != 200:
+            return None
+        item = body(found, f"read a {thing}")
+        return item if isinstance(item, dict) else None
+
+    def first(
+        self,
+        repo: str,
+        collection: str,
+        thing: str,
+        permission: str,
+        match: Callable[[dict[str, Any]], bool],
+    ) -> dict[str, Any] | None:
+        """The first hook or key of ``repo`` that ``match``es, reading no more pages."""
+        items = self.pages(
+            f"/repos/{repo}/{collection}", f"list the {thing}s of {repo}", permission, repo
+        )
+        return next((item for item in items if match(item)), None)
 
     def remove_webhook(self, repo: str, hook_id: int) -> bool:
         """Delete the hook hostctl made; False when it was already gone."""
@@ -361,19 +385,9 @@ class GitHub:
         """
         material = key_material(public_key)
         keys = f"/repos/{repo}/keys"
-        key = None
-        if known_id is not None:
-            found = self.request(
-                "GET",
-                f"{keys}/{known_id}",
-                f"read the deploy keys of {repo}",
-                DEPLOY_KEYS,
-                repo=repo,
-                allow=(404,),
-            )
-            known = body(found, "read a deploy key") if found.status_code == 200 else None
-            if isinstance(known, dict) and same_key(known, material):
-                key = known
+        key = self.known(repo, keys, known_id, "deploy key", DEPLOY_KEYS)
+        if key is not None and not same_key(key, material):
+            key = None
         key = key or self.find_key(repo, material)
         if key is not None and key.get("read_only") is True:
             return object_id(key, "read a deploy key")
@@ -405,12 +419,9 @@ class GitHub:
         raise self.refusal(created, what, DEPLOY_KEYS, repo)
 
     def find_key(self, repo: str, material: str) -> dict[str, Any] | None:
-        for key in self.pages(
-            f"/repos/{repo}/keys", f"list the deploy keys of {repo}", DEPLOY_KEYS, repo
-        ):
-            if same_key(key, material):
-                return key
-        return None
+        return self.first(
+            repo, "keys", "deploy key", DEPLOY_KEYS, lambda key: same_key(key, material)
+        )
 
     def remove_deploy_key(self, repo: str, key_id: int) -> bool:
         """Delete the key hostctl added; False when it was already gone."""

@@ -21,7 +21,7 @@ from hostctl.backup.offsite import load_target, sync_app
 from hostctl.backup.snapshot import scan
 from hostctl.backup.volumes import volume_path
 from hostctl.deploy.report import Reporter
-from hostctl.errors import HostctlError
+from hostctl.errors import HostctlError, disk_full
 from hostctl.host import Host
 from hostctl.private_json import write_private
 from hostctl.state import Release
@@ -66,8 +66,9 @@ def make_archive(
     On failure nothing is left: a full disk says so."""
     volume = host.volume(app)
     root = volume_path(host, volume)
-    created_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-    backup_id = new_id(host, app, datetime.fromisoformat(created_at))
+    created = datetime.now(UTC)
+    created_at = created.isoformat(timespec="milliseconds")
+    backup_id = new_id(host, app, created)
     tree = scan(root)
     out.step(
         f"Backing up {app} ({volume}): {len(tree.databases)} database(s), "
@@ -95,9 +96,8 @@ def make_archive(
         sidecar.unlink(missing_ok=True)
         remove_leftovers(host, app)
         if exc.errno == errno.ENOSPC:
-            raise HostctlError(
-                f"the disk is full: could not write the backup of {app} in "
-                f"{folder(host, app)}; no partial archive was left",
+            raise disk_full(
+                f"write the backup of {app} in {folder(host, app)}; no partial archive was left",
                 "free space (docker image prune, or keep fewer backups with "
                 "backup/retention in hostctl.yml), then run the backup again",
             ) from exc

@@ -34,10 +34,15 @@ def has_local_copy(host: Host, record: BackupRecord) -> bool:
     return record.local and archive_path(host, record.app, record.id).is_file()
 
 
+def backup_lock_path(host: Host, app: str) -> Path:
+    return host.settings.dir("locks") / f"backup-{app}.lock"
+
+
 @contextmanager
 def backup_lock(host: Host, app: str) -> Iterator[None]:
-    """One backup, upload, drill or restore of an app at a time (deploys are not held up)."""
-    with file_lock(host.settings.dir("locks") / f"backup-{app}.lock"):
+    """One backup, upload, drill, restore or Litestream (re)start of an app at a time
+    (deploys are not held up)."""
+    with file_lock(backup_lock_path(host, app)):
         yield
 
 

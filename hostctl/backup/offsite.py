@@ -21,6 +21,7 @@ from hostctl.adapters.s3 import ObjectStore
 from hostctl.backup.config import Retention
 from hostctl.backup.retention import to_keep
 from hostctl.errors import HostctlError
+from hostctl.names import LOOPBACK_HOSTS
 from hostctl.private_json import read_private, write_private
 from hostctl.settings import Settings
 from hostctl.state import Store
@@ -111,12 +112,7 @@ def make_target(
     region: str | None,
     prefix: str | None,
 ) -> Target:
-    url = urlparse(endpoint)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        raise HostctlError(
-            f"invalid endpoint {endpoint!r}",
-            "give the store's URL, e.g. https://ACCOUNT.r2.cloudflarestorage.com",
-        )
+    check_endpoint(endpoint)
     if not BUCKET.fullmatch(bucket):
         raise HostctlError(
             f"invalid bucket name {bucket!r}",
@@ -133,6 +129,26 @@ def make_target(
         region=region or "us-east-1",
         prefix=f"{folder}/" if folder else "",
     )
+
+
+def check_endpoint(endpoint: str) -> None:
+    """An https URL with a host; plain http only on loopback (a local MinIO), as for
+    GitHub's API URL: the credentials and the backups must not cross a network in clear."""
+    example = "give the store's URL, e.g. https://ACCOUNT.r2.cloudflarestorage.com"
+    try:
+        url = urlparse(endpoint)
+        host = url.hostname
+        url.port  # noqa: B018  (raises on a malformed port)
+    except ValueError as exc:
+        raise HostctlError(f"invalid endpoint {endpoint!r}: {exc}", example) from None
+    if url.scheme not in ("http", "https") or not host:
+        raise HostctlError(f"invalid endpoint {endpoint!r}", example)
+    if url.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise HostctlError(
+            f"the endpoint {endpoint!r} is plain http: the keys and backups would cross the "
+            "network unencrypted",
+            "use its https:// URL (plain http is only accepted on 127.0.0.1, ::1 or localhost)",
+        )
 
 
 def save_target(settings: Settings, target: Target) -> None:
@@ -172,21 +188,40 @@ def offsite_copies(
                 record.release,
             )
         else:
-            copies[backup_id] = copy_from_sidecar(json.loads(store.get_bytes(key)), backup_id)
+            copies[backup_id] = read_sidecar(store, key, backup_id)
     complete = {target.archive_key(app, i) for i in copies} | {
         target.sidecar_key(app, i) for i in copies
     }
     return copies, set(objects) - complete
 
 
+def read_sidecar(store: ObjectStore, key: str, backup_id: str) -> OffsiteCopy:
+    """What the sidecar at ``key`` says of its backup; a HostctlError if it is not one."""
+    data = store.get_bytes(key)
+    try:
+        return copy_from_sidecar(json.loads(data), backup_id)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise HostctlError(
+            f"the offsite sidecar {key} is not a hostctl backup sidecar ({problem})",
+            f"remove {key} and its archive from the bucket (or put the right sidecar back), "
+            "then run the command again",
+        ) from None
+
+
 def copy_from_sidecar(sidecar: dict[str, Any], backup_id: str) -> OffsiteCopy:
+    release = sidecar.get("release")
+    if release is not None and not isinstance(release, int):
+        raise TypeError(f"release is {release!r}, not a number")
+    created_at = str(sidecar["created_at"])
+    datetime.fromisoformat(created_at)  # raises ValueError if it is not a time
     return OffsiteCopy(
         id=backup_id,
-        created_at=str(sidecar["created_at"]),
+        created_at=created_at,
         size=int(sidecar["archive"]["size"]),
         sha256=str(sidecar["archive"]["sha256"]),
-        databases=tuple(sidecar.get("databases", [])),
-        release=sidecar.get("release"),
+        databases=tuple(str(db) for db in sidecar.get("databases", [])),
+        release=release,
     )
 
 
@@ -234,9 +269,9 @@ def sync_app(store: Store, target: Target, app: str, folder: Path, policy: Reten
 def download(target: Target, app: str, backup_id: str, destination: Path) -> OffsiteCopy:
     """Fetch a backup's archive from the bucket; returns what its sidecar says about it."""
     bucket = target.store()
-    sidecar = json.loads(bucket.get_bytes(target.sidecar_key(app, backup_id)))
+    copy = read_sidecar(bucket, target.sidecar_key(app, backup_id), backup_id)
     bucket.get_file(target.archive_key(app, backup_id), destination)
-    return copy_from_sidecar(sidecar, backup_id)
+    return copy
 
 
 def configure(settings: Settings, target: Target, check: bool) -> None:

@@ -5,7 +5,9 @@ needs no image (none can be pulled on a box without a registry, and there is no 
 image to trust), it reads the volume at its Mountpoint exactly as snapshots do, and a
 restore that moves the app to a new volume only has to restart it. The agent supervises
 it through ``run_due_backups``: started when the mode is on, restarted when it died or the
-app's databases or volume changed, stopped when the mode is turned off.
+app's databases or volume changed, stopped when the mode is turned off. Both the agent and
+a restore start it only under the app's backup lock, so it never runs twice for one app;
+the agent skips an app whose lock is held and looks again the next minute.
 
 Each volume is its own lineage in the bucket (``PREFIX/APP/litestream/VOLUME/DB``): after
 a restore the databases start a new history instead of colliding with the old one, and
@@ -22,9 +24,11 @@ from pathlib import Path
 
 from hostctl.adapters import litestream
 from hostctl.backup.config import BackupConfig
+from hostctl.backup.local import backup_lock_path
 from hostctl.backup.offsite import Target, load_target
 from hostctl.backup.snapshot import scan
 from hostctl.backup.volumes import volume_path
+from hostctl.deploy.locks import try_lock
 from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.state.backups import lineage, moves, set_lineage
@@ -141,22 +145,29 @@ def supervise(host: Host, config: BackupConfig) -> list[str]:
         if pid.stem not in names and (line := stop_replicating(host, pid.stem)):
             lines.append(line)  # the app was destroyed
     for app in apps:
-        wanted = target is not None and config.uses_litestream(app.name)
-        try:
-            if wanted and litestream.binary() is not None:
-                assert target is not None
-                line = ensure_replicating(host, app.name, target)
-            elif not wanted:
-                line = stop_replicating(host, app.name)
-            else:
-                line = None  # reported by each scheduled backup, not every minute
-        except HostctlError as exc:
-            line = f"{app.name}: Litestream replication is not running: {exc.message}"
-        except OSError as exc:  # e.g. the binary is not executable: report, do not stop the agent
-            line = f"{app.name}: Litestream replication is not running: {exc}"
+        with try_lock(backup_lock_path(host, app.name)) as free:
+            if not free:
+                continue  # a restore (which restarts it itself) or a backup: next minute
+            line = supervise_app(host, app.name, target, config)
         if line:
             lines.append(line)
     return lines
+
+
+def supervise_app(host: Host, app: str, target: Target | None, config: BackupConfig) -> str | None:
+    """Start, restart or stop one app's litestream; called with its backup lock held."""
+    wanted = target is not None and config.uses_litestream(app)
+    try:
+        if wanted and litestream.binary() is not None:
+            assert target is not None
+            return ensure_replicating(host, app, target)
+        if not wanted:
+            return stop_replicating(host, app)
+        return None  # reported by each scheduled backup, not every minute
+    except HostctlError as exc:
+        return f"{app}: Litestream replication is not running: {exc.message}"
+    except OSError as exc:  # e.g. the binary is not executable: report, do not stop the agent
+        return f"{app}: Litestream replication is not running: {exc}"
 
 
 def volume_at(host: Host, app: str, at: datetime) -> str:

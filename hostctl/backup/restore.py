@@ -31,7 +31,7 @@ from hostctl.backup.volumes import new_volume, volume_exists, volume_path
 from hostctl.deploy.pipeline import app_lock
 from hostctl.deploy.report import Reporter
 from hostctl.deploy.swap import swap
-from hostctl.errors import HostctlError
+from hostctl.errors import HostctlError, disk_full
 from hostctl.host import Host
 from hostctl.state.backups import (
     BackupRecord,
@@ -83,23 +83,37 @@ def restore_backup(
 
 
 def choose(host: Host, app: str, backup_id: str | None, from_offsite: bool) -> BackupRecord:
-    """The backup to restore: the one named, or the newest (offsite ones too)."""
+    """The backup to restore: the one named, or the newest. With ``from_offsite``, only
+    those in the offsite store; otherwise this box's, and when none matches (a rebuilt box,
+    an id only the bucket has) those of the offsite target if one is set."""
     known = {r.id: r for r in backups(host.store, app)}
-    if from_offsite:
-        target = require_target(host.settings)
+    if backup_id is not None and backup_id not in known:
+        other = find_backup(host.store, backup_id)
+        if other is not None:
+            raise HostctlError(
+                f"backup {backup_id} belongs to {other.app}",
+                f"list {app}'s backups with `hostctl backups {app}`",
+            )
+    target = require_target(host.settings) if from_offsite else load_target(host.settings)
+    missing = not known if backup_id is None else backup_id not in known
+    where = "yet"
+    if from_offsite or (missing and target is not None):
+        assert target is not None
         copies, _ = offsite_copies(target, app, known)
-        known = {i: known.get(i) or record_of(app, copy) for i, copy in copies.items()}
+        offsite = {i: known.get(i) or record_of(app, copy) for i, copy in copies.items()}
+        known = offsite if from_offsite else known | offsite
+        where = "offsite" if from_offsite else "here or offsite"
     if backup_id is None:
         if not known:
-            where = "offsite" if from_offsite else "yet"
             raise HostctlError(f"{app} has no backups {where}", f"make one: `hostctl backup {app}`")
         return max(known.values(), key=lambda r: (r.created_at, r.id))
     record = known.get(backup_id)
     if record is None:
-        other = find_backup(host.store, backup_id)
-        problem = f"belongs to {other.app}" if other else "does not exist"
-        if from_offsite and other is None:
-            problem = "is not in the offsite store"
+        problem = {
+            "yet": "does not exist",
+            "offsite": "is not in the offsite store",
+            "here or offsite": "does not exist here or in the offsite store",
+        }[where]
         raise HostctlError(
             f"backup {backup_id} {problem}", f"list {app}'s backups with `hostctl backups {app}`"
         )
@@ -156,8 +170,8 @@ def fill_new_volume(
     except BaseException as exc:
         host.docker.remove_volume(volume)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise HostctlError(
-                f"the disk is full: could not restore {app} into a new volume",
+            raise disk_full(
+                f"restore {app} into a new volume",
                 f"{NOTHING_CHANGED}; free space (docker image prune, old backups) and retry",
             ) from exc
         raise
@@ -254,12 +268,11 @@ def parse_timestamp(text: str) -> datetime:
 def restore_at(host: Host, app: str, timestamp: str, out: Reporter) -> RestoreResult:
     """Litestream point-in-time restore of the app's databases into a new volume; the
     other files of /data are copied from the current volume (Litestream has no history
-    of them)."""
+    of them). A database of the current volume that the lineage lacks is refused, not
+    dropped, before anything is made (and before the binary is needed)."""
     host.store.app(app)
     at = parse_timestamp(timestamp)
     stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    binary = litestream.require_binary()
-    target = require_target(host.settings)
     with app_lock(host, app, out), backup_lock(host, app):
         lived_on = volume_at(host, app, at)
         databases = lineage(host.store, app, lived_on)
@@ -269,6 +282,17 @@ def restore_at(host: Host, app: str, timestamp: str, out: Reporter) -> RestoreRe
                 f"restore a snapshot instead: `hostctl backups {app}`",
             )
         current = volume_path(host, host.volume(app))
+        unreplicated = sorted(set(scan(current).databases) - set(databases))
+        if unreplicated:  # Litestream has no history of them: they would be lost
+            raise HostctlError(
+                f"{', '.join(unreplicated)} in {app}'s /data "
+                f"{'was' if len(unreplicated) == 1 else 'were'} not replicated with Litestream "
+                f"from {lived_on} at {stamp}, so a restore to that time would drop "
+                f"{'it' if len(unreplicated) == 1 else 'them'}; {NOTHING_CHANGED}",
+                f"restore a snapshot instead (`hostctl backups {app}`), or pick a later time",
+            )
+        binary = litestream.require_binary()
+        target = require_target(host.settings)
         env = litestream.environment(target.access_key_id, target.secret_access_key)
 
         def fill(root: Path) -> list[str]:

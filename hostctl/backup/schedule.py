@@ -19,7 +19,7 @@ from hostctl.deploy.locks import try_lock
 from hostctl.deploy.report import Silent
 from hostctl.errors import HostctlError
 from hostctl.host import Host
-from hostctl.state.backups import last_run, record_run
+from hostctl.state.backups import last_attempt, record_attempt
 
 
 def run_due_backups(host: Host, now: datetime) -> list[str]:
@@ -36,8 +36,8 @@ def run_due_backups(host: Host, now: datetime) -> list[str]:
         if config.interval is None:
             return lines
         for app in host.store.apps():
-            run = last_run(host.store, app.name)
-            if run and now - datetime.fromisoformat(run.attempted_at) < timedelta(
+            attempted = last_attempt(host.store, app.name)
+            if attempted and now - datetime.fromisoformat(attempted) < timedelta(
                 seconds=config.interval
             ):
                 continue
@@ -52,7 +52,6 @@ def run_due_backups(host: Host, now: datetime) -> list[str]:
 
 def scheduled_backup(host: Host, app: str, now: datetime) -> list[str]:
     lines = []
-    ok = True
     try:
         result = create_backup(host, app, "schedule", Silent())
         record = result.record
@@ -61,18 +60,14 @@ def scheduled_backup(host: Host, app: str, now: datetime) -> list[str]:
         )
         lines += [f"{app}: {line}" for line in result.offsite]
         if result.offsite_error:
-            ok = False
             lines.append(f"{app}: offsite copy failed: {result.offsite_error.message}")
         drill = drill_newest(host, app, Silent())
         if drill is not None:
-            ok = ok and drill.ok
             verdict = "ok" if drill.ok else "FAILED"
             lines.append(f"{app}: restore drill of {drill.backup_id}: {verdict}: {drill.detail}")
     except HostctlError as exc:
-        ok = False
         lines.append(f"{app}: backup failed: {exc.message}")
     except Exception as exc:  # one app's surprise must not stop the others' backups
-        ok = False
         lines.append(f"{app}: backup failed: unexpected {type(exc).__name__}: {exc}")
-    record_run(host.store, app, now.isoformat(timespec="seconds"), ok, lines[-1])
+    record_attempt(host.store, app, now.isoformat(timespec="seconds"))
     return lines

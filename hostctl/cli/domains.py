@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from hostctl.cli.render import ShowByDefault, open_host, print_json, table
+
+if TYPE_CHECKING:
+    from hostctl.cloudflare.sync import SyncReport
 
 
 @click.group(cls=ShowByDefault)
@@ -60,10 +65,8 @@ def remove(app: str, hostname: str) -> None:
     render_sync(change.sync)
 
 
-def render_sync(report: object) -> None:
-    from hostctl.cloudflare.sync import SyncReport
-
-    if not isinstance(report, SyncReport):
+def render_sync(report: SyncReport | None) -> None:
+    if report is None:
         return
     for change in report.changes:
         click.echo(f"Cloudflare: {change}")

@@ -8,7 +8,7 @@ hostname, is state: ``cloudflare/state.json`` under HOSTCTL_ROOT.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,18 @@ class Connection:
 
 @dataclass
 class SyncState:
-    """Per hostname {"dns": ..., "ingress": ...}; which ingress rules hostctl wrote;
-    hostnames the user forced; and whether the last sync finished."""
+    """Per hostname {"dns": ..., "ingress": ...}; hostnames the user forced; whether the
+    last sync finished, and if not whether an outage cut it short (pending).
+
+    Only a record of the last sync: which records and rules are hostctl's is read from
+    Cloudflare itself, so a lost or damaged file costs nothing but a full sync."""
 
     hostnames: dict[str, dict[str, str]] = field(default_factory=dict)
-    ingress_owned: list[str] = field(default_factory=list)
     forced: list[str] = field(default_factory=list)
     fingerprint: str = ""
     complete: bool = False
     error: str | None = None
+    pending: bool = False
     synced_at: str | None = None
 
 
@@ -75,8 +78,9 @@ def load_state(settings: Settings) -> SyncState:
         return SyncState()
     try:
         data: dict[str, Any] = json.loads(path.read_text())
-        return SyncState(**data)
-    except (ValueError, TypeError):
+        known = {f.name for f in fields(SyncState)}
+        return SyncState(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError):
         return SyncState()  # only a record of the last sync: the next sync rewrites it
 
 

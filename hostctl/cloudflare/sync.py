@@ -11,7 +11,11 @@ the tunnel's configuration, and converges them:
 - a name held by a record (or ingress rule) hostctl did not make is never overwritten: it
   is reported as a conflict, unless the user forced that hostname.
 
-A record is hostctl's when it carries the comment and points at this box's tunnel.
+A record is hostctl's when it carries the comment and points at this box's tunnel. An
+ingress rule is hostctl's when it sends its hostname to the edge (Caddy) and that hostname
+has one of hostctl's records: ownership is read from Cloudflare, never from a local file,
+so losing ``cloudflare/state.json`` changes nothing. A record of hostctl's on a hostname
+that is still wanted is never deleted, even while that hostname is in conflict.
 Every sync runs under the ``cloudflare`` lock (the ingress PUT replaces the whole
 configuration, so two writers would lose each other's rules). An outage marks the sync
 pending; reconcile and ``hostctl cloudflare sync`` finish it later.
@@ -46,6 +50,7 @@ from hostctl.host import Host
 
 CATCH_ALL = {"service": "http_status:404"}
 EDGE_HOST = "host.docker.internal"
+EDGE_PREFIX = f"http://{EDGE_HOST}:"
 
 
 @dataclass
@@ -68,7 +73,7 @@ def api_for(connection: Connection, retries: int = PATIENT) -> CloudflareAPI:
 
 def edge_service(host: Host) -> str:
     """Where cloudflared sends app traffic: Caddy, which runs on the host itself."""
-    return f"http://{EDGE_HOST}:{host.settings.http_port}"
+    return f"{EDGE_PREFIX}{host.settings.http_port}"
 
 
 def not_publishable(hostname: str, zone: str, forced: bool) -> str | None:
@@ -87,6 +92,20 @@ def not_publishable(hostname: str, zone: str, forced: bool) -> str | None:
 
 def is_ours(record: Record, connection: Connection) -> bool:
     return record.comment == MARKER and record.content == connection.target
+
+
+def owned_rules(
+    rules: list[dict[str, Any]], records: list[Record], connection: Connection
+) -> set[str]:
+    """Hostnames whose ingress rule is hostctl's, read from Cloudflare alone: the rule sends
+    the hostname to the edge (any port: the edge port may have changed since) and the
+    hostname has one of hostctl's records."""
+    ours = {r.name for r in records if is_ours(r, connection)}
+    return {
+        str(r["hostname"])
+        for r in rules
+        if r.get("hostname") in ours and str(r.get("service", "")).startswith(EDGE_PREFIX)
+    }
 
 
 def wanted_hostnames(host: Host) -> list[str]:
@@ -117,12 +136,13 @@ def sync(host: Host, force: list[str] | None = None, retries: int = PATIENT) -> 
         report = SyncReport()
         try:
             converge(host, connection, api_for(connection, retries), state, wanted, report)
-            state.complete, state.error = True, None
+            state.complete, state.error, state.pending = True, None, False
         except CloudflareUnavailable as exc:
             mark(state, wanted, report, PENDING, exc.message)
-            report.pending = True
+            report.pending = state.pending = True
         except HostctlError as exc:
             mark(state, wanted, report, f"error: {exc.message}", exc.message)
+            state.fingerprint = fingerprint(host, connection, state.forced)
             save_state(host.settings, state)
             raise
         state.fingerprint = fingerprint(host, connection, state.forced)
@@ -139,7 +159,7 @@ def mark(state: SyncState, wanted: list[str], report: SyncReport, status: str, w
             continue
         state.hostnames[hostname] = {"dns": status, "ingress": status}
     state.hostnames = {h: s for h, s in state.hostnames.items() if h in wanted}
-    state.complete, state.error = False, why
+    state.complete, state.error, state.pending = False, why, False
     report.hostnames = dict(state.hostnames)
     report.error = why
 
@@ -165,14 +185,17 @@ def converge(
     records = api.records(connection.zone_id)
     config = api.tunnel_config(connection.account_id, connection.tunnel_id)
     rules: list[dict[str, Any]] = [r for r in config.get("ingress") or [] if isinstance(r, dict)]
-    owned = set(state.ingress_owned)
+    owned = owned_rules(rules, records, connection)
     foreign_rules = [r for r in rules if r.get("hostname") and r["hostname"] not in owned]
 
     ready: list[str] = []
+    conflicts: list[str] = []
     for hostname in publish:
         forced = hostname in state.forced
         foreign = [r for r in records if r.name == hostname and not is_ours(r, connection)]
         rule = next((r for r in foreign_rules if r["hostname"] == hostname), None)
+        if (foreign or rule is not None) and not forced:
+            conflicts.append(hostname)
         if foreign and not forced:
             statuses[hostname] = {
                 "dns": f"conflict: {foreign[0].describe()} was not made by hostctl",
@@ -203,7 +226,7 @@ def converge(
             report.changes.append(f"created DNS CNAME {hostname} → {connection.target}")
         statuses[hostname] = {"dns": SYNCED, "ingress": PENDING}
     for record in records:
-        if is_ours(record, connection) and record.name not in ready:
+        if is_ours(record, connection) and record.name not in {*ready, *conflicts}:
             api.delete_record(connection.zone_id, record)
             report.changes.append(f"deleted DNS CNAME {record.name}")
 
@@ -237,7 +260,6 @@ def converge(
             report.changes.append(f"removed ingress {hostname}")
         if not report.changes:
             report.changes.append("rewrote the tunnel's ingress rules")
-    state.ingress_owned = sorted(ready)
     for hostname in ready:
         statuses[hostname]["ingress"] = SYNCED
     state.hostnames = statuses
@@ -265,16 +287,20 @@ def sync_after_change(host: Host, force: list[str] | None = None) -> SyncReport 
 def reconcile_cloudflare(host: Host) -> list[str]:
     """Reconcile's step: finish a pending sync or follow changed hostnames; never raises.
 
-    When the last sync completed for the same hostnames it makes no API call at all, so
-    commands stay fast; `hostctl cloudflare sync` also repairs drift made elsewhere.
+    It calls the API only when the last sync was cut short by an outage (pending) or the
+    hostnames changed since; otherwise (done, or a token or permission error) it makes no
+    API call at all, so commands stay fast. A token error waits for `hostctl cloudflare
+    sync` or the agent's periodic full sync; those also repair drift made elsewhere.
     """
     try:
         connection = load_connection(host.settings)
         if connection is None:
             return []
         state = load_state(host.settings)
-        if state.complete and state.fingerprint == fingerprint(host, connection, state.forced):
-            return []
+        if state.fingerprint == fingerprint(host, connection, state.forced) and (
+            state.complete or not state.pending
+        ):
+            return []  # done, or a token/permission error: `cloudflare sync` or the agent
         report = sync(host, retries=QUICK)
     except HostctlError:
         return []  # recorded in the sync state; shown by `hostctl domains` and `status`
@@ -302,7 +328,8 @@ def check_new_hostnames(host: Host, hostnames: list[str], force: bool) -> None:
         config = api.tunnel_config(connection.account_id, connection.tunnel_id)
     except CloudflareUnavailable:
         return
-    owned = set(load_state(host.settings).ingress_owned)
+    rules = [r for r in config.get("ingress") or [] if isinstance(r, dict)]
+    owned = owned_rules(rules, records, connection)
     for hostname in hostnames:
         for record in records:
             if record.name == hostname and not is_ours(record, connection):
@@ -312,12 +339,8 @@ def check_new_hostnames(host: Host, hostnames: list[str], force: bool) -> None:
                     "delete or rename that record in the Cloudflare dashboard, "
                     "or pass --force to replace it",
                 )
-        for rule in config.get("ingress") or []:
-            if (
-                isinstance(rule, dict)
-                and rule.get("hostname") == hostname
-                and hostname not in owned
-            ):
+        for rule in rules:
+            if rule.get("hostname") == hostname and hostname not in owned:
                 raise HostctlError(
                     f"{hostname} already has a tunnel ingress rule hostctl did not make "
                     f"(→ {rule.get('service')}); nothing was changed",

@@ -1,24 +1,43 @@
-"""Commit statuses on GitHub for deploys of apps connected to a GitHub repository."""
+"""Commit statuses on GitHub for deploys of apps connected to a GitHub repository.
+
+Best effort and short, because it runs on the deploy path: one attempt, no waiting out a
+rate limit, a few seconds at most. A failure is written to the job's log (and the agent's
+log) and never changes the deploy's outcome.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
+from hostctl.deploy.report import Reporter
+from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.state import Release
 from hostctl.state.jobs import Job
 
 log = logging.getLogger("hostctl.agent")
+TIMEOUT = 5.0  # seconds for the whole status call: a deploy never waits longer on GitHub
 
 
 def report_status(
-    host: Host, found: Job, state: str, description: str, release: Release | None = None
+    host: Host,
+    found: Job,
+    state: str,
+    description: str,
+    release: Release | None = None,
+    out: Reporter | None = None,
 ) -> None:
-    """Set the commit's status; a GitHub problem is logged, never fails the deploy."""
+    """Set the commit's status; a GitHub problem is logged (to ``out``, the job's log, when
+    given), never fails or delays the deploy."""
     try:
         post_status(host, found, state, description, release)
     except Exception as exc:  # a status must never change a deploy's outcome
         log.warning("event=github-status-failed app=%s job=%s error=%r", found.app, found.id, exc)
+        if out is not None:
+            why = exc.message if isinstance(exc, HostctlError) else repr(exc)
+            with contextlib.suppress(OSError, ValueError):  # nor may writing it down
+                out.detail(f"GitHub commit status {state!r} not set: {why}")
 
 
 def post_status(
@@ -34,5 +53,5 @@ def post_status(
     settings = load_github(host.settings)
     if settings is None:
         return
-    with settings.api(max_attempts=2) as github:
+    with settings.api(max_attempts=1, timeout=TIMEOUT) as github:
         github.set_status(repo, sha, state, description, next(iter(host.urls(app)), None))

@@ -144,7 +144,7 @@ def run_job(
     lease = LeaseKeeper(host.settings, claimed)
     final = True
     try:
-        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})")
+        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})", out=log)
         assert claimed.source is not None, "deploy jobs always have a source"
         done = deploy(
             host,
@@ -158,7 +158,7 @@ def run_job(
             leftovers,
         )
         finish(host.store, claimed.id, "done", release=done.number)
-        report_status(host, claimed, "success", f"Release {done.number} is live", done)
+        report_status(host, claimed, "success", f"Release {done.number} is live", done, out=log)
     except HostctlError as exc:
         if isinstance(exc.__cause__, JobInterrupted):
             log.step("Stopped before the swap; the job will run again")
@@ -168,7 +168,7 @@ def run_job(
             log.step(f"Failed: {exc.message}")
             number = release[0].number if release else None
             finish(host.store, claimed.id, "failed", exc.message, number)
-            report_status(host, claimed, "failure", exc.message)
+            report_status(host, claimed, "failure", exc.message, out=log)
     except BaseException:
         finish(host.store, claimed.id, "failed", "interrupted")
         raise

@@ -17,7 +17,7 @@ from hostctl.deploy.report import Logged, Reporter
 from hostctl.deploy.source import check_source, fetch_source, spooled_tree
 from hostctl.deploy.swap import Leftovers, run_release_command, swap
 from hostctl.errors import HostctlError, disk_full
-from hostctl.github.keys import ensure_deploy_key, git_ssh_command
+from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.state import Release
 
@@ -176,10 +176,9 @@ def build_release(
 
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:
     """GIT_SSH_COMMAND with the app's deploy key, once `apps connect` made one."""
-    directory = host.settings.root / "keys" / app
-    if not (directory / "id_ed25519").is_file():
+    key = existing_deploy_key(host.settings, app)
+    if key is None:
         return {}
-    key = ensure_deploy_key(directory)
     known_hosts = host.settings.dir("ssh") / "known_hosts"
     return {"GIT_SSH_COMMAND": git_ssh_command(key, known_hosts)}
 

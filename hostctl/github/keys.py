@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hostctl.errors import HostctlError
+from hostctl.settings import Settings
 
 PRIVATE = "id_ed25519"
 PUBLIC = "id_ed25519.pub"
@@ -27,11 +28,34 @@ class DeployKey:
     public_key_openssh: str  # "ssh-ed25519 AAAA... comment", one line
 
 
+def deploy_key_dir(settings: Settings, app: str) -> Path:
+    """Where the app's deploy key lives: ``keys/<app>`` under HOSTCTL_ROOT."""
+    return settings.root / "keys" / app
+
+
+def app_deploy_key(settings: Settings, app: str) -> DeployKey:
+    """The app's keypair, made on first use (`apps connect`), commented ``hostctl <app>``."""
+    return ensure_deploy_key(deploy_key_dir(settings, app), f"hostctl {app}")
+
+
+def existing_deploy_key(settings: Settings, app: str) -> DeployKey | None:
+    """The app's keypair if `apps connect` made one, else None; only reads (a deploy)."""
+    directory = deploy_key_dir(settings, app)
+    private_path = directory / PRIVATE
+    if not private_path.is_file():
+        return None
+    public_path = directory / PUBLIC
+    public = public_path.read_text().strip() if public_path.is_file() else ""
+    return DeployKey(private_path, public or public_key(private_path))
+
+
 def ensure_deploy_key(directory: Path, comment: str = "hostctl deploy key") -> DeployKey:
     """The keypair in ``directory``, made on first use and loaded ever after.
 
     The private key is written to a temporary file (0600) and hard-linked into place, so
     a crash never leaves half a key and two concurrent callers end up with the same one.
+    The public half is written only when missing or not this key: a public file of the
+    same key with another comment is kept as it is.
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -53,10 +77,14 @@ def ensure_deploy_key(directory: Path, comment: str = "hostctl deploy key") -> D
         finally:
             temporary.unlink()
     private_path.chmod(0o600)  # ssh refuses a private key others can read
-    public = f"{public_key(private_path)} {comment}".strip()
+    material = public_key(private_path)
     public_path = directory / PUBLIC
-    if not public_path.exists() or public_path.read_text().strip() != public:
-        public_path.write_text(public + "\n")
+    if public_path.is_file():
+        existing = public_path.read_text().strip()
+        if existing.split()[:2] == material.split()[:2]:
+            return DeployKey(private_path, existing)
+    public = f"{material} {comment}".strip()
+    public_path.write_text(public + "\n")
     return DeployKey(private_path, public)
 
 

@@ -7,8 +7,9 @@ import shutil
 import socket
 from dataclasses import dataclass, field
 
+from hostctl.adapters.github import RepoNotFound
 from hostctl.errors import HostctlError
-from hostctl.github.keys import ensure_deploy_key
+from hostctl.github.keys import app_deploy_key, deploy_key_dir
 from hostctl.github.repo import parse_repo
 from hostctl.github.settings import load_github
 from hostctl.host import Host
@@ -18,7 +19,6 @@ from hostctl.host import Host
 class Linked:
     repo: str
     branch: str
-    github: str | None
     made: list[str] = field(default_factory=list)  # what was created or updated on GitHub
     todo: str | None = None  # what the user must do by hand, if anything
 
@@ -36,13 +36,17 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
     ids = dict(found.github)
     made = []
     if spec.github and github is not None:
-        key = ensure_deploy_key(host.settings.root / "keys" / app, f"hostctl {app}")
-        title = f"hostctl {app} on {socket.gethostname()}"
         with github.api() as api:
-            ids["key_id"] = api.ensure_deploy_key(
-                spec.github, title, key.public_key_openssh, ids.get("key_id")
-            )
-            made.append(f"read-only deploy key {ids['key_id']}")
+            if spec.over_ssh:
+                key = app_deploy_key(host.settings, app)
+                title = f"hostctl {app} on {socket.gethostname()}"
+                ids["key_id"] = api.ensure_deploy_key(
+                    spec.github, title, key.public_key_openssh, ids.get("key_id")
+                )
+                made.append(f"read-only deploy key {ids['key_id']}")
+            elif ids.get("key_id"):  # an https fetch never uses a deploy key: drop ours
+                api.remove_deploy_key(spec.github, ids.pop("key_id"))
+                shutil.rmtree(deploy_key_dir(host.settings, app), ignore_errors=True)
             ids["hook_id"] = api.ensure_webhook(
                 spec.github, host.webhook_url(app), found.webhook_secret, ids.get("hook_id")
             )
@@ -57,7 +61,7 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
             "yourself: its URL and secret are in `hostctl apps info "
             f"{app} --show-secrets` (content type application/json, push events)"
         )
-    return Linked(spec.url, branch, spec.github, made, todo)
+    return Linked(spec.url, branch, made, todo)
 
 
 def unlink_app(host: Host, app: str) -> list[str]:
@@ -82,13 +86,22 @@ def unlink_github(host: Host, app: str) -> list[str]:
                 " to remove them",
                 "run `hostctl github connect --token …` first, or remove them on GitHub",
             )
-        with github.api() as api:
-            if hook_id and api.remove_webhook(repo, hook_id):
-                removed.append(f"webhook {hook_id} on {repo}")
-            if key_id and api.remove_deploy_key(repo, key_id):
-                removed.append(f"deploy key {key_id} on {repo}")
+        try:
+            with github.api() as api:
+                if hook_id and api.remove_webhook(repo, hook_id):
+                    removed.append(f"webhook {hook_id} on {repo}")
+                if key_id and api.remove_deploy_key(repo, key_id):
+                    removed.append(f"deploy key {key_id} on {repo}")
+        except RepoNotFound:
+            # Deleted, renamed or no longer visible to the token: what hostctl made there
+            # went with it (or is out of reach); keeping the ids would block this for good.
+            removed.append(
+                f"the record of its webhook and deploy key on {repo} (GitHub no longer "
+                "shows that repository to the token: deleted, renamed or out of its reach; "
+                "remove them on GitHub by hand if the repository still exists)"
+            )
     host.store.set_github(app, {})
-    shutil.rmtree(host.settings.root / "keys" / app, ignore_errors=True)
+    shutil.rmtree(deploy_key_dir(host.settings, app), ignore_errors=True)
     return removed
 
 

@@ -32,6 +32,11 @@ class RepoSpec:
     url: str  # what git fetches
     github: str | None = None  # "OWNER/NAME" when the repository is on GitHub
 
+    @property
+    def over_ssh(self) -> bool:
+        """Whether git fetches it over SSH, the only way a deploy key is used."""
+        return self.url.startswith("ssh://") or SCP.fullmatch(self.url) is not None
+
 
 def parse_repo(spec: str, ssh_host: str = "github.com") -> RepoSpec:
     """``OWNER/NAME`` becomes the SSH URL on ``ssh_host``; a URL is kept as given, and

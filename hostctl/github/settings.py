@@ -24,8 +24,8 @@ class GitHubSettings:
     token: str
     api_url: str = DEFAULT_API_URL
 
-    def api(self, *, max_attempts: int = 4) -> GitHub:
-        return GitHub(self.token, self.api_url, max_attempts=max_attempts)
+    def api(self, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
+        return GitHub(self.token, self.api_url, max_attempts=max_attempts, timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,6 @@ class Drill:
 
 
 @dataclass(frozen=True)
-class Run:
-    attempted_at: str
-    ok: bool
-    detail: str
-
-
-@dataclass(frozen=True)
 class VolumeMove:
     id: int
     app: str
@@ -124,13 +117,11 @@ def backup_from_row(row: sqlite3.Row) -> BackupRecord:
 # drills
 
 
-def record_drill(store: Store, app: str, backup_id: str, ok: bool, detail: str) -> Drill:
-    at = now()
+def record_drill(store: Store, app: str, backup_id: str, ok: bool, detail: str) -> None:
     store.db.execute(
         "INSERT INTO backup_drills (app, backup_id, at, ok, detail) VALUES (?, ?, ?, ?, ?)",
-        (app, backup_id, at, int(ok), detail),
+        (app, backup_id, now(), int(ok), detail),
     )
-    return Drill(backup_id, at, ok, detail)
 
 
 def latest_drills(store: Store, app: str) -> dict[str, Drill]:
@@ -143,23 +134,21 @@ def latest_drills(store: Store, app: str) -> dict[str, Drill]:
     }
 
 
-# scheduled runs
+# scheduled runs: when each app's last scheduled backup was attempted (what it did is in
+# the agent's log, the backups and their drills)
 
 
-def record_run(store: Store, app: str, at: str, ok: bool, detail: str) -> None:
+def record_attempt(store: Store, app: str, at: str) -> None:
     store.db.execute(
-        "INSERT INTO backup_runs (app, attempted_at, ok, detail) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (app) DO UPDATE SET attempted_at = excluded.attempted_at,"
-        " ok = excluded.ok, detail = excluded.detail",
-        (app, at, int(ok), detail),
+        "INSERT INTO backup_runs (app, attempted_at) VALUES (?, ?)"
+        " ON CONFLICT (app) DO UPDATE SET attempted_at = excluded.attempted_at",
+        (app, at),
     )
 
 
-def last_run(store: Store, app: str) -> Run | None:
-    row = store.db.execute(
-        "SELECT attempted_at, ok, detail FROM backup_runs WHERE app = ?", (app,)
-    ).fetchone()
-    return Run(row["attempted_at"], bool(row["ok"]), row["detail"]) if row else None
+def last_attempt(store: Store, app: str) -> str | None:
+    row = store.db.execute("SELECT attempted_at FROM backup_runs WHERE app = ?", (app,)).fetchone()
+    return str(row["attempted_at"]) if row else None
 
 
 # volume moves
@@ -190,10 +179,9 @@ def mark_undone(store: Store, move_id: int) -> None:
 
 def set_lineage(store: Store, app: str, volume: str, databases: list[str]) -> None:
     store.db.execute(
-        "INSERT INTO replication_lineages (app, volume, databases, started_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (app, volume) DO UPDATE SET"
-        " databases = excluded.databases",
-        (app, volume, json.dumps(databases), now()),
+        "INSERT INTO replication_lineages (app, volume, databases) VALUES (?, ?, ?)"
+        " ON CONFLICT (app, volume) DO UPDATE SET databases = excluded.databases",
+        (app, volume, json.dumps(databases)),
     )
 
 

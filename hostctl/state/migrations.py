@@ -193,9 +193,23 @@ def backups_and_drills(db: sqlite3.Connection) -> None:
     )
 
 
+def unread_backup_state_dropped(db: sqlite3.Connection) -> None:
+    """Nothing read a scheduled run's outcome (the agent's log and the drills say it) or
+    when a Litestream lineage started: those columns go."""
+    run(
+        db,
+        """
+        ALTER TABLE backup_runs DROP COLUMN ok;
+        ALTER TABLE backup_runs DROP COLUMN detail;
+        ALTER TABLE replication_lineages DROP COLUMN started_at
+        """,
+    )
+
+
 # In the order they apply; a new migration is a new function appended here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     initial_schema,
     push_to_deploy,
     backups_and_drills,
+    unread_backup_state_dropped,
 ]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.doubles.base import ApiHandler, Loopback
+from tests.doubles.base import ApiHandler, Fault, Loopback, Reply, authenticate, injected
 
 TOKEN = "test-token-0123456789abcdef"
 ALL = frozenset({"zone:read", "dns:edit", "tunnel:edit"})
@@ -36,16 +36,6 @@ def now() -> str:
 
 def new_id() -> str:
     return uuid.uuid4().hex
-
-
-@dataclass
-class Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    times: int
-    code: int
-    retry_after: str | None = None
 
 
 @dataclass
@@ -121,7 +111,8 @@ class CloudflareDouble(Loopback):
         retry_after: str | None = None,
     ) -> None:
         """The next ``times`` requests matching (regex ``path`` after /client/v4) fail."""
-        self.faults.append(Fault(method, re.compile(path), status, times, code, retry_after))
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self.faults.append(Fault(method, re.compile(path), status, times, headers, code=code))
 
     def live_tunnels(self) -> list[dict[str, Any]]:
         return [t for t in self.tunnels.values() if t["deleted_at"] is None]
@@ -136,14 +127,6 @@ class CloudflareDouble(Loopback):
         return list((self.configs.get(tunnel_id) or {}).get("ingress") or [])
 
 
-class Reply(Exception):
-    def __init__(
-        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
 def handler(double: CloudflareDouble) -> type[ApiHandler]:
     class Handler(ApiHandler):
         def handle_call(self, method: str) -> None:
@@ -151,8 +134,12 @@ def handler(double: CloudflareDouble) -> type[ApiHandler]:
             try:
                 body = json.loads(raw) if raw else {}
                 with double.lock:
-                    injected(double, method, path)
-                    permissions = authenticate(double, self.headers.get("Authorization", ""))
+                    injected(double.faults, method, path)
+                    permissions = authenticate(
+                        double.tokens,
+                        self.headers.get("Authorization", ""),
+                        lambda: Reply(403, "Invalid access token", code=9109),
+                    )
                     result, info = route(double, method, path, query, body, permissions)
                 self.send(200, envelope(True, result, [], info))
                 double.log.append((method, path, 200))
@@ -160,18 +147,6 @@ def handler(double: CloudflareDouble) -> type[ApiHandler]:
                 errors = [{"code": reply.code, "message": reply.message}]
                 self.send(reply.status, envelope(False, None, errors), reply.headers)
                 double.log.append((method, path, reply.status))
-
-        def send(
-            self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
-        ) -> None:
-            payload = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(payload)
 
     return Handler
 
@@ -185,24 +160,9 @@ def envelope(
     return data
 
 
-def injected(double: CloudflareDouble, method: str, path: str) -> None:
-    for fault in double.faults:
-        if fault.times > 0 and fault.method == method and fault.path.search(path):
-            fault.times -= 1
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            raise Reply(fault.status, fault.code, f"injected HTTP {fault.status}", headers)
-
-
-def authenticate(double: CloudflareDouble, header: str) -> frozenset[str]:
-    token = header.removeprefix("Bearer ").strip()
-    if not header.startswith("Bearer ") or token not in double.tokens:
-        raise Reply(403, 9109, "Invalid access token")
-    return double.tokens[token]
-
-
 def need(permissions: frozenset[str], permission: str) -> None:
     if permission not in permissions:
-        raise Reply(403, 10000, "Authentication error")
+        raise Reply(403, "Authentication error", code=10000)
 
 
 def paginate(items: list[Any], query: dict[str, str]) -> tuple[list[Any], dict[str, Any]]:
@@ -245,14 +205,14 @@ def route(
         if parts[1] not in double.records:
             raise Reply(
                 404,
-                7003,
                 "Could not route to /zones/..., perhaps your object identifier is invalid?",
+                code=7003,
             )
         return dns(double, method, parts[1], parts[3:], query, body)
     if len(parts) >= 3 and parts[0] == "accounts" and parts[2] == "cfd_tunnel":
         need(permissions, "tunnel:edit")
         return tunnels(double, method, parts[1], parts[3:], query, body)
-    raise Reply(404, 7000, f"No route for that URI: {method} {path}")
+    raise Reply(404, f"No route for that URI: {method} {path}", code=7000)
 
 
 def dns(
@@ -270,10 +230,12 @@ def dns(
     if not rest and method == "POST":
         name, kind = str(body.get("name", "")), str(body.get("type", ""))
         if not name or not kind or not body.get("content"):
-            raise Reply(400, 9000, "DNS name, type and content are required")
+            raise Reply(400, "DNS name, type and content are required", code=9000)
         clash = [r for r in records if r["name"] == name]
         if clash and (kind == "CNAME" or any(r["type"] == "CNAME" for r in clash)):
-            raise Reply(400, 81053, "An A, AAAA, or CNAME record with that host already exists.")
+            raise Reply(
+                400, "An A, AAAA, or CNAME record with that host already exists.", code=81053
+            )
         record = double.add_record(zone_id, name, kind, str(body["content"]), body.get("comment"))
         record |= {"proxied": bool(body.get("proxied", False)), "ttl": body.get("ttl", 1)}
         return record, None
@@ -282,8 +244,8 @@ def dns(
             if record["id"] == rest[0]:
                 records.remove(record)
                 return {"id": rest[0]}, None
-        raise Reply(404, 81044, "Record does not exist.")
-    raise Reply(405, 10405, "Method not allowed")
+        raise Reply(404, "Record does not exist.", code=81044)
+    raise Reply(405, "Method not allowed", code=10405)
 
 
 def tunnels(
@@ -295,7 +257,7 @@ def tunnels(
     body: dict[str, Any],
 ) -> Result:
     if account != ACCOUNT:
-        raise Reply(403, 10000, "Authentication error")
+        raise Reply(403, "Authentication error", code=10000)
     if not rest and method == "GET":
         found = [t for t in double.tunnels.values() if t["name"] == query.get("name", t["name"])]
         if query.get("is_deleted") == "false":
@@ -304,9 +266,9 @@ def tunnels(
     if not rest and method == "POST":
         name = str(body.get("name", ""))
         if not name:
-            raise Reply(400, 1001, "tunnel name is required")
+            raise Reply(400, "tunnel name is required", code=1001)
         if any(t["name"] == name for t in double.live_tunnels()):
-            raise Reply(400, 1013, "You already have a tunnel with this name")
+            raise Reply(400, "You already have a tunnel with this name", code=1013)
         tunnel = {
             "id": str(uuid.uuid4()),
             "account_tag": account,
@@ -326,7 +288,7 @@ def tunnels(
         return tunnel, None
     tunnel = double.tunnels.get(rest[0]) if rest else None
     if tunnel is None:
-        raise Reply(404, 1003, "Tunnel not found")
+        raise Reply(404, "Tunnel not found", code=1003)
     if len(rest) == 1 and method == "GET":
         return tunnel, None
     if rest[1:] == ["token"] and method == "GET":
@@ -338,7 +300,7 @@ def tunnels(
             config = body.get("config")
             ingress = (config or {}).get("ingress") or []
             if ingress and ingress[-1].get("hostname"):
-                raise Reply(400, 1056, "The last ingress rule must match all URLs")
+                raise Reply(400, "The last ingress rule must match all URLs", code=1056)
             double.configs[tunnel["id"]] = config
         current = double.configs.get(tunnel["id"])
         return {
@@ -349,4 +311,4 @@ def tunnels(
             "source": "cloudflare",
             "created_at": now(),
         }, None
-    raise Reply(405, 10405, "Method not allowed")
+    raise Reply(405, "Method not allowed", code=10405)

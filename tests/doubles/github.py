@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.doubles.base import ApiHandler, Loopback
+from tests.doubles.base import ApiHandler, Fault, Loopback, Reply, authenticate, injected
 
 TOKEN = "github_pat_11TESTTOKEN0123456789_abcdefghijklmnopqrstuvwxyz"
 LOGIN = "octo-dev"
@@ -55,17 +56,6 @@ class Repo:
     secrets: dict[int, str] = field(default_factory=dict)  # hook id → secret (never echoed)
     keys: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-@dataclass
-class Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    times: int
-    headers: dict[str, str]
-    message: str
-    applied: bool  # the request takes effect, and then the fault is the answer
 
 
 @dataclass(frozen=True)
@@ -125,11 +115,13 @@ class GitHubDouble(Loopback):
         headers: dict[str, str] | None = None,
         message: str | None = None,
         applied: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """The next ``times`` requests matching (regex ``path`` after /api/v3) fail.
 
         With ``applied``, each is carried out first: an answer lost after the change was
-        made, which is what makes retrying a POST dangerous.
+        made, which is what makes retrying a POST dangerous. ``delay`` seconds pass before
+        each answer (a slow GitHub).
         """
         self.faults.append(
             Fault(
@@ -138,26 +130,14 @@ class GitHubDouble(Loopback):
                 status,
                 times,
                 headers or {},
-                message or f"injected HTTP {status}",
-                applied,
+                message or "",
+                applied=applied,
+                delay=delay,
             )
         )
 
     def calls(self, method: str, pattern: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
-
-
-class Reply(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        headers: dict[str, str] | None = None,
-        errors: list[dict[str, str]] | None = None,
-    ) -> None:
-        self.status, self.message = status, message
-        self.headers = headers or {}
-        self.errors = errors
 
 
 def validation_failed(resource: str, message: str, field_name: str | None = None) -> Reply:
@@ -169,6 +149,9 @@ def validation_failed(resource: str, message: str, field_name: str | None = None
 
 def handler(double: GitHubDouble) -> type[ApiHandler]:
     class Handler(ApiHandler):
+        content_type = "application/json; charset=utf-8"
+        extra_headers = {"X-GitHub-Media-Type": "github.v3; format=json"}
+
         def handle_call(self, method: str) -> None:
             path, query, raw = self.read_call(PREFIX)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
@@ -177,11 +160,15 @@ def handler(double: GitHubDouble) -> type[ApiHandler]:
             try:
                 body = json.loads(raw) if raw else {}
                 with double.lock:
-                    fault = injected(double, method, path)
-                    permissions = authenticate(double, self.headers.get("Authorization", ""))
+                    fault = injected(double.faults, method, path)
+                    permissions = authenticate(
+                        double.tokens,
+                        self.headers.get("Authorization", ""),
+                        lambda: Reply(401, "Bad credentials"),
+                    )
                     status, result, extra = route(double, method, path, query, body, permissions)
                     if fault is not None:
-                        raise Reply(fault.status, fault.message, fault.headers)
+                        raise fault.reply()
             except Reply as reply:
                 status, extra = reply.status, reply.headers
                 result = {"message": reply.message, "documentation_url": DOCS}
@@ -198,37 +185,7 @@ def handler(double: GitHubDouble) -> type[ApiHandler]:
             double.requests.append(Request(method, path, query, headers, body, status))
             self.send(status, result, extra)
 
-        def send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            payload = b"" if status == 204 else json.dumps(data).encode()
-            self.send_response(status)
-            if payload:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
     return Handler
-
-
-def injected(double: GitHubDouble, method: str, path: str) -> Fault | None:
-    """The fault this request meets: raised now, or returned to answer after the change."""
-    for fault in double.faults:
-        if fault.times > 0 and fault.method == method and fault.path.search(path):
-            fault.times -= 1
-            if not fault.applied:
-                raise Reply(fault.status, fault.message, fault.headers)
-            return fault
-    return None
-
-
-def authenticate(double: GitHubDouble, header: str) -> frozenset[str]:
-    token = header.removeprefix("Bearer ").strip()
-    if not header.startswith("Bearer ") or token not in double.tokens:
-        raise Reply(401, "Bad credentials")
-    return double.tokens[token]
 
 
 def need(permissions: frozenset[str], name: str, level: str) -> None:
@@ -308,6 +265,40 @@ def route(
     raise Reply(404, "Not Found")
 
 
+def member(items: list[dict[str, Any]], rest: list[str]) -> dict[str, Any]:
+    """The item ``rest`` names (``[id]``), or 404."""
+    found = next((i for i in items if str(i["id"]) == (rest or [""])[0]), None)
+    if found is None or len(rest) != 1:
+        raise Reply(404, "Not Found")
+    return found
+
+
+def collection(
+    double: GitHubDouble,
+    items: list[dict[str, Any]],
+    method: str,
+    path: str,
+    rest: list[str],
+    query: dict[str, str],
+    show: Callable[[dict[str, Any]], dict[str, Any]],
+    create: Callable[[], dict[str, Any]],
+) -> Result | None:
+    """What hooks and keys share: list (paginated) and create on the collection, GET and
+    DELETE on one item. None for any other call, which the caller handles."""
+    if not rest and method == "GET":
+        chunk, headers = paginate(double, path, items, query)
+        return 200, [show(item) for item in chunk], headers
+    if not rest and method == "POST":
+        return 201, show(create()), {}
+    found = member(items, rest)
+    if method == "GET":
+        return 200, show(found), {}
+    if method == "DELETE":
+        items.remove(found)
+        return 204, None, {}
+    return None
+
+
 def public_hook(repo: Repo, hook: dict[str, Any]) -> dict[str, Any]:
     shown = json.loads(json.dumps(hook))
     if repo.secrets.get(hook["id"]):
@@ -359,16 +350,19 @@ def hooks(
     query: dict[str, str],
     body: Any,
 ) -> Result:
-    if not rest and method == "GET":
-        chunk, headers = paginate(double, path, repo.hooks, query)
-        return 200, [public_hook(repo, h) for h in chunk], headers
-    if not rest and method == "POST":
-        return 201, public_hook(repo, create_hook(double, repo, body)), {}
-    hook = next((h for h in repo.hooks if str(h["id"]) == (rest or [""])[0]), None)
-    if hook is None or len(rest) != 1:
-        raise Reply(404, "Not Found")
-    if method == "GET":
-        return 200, public_hook(repo, hook), {}
+    done = collection(
+        double,
+        repo.hooks,
+        method,
+        path,
+        rest,
+        query,
+        lambda hook: public_hook(repo, hook),
+        lambda: create_hook(double, repo, body),
+    )
+    if done is not None:
+        return done
+    hook = member(repo.hooks, rest)
     if method == "PATCH":
         if "config" in body:  # the config is replaced as a whole, secret included
             config = dict(body["config"])
@@ -386,10 +380,6 @@ def hooks(
             hook["active"] = bool(body["active"])
         hook["updated_at"] = now()
         return 200, public_hook(repo, hook), {}
-    if method == "DELETE":
-        repo.hooks.remove(hook)
-        repo.secrets.pop(hook["id"], None)
-        return 204, None, {}
     raise Reply(404, "Not Found")
 
 
@@ -431,19 +421,18 @@ def keys(
     query: dict[str, str],
     body: Any,
 ) -> Result:
-    if not rest and method == "GET":
-        chunk, headers = paginate(double, path, repo.keys, query)
-        return 200, chunk, headers
-    if not rest and method == "POST":
-        return 201, create_key(double, repo, body), {}
-    key = next((k for k in repo.keys if str(k["id"]) == (rest or [""])[0]), None)
-    if key is None or len(rest) != 1:
-        raise Reply(404, "Not Found")
-    if method == "GET":
-        return 200, key, {}
-    if method == "DELETE":
-        repo.keys.remove(key)
-        return 204, None, {}
+    done = collection(
+        double,
+        repo.keys,
+        method,
+        path,
+        rest,
+        query,
+        lambda key: key,
+        lambda: create_key(double, repo, body),
+    )
+    if done is not None:
+        return done
     raise Reply(404, "Not Found")
 
 

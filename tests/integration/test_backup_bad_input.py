@@ -102,3 +102,66 @@ def test_a_backup_of_a_damaged_database_fails_its_drill_and_is_not_restored(runn
     assert "the restored app.db fails PRAGMA integrity_check" in done.stderr
     assert "nothing was changed" in done.stderr
     assert app_volumes(app) == volumes and runner.volume(app) == volumes[0]
+
+
+def test_bad_offsite_endpoints_are_refused_with_a_hint(runner, s3):
+    bucket = s3.new_bucket()
+    for endpoint, message in (
+        ("https://[x", "Error: invalid endpoint 'https://[x': Invalid IPv6 URL"),
+        ("https://store.example:port", "Error: invalid endpoint 'https://store.example:port'"),
+        ("ftp://store.example", "Error: invalid endpoint 'ftp://store.example'"),
+        ("https://", "Error: invalid endpoint 'https://'"),
+        ("http://store.example", "Error: the endpoint 'http://store.example' is plain http"),
+        ("http://10.0.0.5:9000", "Error: the endpoint 'http://10.0.0.5:9000' is plain http"),
+    ):
+        done = runner.run(
+            "offsite", "set", "--endpoint", endpoint, "--bucket", bucket,
+            "--access-key-id", s3.access_key_id, "--secret-access-key", s3.secret_access_key,
+            check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, endpoint
+        assert message in done.stderr, (endpoint, done.stderr)
+        assert "\nHint: " in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert "unexpected" not in done.stderr
+        assert not (runner.etc / "offsite.json").exists()
+    for loopback in ("http://localhost:1", "http://[::1]:1"):  # a local MinIO, say
+        runner.run(
+            "offsite", "set", "--endpoint", loopback, "--bucket", bucket, "--no-check",
+            "--access-key-id", s3.access_key_id, "--secret-access-key", s3.secret_access_key,
+        )  # fmt: skip
+        assert json.loads(runner.run("offsite", "show", "--json").stdout)["endpoint"] == loopback
+        (runner.etc / "offsite.json").unlink()
+
+
+def test_a_malformed_offsite_sidecar_is_an_error_and_backup_all_carries_on(
+    runner, s3, app, app_name
+):
+    other = f"{app_name}o"
+    runner.run("apps", "create", other)
+    bucket = s3.new_bucket()
+    runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+    bogus = f"{app}-20200101T000000Z"
+    key = f"box1/{app}/{bogus}.json"
+    s3.client().put_object(Bucket=bucket, Key=f"box1/{app}/{bogus}.tar.gz", Body=b"x")
+    s3.client().put_object(Bucket=bucket, Key=key, Body=b"{not json")
+    try:
+        done = runner.run("backup", "--all", check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        ids = done.stdout.splitlines()
+        assert any(line.startswith(f"{app}-") for line in ids)
+        assert ids[-1].startswith(f"{other}-"), "the next app was backed up all the same"
+        assert f"Warning: the offsite copy failed: the offsite sidecar {key} is not a hostctl" in (
+            done.stderr
+        )
+        assert f"Hint: remove {key} and its archive from the bucket" in done.stderr
+        assert len(s3.keys(bucket, f"box1/{other}/")) == 2, "the other app went offsite"
+
+        restore = runner.run("restore", app, "--from-offsite", "--yes", check=False)
+        assert restore.returncode == 1 and "Traceback" not in restore.stderr
+        assert f"Error: the offsite sidecar {key} is not a hostctl backup sidecar" in (
+            restore.stderr
+        )
+        assert f"Hint: remove {key}" in restore.stderr
+    finally:
+        runner.run("apps", "destroy", other, "--yes")
+        (runner.etc / "offsite.json").unlink(missing_ok=True)

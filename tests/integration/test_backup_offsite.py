@@ -4,10 +4,12 @@ upload, listing, retention, restore from offsite, a cut connection, wrong creden
 import hashlib
 import os
 import stat
+import subprocess
 
 import pytest
 
 from tests.backup_support import (
+    BackupHostctl,
     CuttingProxy,
     app_volumes,
     row_ids,
@@ -136,3 +138,36 @@ def test_a_tampered_offsite_copy_is_refused(runner, s3, app):
     assert done.returncode == 1 and "corrupt or was tampered with" in done.stderr
     assert app_volumes(app) == volumes, "no volume was left behind"
     assert runner.volume(app) == volumes[0]
+
+
+def test_a_rebuilt_box_restores_from_offsite_without_being_told(runner, s3, app_name, tmp_path):
+    bucket = s3.new_bucket()
+    runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+    runner.run("apps", "create", app_name)
+    database = volume_dir(runner.volume(app_name)) / "app.db"
+    write_rows(database, 10)
+    older = runner.backup(app_name)
+    write_rows(database, 5, 11)
+    newer = runner.backup(app_name)
+    runner.run("apps", "destroy", app_name, "--yes")  # the old box is gone
+    (runner.etc / "offsite.json").unlink()
+
+    with BackupHostctl.isolated(tmp_path / "rebuilt") as rebuilt:
+        rebuilt.run("apps", "create", app_name)
+        try:
+            nothing = rebuilt.run("restore", app_name, "--yes", check=False)
+            assert nothing.returncode == 1 and f"{app_name} has no backups yet" in nothing.stderr
+            rebuilt.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+            done = rebuilt.run("restore", app_name, "--yes")  # the newest, from the bucket
+            assert f"Restored {app_name} from {newer} into " in done.stdout
+            assert row_ids(volume_dir(rebuilt.volume(app_name)) / "app.db") == list(range(1, 16))
+            rebuilt.run("restore", app_name, older, "--yes")
+            assert row_ids(volume_dir(rebuilt.volume(app_name)) / "app.db") == list(range(1, 11))
+            unknown = rebuilt.run("restore", app_name, f"{app_name}-20200101T000000Z", "--yes",
+                                  check=False)  # fmt: skip
+            assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+            assert "does not exist here or in the offsite store" in unknown.stderr
+        finally:
+            rebuilt.run("apps", "destroy", app_name, "--yes", check=False)
+            for volume in app_volumes(app_name):  # those restores kept
+                subprocess.run(["docker", "volume", "rm", "-f", volume], check=False)

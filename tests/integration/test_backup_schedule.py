@@ -18,6 +18,7 @@ import pytest
 from hostctl.backup.schedule import run_due_backups
 from hostctl.host import Host
 from hostctl.settings import Settings
+from hostctl.state.backups import set_lineage
 from tests.backup_support import (
     BackupHostctl,
     app_volumes,
@@ -207,8 +208,13 @@ def gone(pid):
 
 
 @pytest.mark.skipif(shutil.which("litestream") is not None, reason="litestream is installed")
-def test_restore_at_without_litestream_says_how_to_install_it(runner, app):
+def test_restore_at_without_litestream_says_how_to_install_it(runner, host, app):
     runner.configure(f"backup:\n  litestream: [{app}]\n")
+    never = runner.run("restore", app, "--at", "2025-01-01T00:00:00Z", "--yes", check=False)
+    assert never.returncode == 1
+    assert f"{app} was not replicated with Litestream at 2025-01-01T00:00:00Z" in never.stderr
+    assert f"Hint: restore a snapshot instead: `hostctl backups {app}`" in never.stderr
+    set_lineage(host.store, app, runner.volume(app), ["app.db"])  # it once replicated
     done = runner.run("restore", app, "--at", "2025-01-01T00:00:00Z", "--yes", check=False)
     assert done.returncode == 1 and "litestream is not installed" in done.stderr
     assert "Hint: install Litestream" in done.stderr
@@ -233,3 +239,56 @@ def test_litestream_replicates_and_restores_a_point_in_time(runner, host, s3, ap
     run_due_backups(host, datetime.now(UTC))
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 15
+
+
+def test_restore_at_refuses_to_drop_a_database_litestream_has_no_history_of(runner, host, app):
+    volume = runner.volume(app)
+    set_lineage(host.store, app, volume, ["app.db"])
+    write_rows(volume_dir(volume) / "later" / "orders.db", 3)  # never replicated
+    volumes = app_volumes(app)
+    done = runner.run("restore", app, "--at", "2025-01-01T00:00:00Z", "--yes", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert (
+        f"Error: later/orders.db in {app}'s /data was not replicated with Litestream from "
+        f"{volume} at 2025-01-01T00:00:00Z, so a restore to that time would drop it; "
+        "nothing was changed" in done.stderr
+    )
+    assert (
+        f"Hint: restore a snapshot instead (`hostctl backups {app}`), or pick a later time"
+        in done.stderr
+    )
+    assert app_volumes(app) == volumes and runner.volume(app) == volume, "nothing changed"
+    assert row_ids(volume_dir(volume) / "later" / "orders.db") == [1, 2, 3]
+    assert not (runner.root / "litestream" / f"{app}-restore.yml").exists()
+
+
+def test_the_agent_leaves_litestream_alone_while_the_app_s_backup_lock_is_held(
+    runner, host, s3, app, stub_litestream
+):
+    bucket = s3.new_bucket()
+    runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
+    runner.configure(f"backup:\n  schedule: off\n  litestream: [{app}]\n")
+    pid = runner.root / "litestream" / f"{app}.pid"
+    lock = host.settings.dir("locks") / f"backup-{app}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a restore holds it while it restarts Litestream
+    try:
+        assert run_due_backups(host, datetime.now(UTC)) == []
+        time.sleep(0.3)
+        assert not pid.exists() and not (stub_litestream.parent / "argv-replicate").exists()
+    finally:
+        os.close(fd)
+    started = run_due_backups(host, datetime.now(UTC))
+    assert started[0].startswith(f"{app}: started Litestream replication of 1 database(s)")
+    first = litestream_pid(runner, app)
+
+    runner.configure("backup:\n  schedule: off\n  litestream: false\n")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert run_due_backups(host, datetime.now(UTC)) == []
+        assert not gone(first), "not stopped either while the lock is held"
+    finally:
+        os.close(fd)
+    assert run_due_backups(host, datetime.now(UTC)) == [f"{app}: stopped Litestream replication"]
+    assert gone(first)

@@ -16,11 +16,12 @@ from hostctl.cloudflare.settings import (
     connection_path,
     load_state,
     save_connection,
+    state_path,
 )
 from hostctl.cloudflare.sync import check_new_hostnames, reconcile_cloudflare, sync
 from hostctl.errors import HostctlError
 from hostctl.host import Host
-from tests.doubles.cloudflare import ACCOUNT, TOKEN, CloudflareDouble
+from tests.doubles.cloudflare import ACCOUNT, ALL, TOKEN, CloudflareDouble
 
 FOREIGN_RULE = {
     "hostname": "legacy.example.com",
@@ -234,3 +235,71 @@ def test_new_apps_default_to_the_connected_domain_and_webhooks_get_theirs(host: 
     assert host.default_hostname("blog") == "blog.example.com"
     assert host.webhook_hostname() == "hooks.example.com"
     assert host.webhook_url("blog") == "https://hooks.example.com/hooks/github/blog"
+
+
+def test_losing_or_damaging_the_state_file_changes_nothing(
+    host: Host, double: CloudflareDouble
+) -> None:
+    host.store.create_app("blog", ["blog.example.com", "www.example.com"])
+    assert sync(host) is not None
+    dns, ingress = double.dns(zone(double)), double.ingress(double_tunnel(host))
+    for damage in (None, "{not json", '["a list"]', '{"hostnames": 3, "extra": 1}'):
+        if damage is None:
+            state_path(host.settings).unlink()
+        else:
+            state_path(host.settings).write_text(damage)
+        report = sync(host)
+        assert report is not None and report.changes == [] and report.error is None
+        assert report.hostnames["blog.example.com"] == {"dns": "synced", "ingress": "synced"}
+        assert all(s == {"dns": "synced", "ingress": "synced"} for s in report.hostnames.values())
+        assert double.dns(zone(double)) == dns
+        assert double.ingress(double_tunnel(host)) == ingress
+        check_new_hostnames(host, ["blog.example.com"], force=False)  # ours: no conflict
+    assert not [m for m, _, _ in double.log if m == "DELETE"]
+
+
+def test_a_conflict_never_deletes_hostctls_own_record(host: Host, double: CloudflareDouble) -> None:
+    host.store.create_app("blog", ["blog.example.com"])
+    sync(host)
+    double.add_record(zone(double), "blog.example.com", "TXT", "someone else's")
+    report = sync(host)
+    assert report is not None
+    assert report.hostnames["blog.example.com"]["dns"].startswith("conflict: TXT blog")
+    assert cname(host, "blog.example.com") in double.dns(zone(double))
+    assert not [m for m, _, _ in double.log if m == "DELETE"]
+
+
+def test_a_token_error_is_not_retried_by_every_reconcile(
+    host: Host, double: CloudflareDouble
+) -> None:
+    host.store.create_app("blog", ["blog.example.com"])
+    sync(host)
+    double.tokens.clear()
+    host.store.set_hostnames("blog", ["www.example.com"])
+    assert reconcile_cloudflare(host) == []  # the hostnames changed: one attempt
+    assert load_state(host.settings).error is not None
+    calls = len(double.log)
+    assert reconcile_cloudflare(host) == []
+    assert reconcile_cloudflare(host) == []
+    assert len(double.log) == calls, "a token error waits for `cloudflare sync` or the agent"
+    host.store.set_hostnames("blog", ["blog.example.com"])
+    reconcile_cloudflare(host)
+    assert len(double.log) > calls, "changed hostnames are tried again"
+    calls = len(double.log)
+    double.tokens[TOKEN] = ALL
+    reconcile_cloudflare(host)
+    assert len(double.log) == calls
+    report = sync(host)  # what `hostctl cloudflare sync` and the agent run
+    assert report is not None and report.error is None
+    assert load_state(host.settings).complete
+
+
+def test_an_outage_is_retried_by_the_next_reconcile(host: Host, double: CloudflareDouble) -> None:
+    host.store.create_app("blog", ["blog.example.com"])
+    double.fail("GET", "dns_records$", 503, times=1)
+    report = sync(host, retries=0)
+    assert report is not None and report.pending
+    calls = len(double.log)
+    reconcile_cloudflare(host)
+    assert len(double.log) > calls
+    assert load_state(host.settings).complete
