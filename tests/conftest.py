@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.doubles.cloudflare import CloudflareDouble
+from tests.doubles.github import GitHubDouble
 from tests.support import Hostctl, make_repo
 
 NAMESPACE = f"hct{secrets.token_hex(3)}"
@@ -120,5 +121,14 @@ def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareDouble]:
     """The Cloudflare API double on loopback; the SDK in this process is pointed at it."""
     server = CloudflareDouble().start()
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gh() -> Iterator[GitHubDouble]:
+    """The GitHub API double on loopback, with no repository yet; hostctl is pointed at
+    its URL by `github connect --api-url`."""
+    server = GitHubDouble().start()
     yield server
     server.stop()

@@ -20,12 +20,10 @@ LIMITED = "github_pat_11LIMITED0000000000_abcdefghijklmnopqrstuvwxyz"
 
 
 @pytest.fixture
-def gh() -> Iterator[GitHubDouble]:
-    server = GitHubDouble().start()
-    server.tokens[LIMITED] = frozenset({"repository_hooks=write", "contents=read"})
-    server.add_repo(REPO)
-    yield server
-    server.stop()
+def gh(gh: GitHubDouble) -> GitHubDouble:
+    gh.tokens[LIMITED] = frozenset({"repository_hooks=write", "contents=read"})
+    gh.add_repo(REPO)
+    return gh
 
 
 @pytest.fixture

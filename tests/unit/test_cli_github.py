@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 from hostctl.cli import cli
 from hostctl.host import Host
 from tests.doubles.github import LOGIN, TOKEN, GitHubDouble
-
-
-@pytest.fixture
-def gh() -> Iterator[GitHubDouble]:
-    server = GitHubDouble().start()
-    yield server
-    server.stop()
 
 
 def hostctl(*args: str, env: dict[str, str] | None = None) -> Result:

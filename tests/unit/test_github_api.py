@@ -24,11 +24,9 @@ SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 
 
 @pytest.fixture
-def gh() -> Iterator[GitHubDouble]:
-    server = GitHubDouble().start()
-    server.add_repo(REPO)
-    yield server
-    server.stop()
+def gh(gh: GitHubDouble) -> GitHubDouble:
+    gh.add_repo(REPO)
+    return gh
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ against the GitHub API double."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,11 +22,9 @@ REPO = "octo-dev/blog"
 
 
 @pytest.fixture
-def gh() -> Iterator[GitHubDouble]:
-    server = GitHubDouble().start()
-    server.add_repo(REPO)
-    yield server
-    server.stop()
+def gh(gh: GitHubDouble) -> GitHubDouble:
+    gh.add_repo(REPO)
+    return gh
 
 
 @pytest.fixture
