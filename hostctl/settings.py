@@ -1,8 +1,5 @@
-"""Where hostctl keeps things, from the environment and the server config.
-
-Every path hostctl writes is under HOSTCTL_ROOT (state) or HOSTCTL_ETC (server config),
-so a test or a second instance isolates itself by setting those.
-"""
+"""The box's settings: the environment (HOSTCTL_ROOT, HOSTCTL_ETC, HOSTCTL_NAMESPACE,
+HOSTCTL_HTTP_PORT) and the server config. Paths come from `hostctl.core.paths`."""
 
 from __future__ import annotations
 
@@ -11,8 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from hostctl.config import ServerConfig, load_server_config
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.paths import Paths
+from hostctl.server_config import ServerConfig, load_server_config
 
 
 @dataclass(frozen=True)
@@ -37,19 +35,13 @@ class Settings:
         )
 
     @cached_property
+    def paths(self) -> Paths:
+        return Paths(self.root, self.etc)
+
+    @cached_property
     def server(self) -> ServerConfig:
-        return load_server_config(self.etc / "hostctl.yml")
+        return load_server_config(self.paths.server_config)
 
     @property
     def http_port(self) -> int:
         return self.http_port_override or self.server.http_port
-
-    @property
-    def db_path(self) -> Path:
-        return self.root / "state.db"
-
-    def dir(self, *parts: str) -> Path:
-        """A private directory under the root, created on first use."""
-        path = self.root.joinpath(*parts)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return path

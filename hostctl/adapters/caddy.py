@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 DRAINING_ROUTE = "hostctl-draining"
 NOT_FOUND_ROUTE = "hostctl-not-found"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare

@@ -18,10 +18,8 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import LogConfig
 
-from hostctl.config import DEFAULT_STOP_TIMEOUT
-from hostctl.errors import DISK_FULL, HostctlError, disk_full
-
-LABEL = "io.hostctl"
+from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
+from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, STOP_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -279,13 +277,12 @@ class Docker:
         )
 
 
-STOP_TIMEOUT_LABEL = "io.hostctl.stop-timeout"
 GONE_SECONDS = 60.0
 
 
 def stop_timeout_of(container: Container) -> float:
     try:
-        return float(container.labels.get(STOP_TIMEOUT_LABEL, DEFAULT_STOP_TIMEOUT))
+        return float(container.labels.get(STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT))
     except ValueError:
         return DEFAULT_STOP_TIMEOUT
 
@@ -297,7 +294,7 @@ def run_arguments(spec: ContainerSpec) -> dict[str, Any]:
         "command": spec.command,
         "entrypoint": spec.entrypoint,
         "environment": spec.env,
-        "labels": spec.labels | {STOP_TIMEOUT_LABEL: f"{spec.stop_timeout:g}"},
+        "labels": spec.labels | {STOP_TIMEOUT: f"{spec.stop_timeout:g}"},
         "network": spec.network,
         "volumes": {spec.volume: {"bind": "/data", "mode": "rw"}} if spec.volume else None,
         "mem_limit": spec.memory,

@@ -7,7 +7,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from hostctl.errors import DISK_FULL, HostctlError, disk_full
+from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from hostctl import __version__
-from hostctl.errors import HostctlError
-from hostctl.names import LOOPBACK_HOSTS
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import LOOPBACK_HOSTS
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"

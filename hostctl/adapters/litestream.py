@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 RESTORE_TIMEOUT = 3600
 STOP_TIMEOUT = 10.0

@@ -22,7 +22,7 @@ import botocore.config
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -20,15 +20,15 @@ from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.http import create_app
 from hostctl.agent.listen import bind
 from hostctl.cloudflare.sync import BRIEF, sync
-from hostctl.config import agent_address
-from hostctl.deploy.jobs import agent_lock_path, run_job
-from hostctl.deploy.locks import try_lock
-from hostctl.deploy.reconcile import reconcile
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import try_lock
 from hostctl.host import Host
+from hostctl.queue import run_job
+from hostctl.reconcile import reconcile
+from hostctl.server_config import agent_address
 from hostctl.settings import Settings
 from hostctl.state import Store
-from hostctl.state.jobs import Job, claim, lease_owner
+from hostctl.state.queue import Job, claim, lease_owner
 
 IDLE_SECONDS = 0.5
 MAINTENANCE_SECONDS = 60.0
@@ -149,7 +149,7 @@ class Agent:
         self.work_waiting.set()
 
     def serve(self, addresses: list[tuple[str, int]]) -> None:
-        with try_lock(agent_lock_path(self.settings)) as free:
+        with try_lock(self.settings.paths.agent_lock) as free:
             if not free:
                 raise HostctlError(
                     "another hostctl agent is running on this box",

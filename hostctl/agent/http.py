@@ -52,7 +52,7 @@ def create_app(
     def store() -> Store:
         """One connection per thread of the pool: a connection's transactions are its own."""
         if not hasattr(local, "store"):
-            local.store = Store(settings.db_path)
+            local.store = Store(settings.paths.database)
         found: Store = local.store
         return found
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 from hostctl.adapters.tailscale import tailnet_ipv4
-from hostctl.config import AgentConfig, agent_address
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.server_config import AgentConfig, agent_address
 
 
 def parse_address(text: str) -> tuple[str, int]:

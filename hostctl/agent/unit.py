@@ -7,8 +7,8 @@ import shlex
 import shutil
 import sys
 
+from hostctl.core.templates import render
 from hostctl.settings import Settings
-from hostctl.templates import render
 
 
 def systemd_unit(settings: Settings, listen: tuple[str, ...], workers: int) -> str:

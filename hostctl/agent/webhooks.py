@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from hostctl.state import Store
-from hostctl.state.jobs import Delivery, record_delivery
+from hostctl.state.queue import Delivery, record_delivery
 
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; pushes are far smaller
 ZERO_SHA = "0" * 40

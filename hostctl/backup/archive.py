@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
 
 from hostctl.backup.snapshot import Tree, snapshot
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 FORMAT = 1
 MANIFEST = "manifest.json"

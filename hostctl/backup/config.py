@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hostctl.config import Section, load_server_config
+from hostctl.core.yaml_sections import Section
+from hostctl.server_config import load_server_config
 from hostctl.settings import Settings
 
 SCHEDULES = {"hourly": 3600.0, "daily": 86400.0}
@@ -39,7 +40,7 @@ class BackupConfig:
 def backup_config(settings: Settings) -> BackupConfig:
     """Read afresh on every call (not from the cached ``settings.server``), so the agent,
     which runs for weeks, follows edits to hostctl.yml within a minute."""
-    path = settings.etc / "hostctl.yml"
+    path = settings.paths.server_config
     section = Section(str(path), load_server_config(path).backup, "backup")
     section.only("schedule", "retention", "litestream")
     defaults = Retention()

@@ -12,7 +12,6 @@ from hostctl.backup.config import backup_config
 from hostctl.backup.local import (
     archive_path,
     backup_lock,
-    folder,
     prune_local,
     remove_leftovers,
     sidecar_path,
@@ -20,10 +19,10 @@ from hostctl.backup.local import (
 from hostctl.backup.offsite import load_target, sync_app
 from hostctl.backup.snapshot import scan
 from hostctl.backup.volumes import volume_path
-from hostctl.deploy.report import Reporter
-from hostctl.errors import HostctlError, disk_full
+from hostctl.core.errors import HostctlError, disk_full
+from hostctl.core.private_files import write_private
+from hostctl.core.progress import Reporter
 from hostctl.host import Host
-from hostctl.private_json import write_private
 from hostctl.state import Release
 from hostctl.state.backups import BackupRecord, add_backup, find_backup
 
@@ -53,7 +52,8 @@ def create_backup(host: Host, app: str, trigger: str, out: Reporter) -> BackupRe
             return BackupResult(record, skipped, pruned)
         out.step(f"Copying offsite to {target.endpoint}/{target.bucket}")
         try:
-            lines = sync_app(host.store, target, app, folder(host, app), config.retention)
+            folder = host.settings.paths.backups(app)
+            lines = sync_app(host.store, target, app, folder, config.retention)
         except HostctlError as exc:
             return BackupResult(record, skipped, pruned, offsite_error=exc)
         return BackupResult(record, skipped, pruned, offsite=lines)
@@ -97,7 +97,8 @@ def make_archive(
         remove_leftovers(host, app)
         if exc.errno == errno.ENOSPC:
             raise disk_full(
-                f"write the backup of {app} in {folder(host, app)}; no partial archive was left",
+                f"write the backup of {app} in {host.settings.paths.backups(app)}; "
+                "no partial archive was left",
                 "free space (docker image prune, or keep fewer backups with "
                 "backup/retention in hostctl.yml), then run the backup again",
             ) from exc

@@ -10,8 +10,8 @@ from hostctl.backup.archive import extract, verify
 from hostctl.backup.local import archive_path, backup_lock, has_local_copy, scratch
 from hostctl.backup.offsite import download, require_target
 from hostctl.backup.snapshot import integrity
-from hostctl.deploy.report import Reporter
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.progress import Reporter
 from hostctl.host import Host
 from hostctl.state.backups import BackupRecord, backups, record_drill
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hostctl.backup.local import has_local_copy
 from hostctl.backup.offsite import OffsiteCopy, load_target, offsite_copies
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.host import Host
 from hostctl.state.backups import backups, latest_drills
 

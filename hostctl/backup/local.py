@@ -13,49 +13,41 @@ from pathlib import Path
 from hostctl.backup.config import Retention
 from hostctl.backup.offsite import ARCHIVE, SIDECAR
 from hostctl.backup.retention import to_keep
-from hostctl.deploy.locks import file_lock
+from hostctl.core.locks import file_lock
 from hostctl.host import Host
 from hostctl.state.backups import BackupRecord, backups, set_local
 
 
-def folder(host: Host, app: str) -> Path:
-    return host.settings.dir("backups", app)
-
-
 def archive_path(host: Host, app: str, backup_id: str) -> Path:
-    return folder(host, app) / f"{backup_id}{ARCHIVE}"
+    return host.settings.paths.backups(app) / f"{backup_id}{ARCHIVE}"
 
 
 def sidecar_path(host: Host, app: str, backup_id: str) -> Path:
-    return folder(host, app) / f"{backup_id}{SIDECAR}"
+    return host.settings.paths.backups(app) / f"{backup_id}{SIDECAR}"
 
 
 def has_local_copy(host: Host, record: BackupRecord) -> bool:
     return record.local and archive_path(host, record.app, record.id).is_file()
 
 
-def backup_lock_path(host: Host, app: str) -> Path:
-    return host.settings.dir("locks") / f"backup-{app}.lock"
-
-
 @contextmanager
 def backup_lock(host: Host, app: str) -> Iterator[None]:
     """One backup, upload, drill, restore or Litestream (re)start of an app at a time
     (deploys are not held up)."""
-    with file_lock(backup_lock_path(host, app)):
+    with file_lock(host.settings.paths.backup_lock(app)):
         yield
 
 
 def scratch(host: Host, app: str) -> tempfile.TemporaryDirectory[str]:
     """A directory for a drill or a download, removed after; inside the app's backup folder
     so a killed one is cleaned up by the next backup."""
-    return tempfile.TemporaryDirectory(dir=folder(host, app), prefix=".scratch-")
+    return tempfile.TemporaryDirectory(dir=host.settings.paths.backups(app), prefix=".scratch-")
 
 
 def remove_leftovers(host: Host, app: str) -> None:
     """What a killed backup, drill or restore left: partial archives, snapshot staging
     and scratch directories."""
-    for path in folder(host, app).glob(".*"):
+    for path in host.settings.paths.backups(app).glob(".*"):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 from hostctl.adapters.s3 import ObjectStore
 from hostctl.backup.config import Retention
 from hostctl.backup.retention import to_keep
-from hostctl.errors import HostctlError
-from hostctl.names import LOOPBACK_HOSTS
-from hostctl.private_json import read_private, write_private
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import LOOPBACK_HOSTS
+from hostctl.core.private_files import read_private, write_private
 from hostctl.settings import Settings
 from hostctl.state import Store
 from hostctl.state.backups import BackupRecord, backups, set_offsite
@@ -81,7 +81,7 @@ class OffsiteCopy:
 
 
 def target_path(settings: Settings) -> Path:
-    return settings.etc / "offsite.json"
+    return settings.paths.offsite
 
 
 def load_target(settings: Settings) -> Target | None:

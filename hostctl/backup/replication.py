@@ -24,15 +24,14 @@ from pathlib import Path
 
 from hostctl.adapters import litestream
 from hostctl.backup.config import BackupConfig
-from hostctl.backup.local import backup_lock_path
 from hostctl.backup.offsite import Target, load_target
 from hostctl.backup.snapshot import scan
 from hostctl.backup.volumes import volume_path
-from hostctl.deploy.locks import try_lock
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import try_lock
+from hostctl.core.templates import render
 from hostctl.host import Host
 from hostctl.state.backups import lineage, moves, set_lineage
-from hostctl.templates import render
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def render_config(target: Target, app: str, volume: str, root: Path, databases: 
 
 
 def state_dir(host: Host) -> Path:
-    return host.settings.dir("litestream")
+    return host.settings.paths.litestream
 
 
 def plan(host: Host, app: str, target: Target) -> Plan:
@@ -145,7 +144,7 @@ def supervise(host: Host, config: BackupConfig) -> list[str]:
         if pid.stem not in names and (line := stop_replicating(host, pid.stem)):
             lines.append(line)  # the app was destroyed
     for app in apps:
-        with try_lock(backup_lock_path(host, app.name)) as free:
+        with try_lock(host.settings.paths.backup_lock(app.name)) as free:
             if not free:
                 continue  # a restore (which restarts it itself) or a backup: next minute
             line = supervise_app(host, app.name, target, config)

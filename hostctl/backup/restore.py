@@ -28,10 +28,10 @@ from hostctl.backup.offsite import (
 from hostctl.backup.replication import ensure_replicating, render_config, state_dir, volume_at
 from hostctl.backup.snapshot import Tree, integrity, scan
 from hostctl.backup.volumes import new_volume, volume_exists, volume_path
+from hostctl.core.errors import HostctlError, disk_full
+from hostctl.core.progress import Reporter
 from hostctl.deploy.pipeline import app_lock
-from hostctl.deploy.report import Reporter
 from hostctl.deploy.swap import swap
-from hostctl.errors import HostctlError, disk_full
 from hostctl.host import Host
 from hostctl.state.backups import (
     BackupRecord,

@@ -15,9 +15,9 @@ from hostctl.backup.config import backup_config
 from hostctl.backup.create import create_backup
 from hostctl.backup.drill import drill_newest
 from hostctl.backup.replication import supervise
-from hostctl.deploy.locks import try_lock
-from hostctl.deploy.report import Silent
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import try_lock
+from hostctl.core.progress import Silent
 from hostctl.host import Host
 from hostctl.state.backups import last_attempt, record_attempt
 
@@ -28,7 +28,7 @@ def run_due_backups(host: Host, now: datetime) -> list[str]:
     Returns at once (with nothing) if another call is still running.
     """
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    with try_lock(host.settings.dir("locks") / "backup-schedule.lock") as free:
+    with try_lock(host.settings.paths.lock("backup-schedule")) as free:
         if not free:
             return []
         config = backup_config(host.settings)

@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.host import Host
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from hostctl import __version__
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 # Subcommands live in their own modules and are imported only when used, so that
 # `hostctl --version` and `hostctl --help` stay fast.

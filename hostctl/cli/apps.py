@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hostctl.cli.render import console, masked, open_host, print_json, table
+from hostctl.cli.context import open_host
+from hostctl.cli.render import console, masked, print_json, table
 
 if TYPE_CHECKING:
     from hostctl.github.link import Linked
@@ -19,7 +20,7 @@ def apps(ctx: click.Context, as_json: bool) -> None:
     """List apps with their live status, or manage them."""
     if ctx.invoked_subcommand is not None:
         return
-    from hostctl.apps import list_apps
+    from hostctl.apps.inspect import list_apps
 
     statuses = list_apps(open_host())
     if as_json:
@@ -66,7 +67,7 @@ def create(app: str, domains: tuple[str, ...], force: bool, repo: str | None, br
     With --repo and a GitHub token (`hostctl github connect`), it also adds the repo's
     webhook and a read-only deploy key.
     """
-    from hostctl.apps import create_app
+    from hostctl.apps.lifecycle import create_app
 
     host = open_host()
     created, linked = create_app(host, app, list(domains), force, repo, branch)
@@ -117,7 +118,7 @@ def disconnect(app: str) -> None:
 @click.option("--show-secrets", is_flag=True, help="Show the webhook secret unmasked.")
 def info(app: str, as_json: bool, show_secrets: bool) -> None:
     """Show one app: status, release, URLs, image, source, repository and webhook."""
-    from hostctl.apps import app_info
+    from hostctl.apps.inspect import app_info
 
     details = app_info(open_host(), app)
     if not show_secrets:
@@ -158,7 +159,7 @@ def info(app: str, as_json: bool, show_secrets: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def destroy(app: str, keep_data: bool, yes: bool) -> None:
     """Remove an app: containers, route, images and (unless --keep-data) its data."""
-    from hostctl.apps import destroy_app
+    from hostctl.apps.lifecycle import destroy_app
 
     host = open_host()
     host.store.app(app)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from hostctl.cli.render import TerminalReporter, console, open_host, print_json, table
-from hostctl.errors import HostctlError
+from hostctl.cli.context import open_host
+from hostctl.cli.render import TerminalReporter, console, print_json, table
+from hostctl.core.errors import HostctlError
 
 
 def size(n: int) -> str:

@@ -6,8 +6,10 @@ import os
 
 import click
 
-from hostctl.cli.render import TerminalReporter, open_host, print_json, queue_host, table
-from hostctl.errors import HostctlError
+from hostctl.cli.context import open_host, queue_host
+from hostctl.cli.render import TerminalReporter, print_json, table
+from hostctl.core.errors import HostctlError
+from hostctl.hostnames import app_urls
 
 
 def trigger() -> str:
@@ -26,18 +28,18 @@ def deploy(app: str, source: str | None, ref: str | None) -> None:
     The deploy goes through the job queue: the agent runs it when it is running,
     otherwise this command does. Exits 0 only once the new release is serving.
     """
-    from hostctl.deploy.jobs import submit_deploy
+    from hostctl.queue import submit_deploy
 
     host = queue_host()
     done = submit_deploy(host, app, source, ref, trigger(), TerminalReporter())
     if done.status != "done" or done.release is None:
-        log = host.settings.root / "logs" / app / f"release-{done.release}.log"
+        log = host.settings.paths.release_log(app, done.release) if done.release else None
         raise HostctlError(
             done.error or f"job {done.id} {done.status}",
-            (f"Full log: {log}. " if done.release else "")
+            (f"Full log: {log}. " if log else "")
             + f"The previous release keeps serving; see `hostctl jobs {app}`.",
         )
-    urls = host.urls(host.store.app(app))
+    urls = app_urls(host, host.store.app(app))
     click.echo(f"Deployed {app} release {done.release}: {' '.join(urls)}")
 
 
@@ -97,7 +99,7 @@ def releases(app: str, as_json: bool) -> None:
 @click.argument("release", required=False, type=int)
 def rollback(app: str, release: int | None) -> None:
     """Go back to RELEASE (default: the one before the current), with its image and env."""
-    from hostctl.deploy.operations import rollback as run_rollback
+    from hostctl.deploy.releases import rollback as run_rollback
 
     host = open_host()
     done = run_rollback(host, app, release, trigger(), TerminalReporter())

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hostctl.cli.render import ShowByDefault, open_host, print_json, table
+from hostctl.cli.context import open_host
+from hostctl.cli.render import ShowByDefault, print_json, table
 
 if TYPE_CHECKING:
     from hostctl.cloudflare.sync import SyncReport
@@ -22,7 +23,7 @@ def domains() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def show(app: str, as_json: bool) -> None:
     """List the app's hostnames with their DNS and ingress state ("-": no Cloudflare)."""
-    from hostctl.cloudflare.domains import list_domains
+    from hostctl.apps.domains import list_domains
     from hostctl.host import Host
 
     found = list_domains(Host(), app)
@@ -43,7 +44,7 @@ def show(app: str, as_json: bool) -> None:
 )
 def add(app: str, hostname: str, force: bool) -> None:
     """Add HOSTNAME to APP: its Caddy route, and with Cloudflare its CNAME and ingress."""
-    from hostctl.cloudflare.domains import add_domain
+    from hostctl.apps.domains import add_domain
 
     change = add_domain(open_host(), app, hostname, force)
     if change.changed:
@@ -58,7 +59,7 @@ def add(app: str, hostname: str, force: bool) -> None:
 @click.argument("hostname")
 def remove(app: str, hostname: str) -> None:
     """Remove HOSTNAME from APP, with its CNAME and ingress rule."""
-    from hostctl.cloudflare.domains import remove_domain
+    from hostctl.apps.domains import remove_domain
 
     change = remove_domain(open_host(), app, hostname)
     click.echo(f"Removed {change.hostname} from {app}: {', '.join(change.hostnames)}")

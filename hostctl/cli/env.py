@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import click
 
+from hostctl.cli.context import open_host
 from hostctl.cli.deploy import trigger
-from hostctl.cli.render import (
-    ShowByDefault,
-    TerminalReporter,
-    masked,
-    open_host,
-    print_json,
-    table,
-)
-from hostctl.errors import HostctlError
+from hostctl.cli.render import ShowByDefault, TerminalReporter, masked, print_json, table
+from hostctl.core.errors import HostctlError
 
 
 @click.group(cls=ShowByDefault)
@@ -55,7 +49,7 @@ def parse_assignments(assignments: tuple[str, ...]) -> dict[str, str]:
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 def set_(app: str, assignments: tuple[str, ...]) -> None:
     """Set variables and restart the app with them (a new release, zero downtime)."""
-    from hostctl.deploy.operations import change_env
+    from hostctl.deploy.releases import change_env
 
     host = open_host()
     changes = parse_assignments(assignments)
@@ -68,7 +62,7 @@ def set_(app: str, assignments: tuple[str, ...]) -> None:
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
 def unset(app: str, keys: tuple[str, ...]) -> None:
     """Remove variables and restart the app without them (a new release)."""
-    from hostctl.deploy.operations import change_env
+    from hostctl.deploy.releases import change_env
 
     host = open_host()
     release = change_env(host, app, {}, list(keys), trigger(), TerminalReporter())

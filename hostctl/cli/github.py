@@ -29,7 +29,7 @@ def github() -> None:
 )
 def connect(token: str, api_url: str) -> None:
     """Check the token with GitHub and save it (0600, in $HOSTCTL_ETC/github.json)."""
-    from hostctl.github.settings import connect_github
+    from hostctl.github.connection import connect_github
     from hostctl.host import Host
 
     login = connect_github(Host(), token, api_url)
@@ -44,7 +44,7 @@ def status(as_json: bool) -> None:
 
     from rich.markup import escape
 
-    from hostctl.github.settings import github_status
+    from hostctl.github.connection import github_status
     from hostctl.settings import Settings
 
     found = github_status(Settings.from_env())
@@ -66,7 +66,7 @@ def status(as_json: bool) -> None:
 def disconnect() -> None:
     """Forget the token. Webhooks and deploy keys on GitHub stay until each app is
     disconnected (`hostctl apps disconnect APP`, which needs the token)."""
-    from hostctl.github.settings import disconnect_github
+    from hostctl.github.connection import disconnect_github
     from hostctl.host import Host
 
     done = disconnect_github(Host())

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from hostctl.cli.render import open_host, print_json, table
-from hostctl.state.jobs import Job
+from hostctl.cli.context import open_host
+from hostctl.cli.render import print_json, table
+from hostctl.state.queue import Job
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
@@ -45,7 +46,7 @@ def job_json(found: Job) -> dict[str, Any]:
 def jobs(app: str | None, as_json: bool, limit: int) -> None:
     """List deploy jobs (of APP, or all), newest first: queued, running, done, failed
     and superseded, with how long each waited and ran."""
-    from hostctl.state.jobs import jobs as list_jobs
+    from hostctl.state.queue import jobs as list_jobs
 
     host = open_host()
     if app is not None:

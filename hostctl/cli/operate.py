@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hostctl.cli.render import TerminalReporter, open_host, table
+from hostctl.cli.context import open_host
+from hostctl.cli.render import TerminalReporter, table
 
 
 @click.command()
@@ -15,7 +16,7 @@ from hostctl.cli.render import TerminalReporter, open_host, table
 @click.option("-n", "--lines", default=100, show_default=True, help="How many lines back.")
 def logs(app: str, follow: bool, process: str, release: int | None, lines: int) -> None:
     """Print an app's output, or a release's build and deploy log."""
-    from hostctl.operate import container_logs, release_log
+    from hostctl.apps.inspect import container_logs, release_log
 
     host = open_host()
     source = (
@@ -31,7 +32,7 @@ def logs(app: str, follow: bool, process: str, release: int | None, lines: int) 
 @click.argument("app")
 def ps(app: str) -> None:
     """List the app's containers."""
-    from hostctl.operate import processes
+    from hostctl.apps.inspect import processes
 
     rows = processes(open_host(), app)
     if not rows:
@@ -44,7 +45,7 @@ def ps(app: str) -> None:
 @click.argument("app")
 def restart(app: str) -> None:
     """Restart an app's containers with zero downtime (same release)."""
-    from hostctl.deploy.operations import restart as run_restart
+    from hostctl.deploy.releases import restart as run_restart
 
     run_restart(open_host(), app, TerminalReporter())
     click.echo(f"Restarted {app}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from hostctl.cli.render import TerminalReporter, print_json, table
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 
 @click.group(invoke_without_command=True)
@@ -98,7 +98,7 @@ def git_shell(key_name: str) -> None:
 @click.argument("hook", type=click.Choice(["pre-receive"]))
 def git_hook(hook: str) -> None:
     """Run by git in a push repository: deploys the pushed commit of the app's branch."""
-    from hostctl.cli.render import queue_host
+    from hostctl.cli.context import queue_host
     from hostctl.push.hook import parse_updates, pre_receive
 
     repo = Path(os.environ.get("GIT_DIR", ".")).resolve()

@@ -12,9 +12,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from hostctl.deploy.reconcile import reconcile
-from hostctl.host import Host
-
 
 @cache
 def console() -> Console:
@@ -52,23 +49,6 @@ class TerminalReporter:
             console().print(f"       {text}", style="dim", markup=False)
         else:
             click.echo(f"       {text}")
-
-
-def open_host(host: Host | None = None) -> Host:
-    """The host, reconciled: anything a crash left half-done is repaired first."""
-    host = host or Host()
-    for repair in reconcile(host, TerminalReporter(verbose=False)):
-        click.echo(f"note: repaired {repair}", err=True)
-    return host
-
-
-def queue_host() -> Host:
-    """The host for a command that queues a deploy: a running agent reconciles every
-    minute and runs the job, so only a deploy run inline reconciles here first."""
-    from hostctl.deploy.jobs import agent_running
-
-    host = Host()
-    return host if agent_running(host.settings) else open_host(host)
 
 
 def masked(value: str) -> str:

@@ -13,20 +13,15 @@ from dataclasses import dataclass, field
 
 from hostctl.adapters.cloudflare import ZONE_READ, CloudflareAPI, Tunnel
 from hostctl.adapters.docker import ContainerSpec
-from hostctl.cloudflare.settings import (
-    Connection,
-    load_connection,
-    load_state,
-    save_connection,
-)
 from hostctl.cloudflare.sync import EDGE_HOST, SyncReport, api_for, edge_service, sync
-from hostctl.errors import HostctlError
+from hostctl.core import labels
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_hostname
+from hostctl.credentials.cloudflare import Connection, load_connection, load_state, save_connection
 from hostctl.host import Host
-from hostctl.names import check_hostname
 
 IMAGE = "cloudflare/cloudflared:2024.12.2"
 COMMAND = ["tunnel", "--no-autoupdate", "run"]
-TUNNEL_LABEL = "io.hostctl.tunnel"
 
 
 @dataclass
@@ -117,7 +112,7 @@ def ensure_connector(host: Host, spec: ContainerSpec, warnings: list[str]) -> st
     if (
         current is not None
         and current.status == "running"
-        and current.labels.get(TUNNEL_LABEL) == spec.labels[TUNNEL_LABEL]
+        and current.labels.get(labels.TUNNEL) == spec.labels[labels.TUNNEL]
     ):
         return "running"
     if not docker.image_exists(spec.image):

@@ -35,7 +35,9 @@ from hostctl.adapters.cloudflare import (
     CloudflareUnavailable,
     Record,
 )
-from hostctl.cloudflare.settings import (
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import file_lock
+from hostctl.credentials.cloudflare import (
     PENDING,
     SYNCED,
     Connection,
@@ -44,9 +46,8 @@ from hostctl.cloudflare.settings import (
     load_state,
     save_state,
 )
-from hostctl.deploy.locks import file_lock
-from hostctl.errors import HostctlError
 from hostctl.host import Host
+from hostctl.hostnames import webhook_hostname
 
 CATCH_ALL = {"service": "http_status:404"}
 EDGE_HOST = "host.docker.internal"
@@ -110,7 +111,7 @@ def owned_rules(
 
 def wanted_hostnames(host: Host) -> list[str]:
     """Every app's hostnames, and the agent's webhook hostname."""
-    webhooks = host.webhook_hostname()
+    webhooks = webhook_hostname(host)
     wanted = {h for app in host.store.apps() for h in app.hostnames}
     return sorted(wanted | {webhooks} if webhooks else wanted)
 
@@ -129,7 +130,7 @@ def sync(host: Host, force: list[str] | None = None, retries: int = PATIENT) -> 
     connection = load_connection(host.settings)
     if connection is None:
         return None
-    with file_lock(host.settings.dir("locks") / "cloudflare.lock"):
+    with file_lock(host.settings.paths.lock("cloudflare")):
         state = load_state(host.settings)
         wanted = wanted_hostnames(host)
         state.forced = sorted(h for h in {*state.forced, *(force or [])} if h in wanted)
@@ -243,7 +244,7 @@ def converge(
     for r in body:
         if r not in kept and r.get("hostname") not in owned:
             report.changes.append(f"replaced the ingress rule for {r.get('hostname')} (forced)")
-    webhooks = host.webhook_hostname()
+    webhooks = webhook_hostname(host)
     new_rules = [
         *kept,
         *(ingress_rule(h, service, h == webhooks) for h in ready),

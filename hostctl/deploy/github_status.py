@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from hostctl.deploy.report import Reporter
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.progress import Reporter
 from hostctl.host import Host
+from hostctl.hostnames import app_urls
 from hostctl.state import Release
-from hostctl.state.jobs import Job
+from hostctl.state.queue import Job
 
 log = logging.getLogger("hostctl.agent")
 TIMEOUT = 5.0  # seconds for the whole status call: a deploy never waits longer on GitHub
@@ -48,10 +49,10 @@ def post_status(
     sha = (release.commit_sha if release else None) or found.ref
     if app is None or not repo or not sha or len(sha) != 40:
         return
-    from hostctl.github.settings import load_github
+    from hostctl.github.connection import load_github
 
     settings = load_github(host.settings)
     if settings is None:
         return
     with settings.api(max_attempts=1, timeout=TIMEOUT) as github:
-        github.set_status(repo, sha, state, description, next(iter(host.urls(app)), None))
+        github.set_status(repo, sha, state, description, next(iter(app_urls(host, app)), None))

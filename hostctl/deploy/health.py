@@ -7,8 +7,8 @@ import time
 import httpx
 
 from hostctl.adapters.docker import Docker
-from hostctl.config import HealthCheck
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.stack.app_config import HealthCheck
 
 POLL_INTERVAL = 0.05
 

@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hostctl.build.plan import DEFAULT_PORT, plan_build
-from hostctl.deploy.locks import app_lock_path, file_lock
-from hostctl.deploy.report import Logged, Reporter
-from hostctl.deploy.source import check_source, fetch_source, spooled_tree
+from hostctl.core.errors import HostctlError, disk_full
+from hostctl.core.locks import file_lock
+from hostctl.core.progress import Logged, Reporter
+from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import Leftovers, run_release_command, swap
-from hostctl.errors import HostctlError, disk_full
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
+from hostctl.stack.plan import DEFAULT_PORT, plan_build
 from hostctl.state import Release
 
 
@@ -28,7 +28,7 @@ def app_lock(host: Host, app: str, out: Reporter) -> Iterator[None]:
         who = f" (pid {holder})" if holder else ""
         out.step(f"Another deploy of {app} is running{who}; waiting for it to finish")
 
-    with file_lock(app_lock_path(host.settings.dir("locks"), app), on_wait=waiting):
+    with file_lock(host.settings.paths.app_lock(app), on_wait=waiting):
         yield
 
 
@@ -88,7 +88,7 @@ def run_release(
     host: Host, release: Release, out: Reporter, work: Callable[[Logged], Release]
 ) -> Release:
     """Run a release's work with its log; on failure record why, keep the old one serving."""
-    log_path = host.settings.dir("logs", release.app) / f"release-{release.number}.log"
+    log_path = host.settings.paths.release_log(release.app, release.number)
     log = Logged(log_path, out)
     log.step(f"Release {release.number} of {release.app} ({release.kind}, by {release.trigger})")
     try:
@@ -130,15 +130,15 @@ def build_release(
     app, number = release.app, release.number
     timings: dict[str, float] = {}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=host.settings.dir("work", app)) as work:
+    with tempfile.TemporaryDirectory(dir=host.settings.paths.dir("work", app)) as work:
         tree = Path(work) / "src"
         log.step(f"Fetching {source}{f' at {ref}' if ref else ''}")
         fetched = fetch_source(
             source,
             ref,
-            host.settings.dir("repos") / f"{app}.git",
+            host.settings.paths.build_repo(app),
             tree,
-            spooled=spooled_tree(host.settings, app, ref) if ref else None,
+            spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
         )
         checkpoint()
@@ -179,7 +179,7 @@ def deploy_key_env(host: Host, app: str) -> dict[str, str]:
     key = existing_deploy_key(host.settings, app)
     if key is None:
         return {}
-    known_hosts = host.settings.dir("ssh") / "known_hosts"
+    known_hosts = host.settings.paths.known_hosts
     return {"GIT_SSH_COMMAND": git_ssh_command(key, known_hosts)}
 
 

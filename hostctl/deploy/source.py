@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.adapters import git
-from hostctl.errors import HostctlError
-from hostctl.settings import Settings
+from hostctl.core.errors import HostctlError
 
 URL_SCHEMES = ("file://", "ssh://", "https://", "http://", "git://", "git@")
 
@@ -37,12 +36,6 @@ def check_source(source: str) -> str:
     if not path.is_dir():
         raise HostctlError(f"source {source!r} is not a directory", "pass the app's folder")
     return str(path)
-
-
-def spooled_tree(settings: Settings, app: str, commit: str) -> Path:
-    """Where the push hook leaves a pushed commit's tree: the commit is not in its
-    repository until the deploy succeeds (the push waits on it)."""
-    return settings.dir("spool", app) / f"{commit}.tar"
 
 
 def fetch_source(

@@ -14,12 +14,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from hostctl.adapters.docker import ContainerSpec
-from hostctl.build.plan import RuntimeSpec
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import file_lock, shared_lock
+from hostctl.core.progress import Reporter
 from hostctl.deploy.health import wait_until_healthy
-from hostctl.deploy.locks import file_lock, retiring_lock_path, shared_lock
-from hostctl.deploy.report import Reporter
-from hostctl.errors import HostctlError
 from hostctl.host import Host
+from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import Release
 
 SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
@@ -80,8 +80,8 @@ class Leftovers:
 
     def hand_off(self, host: Host, names: list[str]) -> None:
         if names and not self.containers:
-            locks = host.settings.dir("locks")
-            self.held.enter_context(shared_lock(retiring_lock_path(locks, self.app)))
+            retiring = host.settings.paths.retiring_lock(self.app)
+            self.held.enter_context(shared_lock(retiring))
         self.containers += names
 
     def stop(self, host: Host, out: Reporter) -> None:
@@ -121,7 +121,7 @@ def swap(
         raise
     out.step(f"Healthy at {address}{spec.health.path}")
 
-    with file_lock(host.settings.dir("locks") / "edge.lock"):
+    with file_lock(host.settings.paths.edge_lock):
         if new_release:
             host.store.make_live(app, release.number, web.name)
         else:

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.settings import Settings
 
 PRIVATE = "id_ed25519"
@@ -28,19 +28,14 @@ class DeployKey:
     public_key_openssh: str  # "ssh-ed25519 AAAA... comment", one line
 
 
-def deploy_key_dir(settings: Settings, app: str) -> Path:
-    """Where the app's deploy key lives: ``keys/<app>`` under HOSTCTL_ROOT."""
-    return settings.root / "keys" / app
-
-
 def app_deploy_key(settings: Settings, app: str) -> DeployKey:
     """The app's keypair, made on first use (`apps connect`), commented ``hostctl <app>``."""
-    return ensure_deploy_key(deploy_key_dir(settings, app), f"hostctl {app}")
+    return ensure_deploy_key(settings.paths.deploy_keys(app), f"hostctl {app}")
 
 
 def existing_deploy_key(settings: Settings, app: str) -> DeployKey | None:
     """The app's keypair if `apps connect` made one, else None; only reads (a deploy)."""
-    directory = deploy_key_dir(settings, app)
+    directory = settings.paths.deploy_keys(app)
     private_path = directory / PRIVATE
     if not private_path.is_file():
         return None

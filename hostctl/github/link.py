@@ -8,11 +8,12 @@ import socket
 from dataclasses import dataclass, field
 
 from hostctl.adapters.github import RepoNotFound
-from hostctl.errors import HostctlError
-from hostctl.github.keys import app_deploy_key, deploy_key_dir
+from hostctl.core.errors import HostctlError
+from hostctl.github.connection import load_github
+from hostctl.github.keys import app_deploy_key
 from hostctl.github.repo import parse_repo
-from hostctl.github.settings import load_github
 from hostctl.host import Host
+from hostctl.hostnames import webhook_url
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,11 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
                 made.append(f"read-only deploy key {ids['key_id']}")
             elif ids.get("key_id"):  # an https fetch never uses a deploy key: drop ours
                 api.remove_deploy_key(spec.github, ids.pop("key_id"))
-                shutil.rmtree(deploy_key_dir(host.settings, app), ignore_errors=True)
+                shutil.rmtree(host.settings.paths.deploy_keys(app), ignore_errors=True)
             ids["hook_id"] = api.ensure_webhook(
-                spec.github, host.webhook_url(app), found.webhook_secret, ids.get("hook_id")
+                spec.github, webhook_url(host, app), found.webhook_secret, ids.get("hook_id")
             )
-            made.append(f"webhook {ids['hook_id']} → {host.webhook_url(app)}")
+            made.append(f"webhook {ids['hook_id']} → {webhook_url(host, app)}")
     host.store.set_repo(app, spec.url, branch)
     host.store.set_github(app, ids | {"repo": spec.github} if spec.github else {})
     host.store.audit("apps:connect", app, f"{spec.url} ({branch}); {'; '.join(made)}")
@@ -101,7 +102,7 @@ def unlink_github(host: Host, app: str) -> list[str]:
                 "remove them on GitHub by hand if the repository still exists)"
             )
     host.store.set_github(app, {})
-    shutil.rmtree(deploy_key_dir(host.settings, app), ignore_errors=True)
+    shutil.rmtree(host.settings.paths.deploy_keys(app), ignore_errors=True)
     return removed
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 SCHEMES = ("https", "http", "ssh", "git", "file")
 # GitHub's rules: an owner is letters, digits and hyphens, not at either end, at most 39;

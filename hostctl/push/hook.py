@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.adapters import git
-from hostctl.deploy.jobs import follow, superseded
-from hostctl.deploy.report import Reporter
-from hostctl.deploy.source import spooled_tree
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.progress import Reporter
 from hostctl.host import Host
-from hostctl.state.jobs import Job, enqueue
+from hostctl.queue import follow, superseded
+from hostctl.state.queue import Job, enqueue
 
 ZERO = "0" * 40
 
@@ -54,7 +53,7 @@ def pre_receive(
             f"deleting {app.branch} would not undeploy {app.name}, so it is refused",
             f"to remove the app: `hostctl apps destroy {app.name}`",
         )
-    spooled = spooled_tree(host.settings, app.name, update.new)
+    spooled = host.settings.paths.spooled_tree(app.name, update.new)
     # The pushed objects are only visible to this process (git's quarantine), so the
     # tree is handed to the deploy as an archive.
     git.git("archive", "--format=tar", "-o", str(spooled), update.new, cwd=repo)

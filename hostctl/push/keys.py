@@ -14,8 +14,8 @@ from pathlib import Path
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
-from hostctl.errors import HostctlError
-from hostctl.private_json import write_private_text
+from hostctl.core.errors import HostctlError
+from hostctl.core.private_files import write_private_text
 from hostctl.push.launcher import hostctl_argv
 from hostctl.push.user import forced_command, keys_file_for, keys_header
 from hostctl.push.user import write_authorized_keys as write_push_user_keys
@@ -35,7 +35,7 @@ class PushKey:
 
 
 def authorized_keys_path(settings: Settings) -> Path:
-    return settings.dir("ssh") / "authorized_keys"
+    return settings.paths.authorized_keys
 
 
 def parse_public_key(text: str) -> tuple[str, str, str]:

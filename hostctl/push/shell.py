@@ -8,8 +8,8 @@ import shlex
 from pathlib import Path
 
 from hostctl.adapters import git
-from hostctl.errors import HostctlError
-from hostctl.names import check_app_name
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_app_name
 from hostctl.push.launcher import hostctl_argv
 from hostctl.settings import Settings
 from hostctl.state import Store
@@ -36,15 +36,11 @@ def git_command(settings: Settings, store: Store, original: str | None) -> list[
     return [parts[0], str(ensure_push_repo(settings, name, store.app(name).branch))]
 
 
-def push_repo_path(settings: Settings, app: str) -> Path:
-    return settings.root / "git" / f"{app}.git"
-
-
 def ensure_push_repo(settings: Settings, app: str, branch: str) -> Path:
     """The app's bare repository, with the pre-receive hook that deploys (kept current)."""
-    path = push_repo_path(settings, app)
+    path = settings.paths.push_repo(app)
     if not (path / "HEAD").is_file():
-        settings.dir("git")
+        settings.paths.dir("git")
         git.git("init", "--bare", "--quiet", str(path))
     git.git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
     hook = path / "hooks" / "pre-receive"

@@ -12,7 +12,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.settings import Settings
 
 PUSH_USER = "hostctl"

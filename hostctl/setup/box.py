@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.push.keys import PushKey, list_keys
 from hostctl.settings import Settings
 from hostctl.setup.push_user import push_user_steps
@@ -35,9 +35,9 @@ def setup_this_box(
 def push_keys(settings: Settings) -> list[PushKey]:
     """The keys that may push; none on a box hostctl has stored nothing on yet (without
     creating the state store, so `--check` changes nothing)."""
-    if not settings.db_path.exists():
+    if not settings.paths.database.exists():
         return []
-    store = Store(settings.db_path)
+    store = Store(settings.paths.database)
     try:
         return list_keys(store)
     finally:

@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.push.user import DIRECTORY, PUSH_USER
 from hostctl.setup.files import owner_and_mode
 

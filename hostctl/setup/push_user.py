@@ -7,7 +7,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.push.keys import PushKey, push_user_keys_text
 from hostctl.push.user import PUSH_USER, account, read_keys_file, write_authorized_keys
 from hostctl.settings import Settings

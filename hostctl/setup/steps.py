@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 Status = Literal["ok", "applied", "missing", "failed"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.push.user import PUSH_USER, WRAPPER
 from hostctl.setup.files import install_file, owned_by_root
 from hostctl.setup.steps import Step

@@ -7,7 +7,7 @@ import os
 import shlex
 import subprocess
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.setup.steps import Step
 
 

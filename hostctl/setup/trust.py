@@ -11,7 +11,7 @@ import sysconfig
 from pathlib import Path
 
 import hostctl
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 MAX_LINKS = 40  # as the kernel's path walk
 LIBRARIES = ("stdlib", "platstdlib", "purelib", "platlib")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.state.migrations import migrate
 
 IN_PROGRESS = ("building", "releasing", "starting")

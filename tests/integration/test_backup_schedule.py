@@ -94,7 +94,7 @@ def test_backups_run_when_due_then_upload_and_drill(runner, host, s3, app, app_n
 
 
 def test_a_call_while_another_runs_returns_at_once(runner, host, app):
-    lock = host.settings.dir("locks") / "backup-schedule.lock"
+    lock = host.settings.paths.lock("backup-schedule")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -269,7 +269,7 @@ def test_the_agent_leaves_litestream_alone_while_the_app_s_backup_lock_is_held(
     runner.set_offsite(s3.endpoint, bucket, s3.access_key_id, s3.secret_access_key)
     runner.configure(f"backup:\n  schedule: off\n  litestream: [{app}]\n")
     pid = runner.root / "litestream" / f"{app}.pid"
-    lock = host.settings.dir("locks") / f"backup-{app}.lock"
+    lock = host.settings.paths.backup_lock(app)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # as a restore holds it while it restarts Litestream
     try:

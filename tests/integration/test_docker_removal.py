@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from hostctl.adapters.docker import ContainerSpec, Docker
-from hostctl.templates import base_images
+from hostctl.core.templates import base_images
 from tests.conftest import NAMESPACE
 
 pytestmark = pytest.mark.integration

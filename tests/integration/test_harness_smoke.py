@@ -8,7 +8,7 @@ import time
 import pytest
 
 from hostctl.adapters.docker import ContainerSpec, Docker
-from hostctl.templates import base_images
+from hostctl.core.templates import base_images
 from tests.conftest import NAMESPACE, free_port
 from tests.support import http_get
 

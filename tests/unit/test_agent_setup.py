@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from hostctl.agent.listen import listen_addresses, parse_address
 from hostctl.cli import cli
-from hostctl.config import AgentConfig
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.github.link import check_branch
+from hostctl.server_config import AgentConfig
 
 
 def test_loopback_and_the_tailnet_are_allowed_and_nothing_else():

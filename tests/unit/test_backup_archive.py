@@ -11,7 +11,7 @@ import pytest
 
 from hostctl.backup.archive import extract, file_sha256, verify, write_archive
 from hostctl.backup.snapshot import scan
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from tests.backup_support import row_ids, unpack, write_rows
 
 

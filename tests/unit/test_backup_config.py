@@ -6,7 +6,7 @@ import pytest
 
 from hostctl.backup.config import BackupConfig, Retention, backup_config
 from hostctl.backup.retention import to_keep
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.settings import Settings
 
 

@@ -4,7 +4,7 @@ migrates with its data, and what is kept is read back."""
 import sqlite3
 from datetime import UTC, datetime
 
-from hostctl.errors import disk_full
+from hostctl.core.errors import disk_full
 from hostctl.state import Store
 from hostctl.state.backups import last_attempt, lineage, record_attempt, set_lineage
 from hostctl.state.migrations import MIGRATIONS, migrate, unread_backup_state_dropped

@@ -14,7 +14,7 @@ from hostctl.adapters.cloudflare import (
     CloudflareUnavailable,
     RecordConflict,
 )
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from tests.doubles.cloudflare import ACCOUNT, TOKEN, CloudflareDouble
 
 

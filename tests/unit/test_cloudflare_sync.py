@@ -11,16 +11,15 @@ import pytest
 from hostctl.adapters.cloudflare import MARKER, CloudflareAPI
 from hostctl.adapters.docker import run_arguments
 from hostctl.cloudflare.connect import COMMAND, IMAGE, connector_spec
-from hostctl.cloudflare.settings import (
+from hostctl.cloudflare.sync import check_new_hostnames, reconcile_cloudflare, sync
+from hostctl.core.errors import HostctlError
+from hostctl.credentials.cloudflare import (
     Connection,
-    connection_path,
     load_state,
     save_connection,
-    state_path,
 )
-from hostctl.cloudflare.sync import check_new_hostnames, reconcile_cloudflare, sync
-from hostctl.errors import HostctlError
 from hostctl.host import Host
+from hostctl.hostnames import default_hostname, webhook_hostname, webhook_url
 from tests.doubles.cloudflare import ACCOUNT, ALL, TOKEN, CloudflareDouble
 
 FOREIGN_RULE = {
@@ -52,7 +51,7 @@ def cname(host: Host, name: str) -> tuple[str, str, str, bool, str]:
 
 
 def double_tunnel(host: Host) -> str:
-    from hostctl.cloudflare.settings import load_connection
+    from hostctl.credentials.cloudflare import load_connection
 
     connection = load_connection(host.settings)
     assert connection is not None
@@ -71,7 +70,7 @@ def foreign(double: CloudflareDouble) -> set[tuple[str, str, str, bool, str | No
 
 
 def test_connection_is_stored_0600(host: Host) -> None:
-    mode = stat.S_IMODE(os.stat(connection_path(host.settings)).st_mode)
+    mode = stat.S_IMODE(os.stat(host.settings.paths.cloudflare_connection).st_mode)
     assert mode == 0o600
 
 
@@ -232,9 +231,9 @@ def test_cloudflared_container_spec(hostctl_env: Path) -> None:
 
 def test_new_apps_default_to_the_connected_domain_and_webhooks_get_theirs(host: Host) -> None:
     assert host.settings.server.domain == "localhost", "hostctl.yml sets no domain"
-    assert host.default_hostname("blog") == "blog.example.com"
-    assert host.webhook_hostname() == "hooks.example.com"
-    assert host.webhook_url("blog") == "https://hooks.example.com/hooks/github/blog"
+    assert default_hostname(host, "blog") == "blog.example.com"
+    assert webhook_hostname(host) == "hooks.example.com"
+    assert webhook_url(host, "blog") == "https://hooks.example.com/hooks/github/blog"
 
 
 def test_losing_or_damaging_the_state_file_changes_nothing(
@@ -245,9 +244,9 @@ def test_losing_or_damaging_the_state_file_changes_nothing(
     dns, ingress = double.dns(zone(double)), double.ingress(double_tunnel(host))
     for damage in (None, "{not json", '["a list"]', '{"hostnames": 3, "extra": 1}'):
         if damage is None:
-            state_path(host.settings).unlink()
+            host.settings.paths.cloudflare_state.unlink()
         else:
-            state_path(host.settings).write_text(damage)
+            host.settings.paths.cloudflare_state.write_text(damage)
         report = sync(host)
         assert report is not None and report.changes == [] and report.error is None
         assert report.hostnames["blog.example.com"] == {"dns": "synced", "ingress": "synced"}

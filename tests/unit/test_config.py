@@ -1,7 +1,9 @@
 import pytest
 
-from hostctl.config import HealthCheck, Resources, load_server_config, parse_app_config
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.yaml_sections import Resources
+from hostctl.server_config import load_server_config
+from hostctl.stack.app_config import HealthCheck, parse_app_config
 
 
 def error_of(text: str) -> str:

@@ -14,7 +14,7 @@ from hostctl.adapters.github import (
     accepted_permissions,
     check_api_url,
 )
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from tests.doubles.github import LOGIN, TOKEN, GitHubDouble
 
 REPO = "me/blog"

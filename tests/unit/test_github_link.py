@@ -11,11 +11,11 @@ import pytest
 from hostctl.deploy import github_status
 from hostctl.deploy.github_status import report_status
 from hostctl.deploy.pipeline import deploy_key_env
-from hostctl.github.keys import deploy_key_dir, existing_deploy_key
+from hostctl.github.connection import connect_github
+from hostctl.github.keys import existing_deploy_key
 from hostctl.github.link import link_app, unlink_app
-from hostctl.github.settings import connect_github
 from hostctl.host import Host
-from hostctl.state.jobs import enqueue
+from hostctl.state.queue import enqueue
 from tests.doubles.github import TOKEN, GitHubDouble
 
 REPO = "octo-dev/blog"
@@ -128,13 +128,13 @@ def test_a_commit_status_is_posted_once_and_never_waits(
 
 def test_a_deploy_only_reads_the_deploy_key(host: Host, gh: GitHubDouble) -> None:
     assert deploy_key_env(host, "blog") == {}  # not connected: no key, none made
-    assert not deploy_key_dir(host.settings, "blog").exists()
+    assert not host.settings.paths.deploy_keys("blog").exists()
     link_app(host, "blog", REPO, "main")
-    public = deploy_key_dir(host.settings, "blog") / "id_ed25519.pub"
+    public = host.settings.paths.deploy_keys("blog") / "id_ed25519.pub"
     before = (public.read_text(), public.stat().st_mtime_ns)
     assert before[0].endswith(" hostctl blog\n")
     env = deploy_key_env(host, "blog")
-    assert str(deploy_key_dir(host.settings, "blog") / "id_ed25519") in env["GIT_SSH_COMMAND"]
+    assert str(host.settings.paths.deploy_keys("blog") / "id_ed25519") in env["GIT_SSH_COMMAND"]
     assert (public.read_text(), public.stat().st_mtime_ns) == before
     key = existing_deploy_key(host.settings, "blog")
     assert key is not None and key.public_key_openssh + "\n" == before[0]
@@ -149,7 +149,7 @@ def test_an_https_url_gets_a_webhook_and_no_deploy_key(host: Host, gh: GitHubDou
     assert linked.repo == https and [m.split()[0] for m in linked.made] == ["webhook"]
     repo = gh.repos[REPO.lower()]
     assert len(repo.hooks) == 1 and repo.keys == []
-    assert not deploy_key_dir(host.settings, "blog").exists()
+    assert not host.settings.paths.deploy_keys("blog").exists()
     assert "key_id" not in host.store.app("blog").github
 
     link_app(host, "blog", REPO, "main")  # SSH: the deploy key is added
@@ -157,5 +157,5 @@ def test_an_https_url_gets_a_webhook_and_no_deploy_key(host: Host, gh: GitHubDou
     link_app(host, "blog", https, "main")  # back to https: the unused key is removed
     assert repo.keys == [] and len(repo.hooks) == 1
     assert "key_id" not in host.store.app("blog").github
-    assert not deploy_key_dir(host.settings, "blog").exists()
+    assert not host.settings.paths.deploy_keys("blog").exists()
     assert deploy_key_env(host, "blog") == {}

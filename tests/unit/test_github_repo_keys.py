@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.github.keys import DeployKey, ensure_deploy_key, git_ssh_command
 from hostctl.github.repo import RepoSpec, parse_repo
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from hostctl.state import Store
-from hostctl.state.jobs import (
+from hostctl.state.queue import (
     Delivery,
     claim,
     enqueue,

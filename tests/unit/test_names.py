@@ -1,7 +1,7 @@
 import pytest
 
-from hostctl.errors import HostctlError
-from hostctl.names import check_app_name, check_env_key, check_hostname
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_app_name, check_env_key, check_hostname
 
 
 @pytest.mark.parametrize("name", ["a", "blog", "my-api", "a1", "a" * 30])

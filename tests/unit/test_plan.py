@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from hostctl.build.plan import plan_build
-from hostctl.errors import HostctlError
-from hostctl.templates import base_images
+from hostctl.core.errors import HostctlError
+from hostctl.core.templates import base_images
+from hostctl.stack.plan import plan_build
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "apps"
 

@@ -1,9 +1,9 @@
 import pytest
 
-from hostctl.build.appjson import health_from_app_json
-from hostctl.build.procfile import parse_procfile
-from hostctl.config import HealthCheck
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.stack.app_config import HealthCheck
+from hostctl.stack.appjson import health_from_app_json
+from hostctl.stack.procfile import parse_procfile
 
 
 def test_procfile_with_comments_blank_lines_and_odd_spacing():

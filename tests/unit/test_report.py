@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from hostctl.deploy.report import Logged
+from hostctl.core.progress import Logged
 
 
 class PipeWatcher:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from hostctl.cli import cli
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.push.keys import PushKey, key_line, push_user_keys_text
 from hostctl.push.launcher import hostctl_argv
 from hostctl.push.user import forced_command

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.push import user
 from hostctl.setup.files import install_file
 from hostctl.setup.home import home_ok, make_home

@@ -40,7 +40,7 @@ def test_installed_wheel_loads_every_template(tmp_path):
         capture_output=True,
     )
     check = (
-        "import hostctl.templates as t, pathlib;"
+        "import hostctl.core.templates as t, pathlib;"
         f"assert str(t.template_root()).startswith({str(target)!r}), t.template_root();"
         "names = t.template_names(); [t.read_template(n) for n in names];"
         "print(len(names), sorted(t.base_images()))"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # where plain http is fine
 

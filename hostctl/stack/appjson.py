@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hostctl.config import HealthCheck
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.stack.app_config import HealthCheck
 
 
 def health_from_app_json(text: str) -> HealthCheck | None:

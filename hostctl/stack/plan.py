@@ -13,17 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hostctl.build.appjson import health_from_app_json
-from hostctl.build.procfile import parse_procfile
-from hostctl.config import (
-    DEFAULT_STOP_TIMEOUT,
-    AppConfig,
-    HealthCheck,
-    Resources,
-    parse_app_config,
-)
-from hostctl.errors import HostctlError
-from hostctl.templates import render
+from hostctl.core.errors import HostctlError
+from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
+from hostctl.core.templates import render
+from hostctl.core.yaml_sections import Resources
+from hostctl.stack.app_config import AppConfig, HealthCheck, parse_app_config
+from hostctl.stack.appjson import health_from_app_json
+from hostctl.stack.procfile import parse_procfile
 
 DEFAULT_PORT = 5000
 LOOKED_FOR = (

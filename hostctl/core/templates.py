@@ -16,7 +16,7 @@ def template_root() -> Traversable:
     if packaged.is_dir():
         return packaged
     # A source checkout (editable install): templates/ sits beside the package.
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 def read_template(name: str) -> str:

@@ -9,17 +9,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import try_lock
+from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.github_status import report_status
-from hostctl.deploy.locks import try_lock
 from hostctl.deploy.pipeline import deploy, resolve_source
-from hostctl.deploy.report import Logged, Reporter
-from hostctl.deploy.source import spooled_tree
 from hostctl.deploy.swap import Leftovers
-from hostctl.errors import HostctlError
 from hostctl.host import Host
 from hostctl.settings import Settings
 from hostctl.state import Release, Store
-from hostctl.state.jobs import (
+from hostctl.state.queue import (
     LEASE_SECONDS,
     Job,
     claim,
@@ -40,17 +39,9 @@ class JobInterrupted(HostctlError):
     """The worker is stopping; the job goes back to the queue before the swap begins."""
 
 
-def agent_lock_path(settings: Settings) -> Path:
-    return settings.dir("locks") / "agent.lock"
-
-
 def agent_running(settings: Settings) -> bool:
-    with try_lock(agent_lock_path(settings)) as free:
+    with try_lock(settings.paths.agent_lock) as free:
         return not free
-
-
-def job_log_path(settings: Settings, found: Job) -> Path:
-    return settings.dir("logs", found.app) / f"job-{found.id}.log"
 
 
 def submit_deploy(
@@ -85,7 +76,7 @@ def follow(host: Host, job_id: int, out: Reporter) -> Job:
     waiting_said = False
     while True:
         current = job(host.store, job_id)
-        path = job_log_path(host.settings, current)
+        path = host.settings.paths.job_log(current.app, current.id)
         printed = replay(path, printed, out)
         if current.status == "superseded" and current.superseded_by:
             out.step(f"Job {job_id} was superseded by job {current.superseded_by}, a newer deploy")
@@ -133,7 +124,7 @@ def run_job(
 
     The job is done once its release serves; the old containers are stopped after that
     (``on_finished`` runs in between), while the app's next job may already start."""
-    log = Logged(job_log_path(host.settings, claimed), out)
+    log = Logged(host.settings.paths.job_log(claimed.app, claimed.id), out)
     release: list[Release] = []
     leftovers = Leftovers(claimed.app)
 
@@ -176,7 +167,7 @@ def run_job(
         lease.stop()
         log.close()
         if final and claimed.ref:  # a requeued push job still needs its spooled tree
-            spooled_tree(host.settings, claimed.app, claimed.ref).unlink(missing_ok=True)
+            host.settings.paths.spooled_tree(claimed.app, claimed.ref).unlink(missing_ok=True)
     final_job = job(host.store, claimed.id)
     on_finished(final_job)
     try:
@@ -197,7 +188,7 @@ class LeaseKeeper:
         self.thread.start()
 
     def renew(self) -> None:
-        store = Store(self.settings.db_path)
+        store = Store(self.settings.paths.database)
         try:
             owner = self.claimed.lease_owner or ""
             while not self.stopped.wait(LEASE_SECONDS / 3):

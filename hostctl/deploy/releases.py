@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_env_key
+from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.pipeline import app_lock, run_release
-from hostctl.deploy.report import Logged, Reporter
 from hostctl.deploy.swap import swap
-from hostctl.errors import HostctlError
 from hostctl.host import Host
-from hostctl.names import check_env_key
 from hostctl.state import Release
 
 

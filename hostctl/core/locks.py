@@ -52,12 +52,3 @@ def shared_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def app_lock_path(locks: Path, app: str) -> Path:
-    return locks / f"app-{app}.lock"
-
-
-def retiring_lock_path(locks: Path, app: str) -> Path:
-    """Shared while an app's old containers are being stopped (reconcile keeps off)."""
-    return locks / f"retiring-{app}.lock"

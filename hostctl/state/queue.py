@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 from hostctl.state.store import Store, now
 
 TERMINAL = ("done", "failed", "superseded")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 T = TypeVar("T")
 

@@ -1,6 +1,7 @@
-"""Reconcile: make the engine and the edge match the state store.
+"""Reconcile: make the engine, the edge, the queue and Cloudflare match the state store.
 
-It runs whenever hostctl starts (CLI or agent). It finishes what a crash interrupted:
+It sits above every other room and runs whenever hostctl starts (CLI or agent); commands
+get their context through `open_host`/`queue_host` here. It finishes what a crash interrupted:
 releases left half-way are marked failed and their containers removed, jobs whose
 worker died are queued again (once), a missing web container is started again, and
 Caddy gets every app's route from the state store.
@@ -10,19 +11,18 @@ from __future__ import annotations
 
 import shutil
 
-from hostctl.adapters.caddy import Route
-from hostctl.build.plan import RuntimeSpec
 from hostctl.cloudflare.sync import reconcile_cloudflare
-from hostctl.deploy.locks import app_lock_path, file_lock, retiring_lock_path, try_lock
-from hostctl.deploy.report import Reporter, Silent
+from hostctl.core.errors import HostctlError
+from hostctl.core.labels import PROCESS, RELEASE
+from hostctl.core.locks import try_lock
+from hostctl.core.progress import Reporter, Silent
 from hostctl.deploy.swap import container_spec, swap
-from hostctl.errors import HostctlError
+from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
+from hostctl.queue import agent_running
+from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import App
-from hostctl.state.jobs import recover_jobs
-
-RELEASE = "io.hostctl.release"
-PROCESS = "io.hostctl.process"
+from hostctl.state.queue import recover_jobs
 
 
 def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
@@ -30,9 +30,8 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     out = out or Silent()
     repairs: list[str] = []
     host.docker.ensure_network(host.network, host.labels())
-    locks = host.settings.dir("locks")
     for release in host.store.unfinished_releases():
-        with try_lock(app_lock_path(locks, release.app)) as free:
+        with try_lock(host.settings.paths.app_lock(release.app)) as free:
             if free:
                 host.store.fail_release(
                     release.app,
@@ -42,36 +41,14 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
                 )
                 repairs.append(f"{release.app}: release {release.number} was interrupted")
     repairs += recover_jobs(host.store)
-    with file_lock(locks / "edge.lock"):
-        host.caddy.ensure_running(routes(host))
+    with edge_locked(host):
+        refresh_edge(host)
     for app in host.store.apps():
-        with try_lock(app_lock_path(locks, app.name)) as free:
+        with try_lock(host.settings.paths.app_lock(app.name)) as free:
             if free:
                 repairs += repair_app(host, app, out)
     repairs += reconcile_cloudflare(host)  # never raises: an outage leaves the sync pending
     return repairs
-
-
-WEBHOOKS_ROUTE = "_webhooks"  # not an app name: those start with a letter
-
-
-def routes(host: Host) -> list[Route]:
-    found = [Route(app.name, app.hostnames, upstream(host, app)) for app in host.store.apps()]
-    hostname = host.webhook_hostname()
-    if hostname:
-        agent = host.settings.server.agent.listen[0]
-        found.append(Route(WEBHOOKS_ROUTE, (hostname,), agent, path="/hooks/*"))
-    return found
-
-
-def upstream(host: Host, app: App) -> str | None:
-    if app.current_release is None or app.web_container is None:
-        return None
-    release = host.store.release(app.name, app.current_release)
-    state = host.docker.state(app.web_container, host.network)
-    if release.spec is None or state is None or state.ip is None:
-        return None
-    return f"{state.ip}:{RuntimeSpec.from_json(release.spec).port}"
 
 
 def remove_stale_containers(host: Host, app: App) -> list[str]:
@@ -90,11 +67,11 @@ def remove_stale_containers(host: Host, app: App) -> list[str]:
 
 def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
     repairs = []
-    work = host.settings.root / "work" / app.name
+    work = host.settings.paths.work(app.name)
     if work.is_dir() and any(work.iterdir()):
         shutil.rmtree(work)  # a source tree left by a deploy that was killed
         repairs.append(f"{app.name}: removed an interrupted deploy's source tree")
-    with try_lock(retiring_lock_path(host.settings.dir("locks"), app.name)) as not_retiring:
+    with try_lock(host.settings.paths.retiring_lock(app.name)) as not_retiring:
         if not_retiring:  # else a finished deploy is stopping its old containers
             repairs += remove_stale_containers(host, app)
     if app.current_release is None:
@@ -121,3 +98,16 @@ def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
             host.docker.run(container_spec(host, release, process, command))
             repairs.append(f"{app.name}: started missing {process} process")
     return repairs
+
+
+def open_host(host: Host | None = None, out: Reporter | None = None) -> tuple[Host, list[str]]:
+    """The host, reconciled: anything a crash left half-done is repaired first."""
+    host = host or Host()
+    return host, reconcile(host, out)
+
+
+def queue_host(out: Reporter | None = None) -> tuple[Host, list[str]]:
+    """The host for a command that queues a deploy: a running agent reconciles every
+    minute and runs the job, so only a deploy run inline reconciles here first."""
+    host = Host()
+    return (host, []) if agent_running(host.settings) else open_host(host, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
 
 LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.+)$")
 

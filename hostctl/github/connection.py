@@ -8,12 +8,11 @@ saved token worked at least once.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from hostctl.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.private_files import read_private, write_private
 from hostctl.host import Host
-from hostctl.private_json import read_private, write_private
 from hostctl.settings import Settings
 
 TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
@@ -43,13 +42,9 @@ class Disconnected:
     linked_apps: tuple[str, ...] = ()  # apps that still have a webhook or key on GitHub
 
 
-def github_path(settings: Settings) -> Path:
-    return settings.etc / "github.json"
-
-
 def load_github(settings: Settings) -> GitHubSettings | None:
     return read_private(
-        github_path(settings),
+        settings.paths.github_connection,
         lambda data: GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"])),
         "GitHub connection",
         "run `hostctl github connect --token TOKEN` again",
@@ -57,7 +52,7 @@ def load_github(settings: Settings) -> GitHubSettings | None:
 
 
 def save_github(settings: Settings, github: GitHubSettings) -> None:
-    write_private(github_path(settings), asdict(github))
+    write_private(settings.paths.github_connection, asdict(github))
 
 
 def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_API_URL) -> str:
@@ -79,7 +74,7 @@ def disconnect_github(target: Host | Settings) -> Disconnected:
     """Forget the token. What hostctl made on GitHub stays; the apps still linked are named
     (with a Host) so the caller can say `hostctl apps disconnect` removes it."""
     settings = target.settings if isinstance(target, Host) else target
-    path = github_path(settings)
+    path = settings.paths.github_connection
     removed = path.exists()
     path.unlink(missing_ok=True)
     linked: tuple[str, ...] = ()

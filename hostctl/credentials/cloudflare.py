@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from hostctl.private_json import read_private, write_private
+from hostctl.core.private_files import read_private, write_private
 from hostctl.settings import Settings
 
 SYNCED = "synced"
@@ -51,17 +50,9 @@ class SyncState:
     synced_at: str | None = None
 
 
-def connection_path(settings: Settings) -> Path:
-    return settings.etc / "cloudflare.json"
-
-
-def state_path(settings: Settings) -> Path:
-    return settings.dir("cloudflare") / "state.json"
-
-
 def load_connection(settings: Settings) -> Connection | None:
     return read_private(
-        connection_path(settings),
+        settings.paths.cloudflare_connection,
         lambda data: Connection(**data),
         "Cloudflare connection",
         "run `hostctl cloudflare connect --token TOKEN --domain DOMAIN` again",
@@ -69,11 +60,11 @@ def load_connection(settings: Settings) -> Connection | None:
 
 
 def save_connection(settings: Settings, connection: Connection) -> None:
-    write_private(connection_path(settings), asdict(connection))
+    write_private(settings.paths.cloudflare_connection, asdict(connection))
 
 
 def load_state(settings: Settings) -> SyncState:
-    path = state_path(settings)
+    path = settings.paths.cloudflare_state
     if not path.exists():
         return SyncState()
     try:
@@ -85,4 +76,4 @@ def load_state(settings: Settings) -> SyncState:
 
 
 def save_state(settings: Settings, state: SyncState) -> None:
-    write_private(state_path(settings), asdict(state))
+    write_private(settings.paths.cloudflare_state, asdict(state))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hostctl.apps import claim_hostnames
-from hostctl.cloudflare.settings import load_connection, load_state
 from hostctl.cloudflare.sync import SyncReport, check_new_hostnames, sync_after_change
-from hostctl.deploy.locks import file_lock
-from hostctl.deploy.reconcile import routes
-from hostctl.errors import HostctlError
+from hostctl.core.errors import HostctlError
+from hostctl.core.locks import file_lock
+from hostctl.core.names import check_hostname
+from hostctl.credentials.cloudflare import load_connection, load_state
+from hostctl.edge import routes
 from hostctl.host import Host
-from hostctl.names import check_hostname
+from hostctl.hostnames import claim_hostnames
 
 NOT_CONNECTED = "-"
 
@@ -79,7 +79,7 @@ def remove_domain(host: Host, app: str, hostname: str) -> DomainChange:
 
 
 def update(host: Host, app: str, hostnames: list[str], detail: str) -> None:
-    with file_lock(host.settings.dir("locks") / "edge.lock"):
+    with file_lock(host.settings.paths.edge_lock):
         host.store.set_hostnames(app, hostnames)
         host.store.audit("domains", app, detail)
         host.caddy.ensure_running(routes(host))

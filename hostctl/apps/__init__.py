@@ -1,0 +1,1 @@
+"""Apps: lifecycle, inspection and hostnames."""

@@ -1,0 +1,123 @@
+"""Every path hostctl reads or writes, in one place.
+
+State lives under HOSTCTL_ROOT and the server's config under HOSTCTL_ETC, so a test or a
+second instance isolates itself by setting those. Directories are created 0700 on first
+use. `app_paths` answers "everything of app X on disk".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+    etc: Path
+
+    def dir(self, *parts: str) -> Path:
+        """A private directory under the root, created on first use."""
+        path = self.root.joinpath(*parts)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    # The server's own files.
+    @property
+    def database(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def server_config(self) -> Path:
+        return self.etc / "hostctl.yml"
+
+    @property
+    def cloudflare_connection(self) -> Path:
+        return self.etc / "cloudflare.json"
+
+    @property
+    def cloudflare_state(self) -> Path:
+        return self.dir("cloudflare") / "state.json"
+
+    @property
+    def github_connection(self) -> Path:
+        return self.etc / "github.json"
+
+    @property
+    def offsite(self) -> Path:
+        return self.etc / "offsite.json"
+
+    @property
+    def caddy(self) -> Path:
+        return self.dir("caddy")
+
+    @property
+    def litestream(self) -> Path:
+        return self.dir("litestream")
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.dir("ssh") / "known_hosts"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.dir("ssh") / "authorized_keys"
+
+    # Locks (flock files; see hostctl.core.locks).
+    def lock(self, name: str) -> Path:
+        return self.dir("locks") / f"{name}.lock"
+
+    @property
+    def edge_lock(self) -> Path:
+        return self.lock("edge")
+
+    @property
+    def agent_lock(self) -> Path:
+        return self.lock("agent")
+
+    def app_lock(self, app: str) -> Path:
+        return self.lock(f"app-{app}")
+
+    def retiring_lock(self, app: str) -> Path:
+        """Shared while an app's old containers are being stopped (reconcile keeps off)."""
+        return self.lock(f"retiring-{app}")
+
+    def backup_lock(self, app: str) -> Path:
+        return self.lock(f"backup-{app}")
+
+    # An app's files.
+    def logs(self, app: str) -> Path:
+        return self.dir("logs", app)
+
+    def release_log(self, app: str, number: int) -> Path:
+        return self.root / "logs" / app / f"release-{number}.log"
+
+    def job_log(self, app: str, job_id: int) -> Path:
+        return self.logs(app) / f"job-{job_id}.log"
+
+    def work(self, app: str) -> Path:
+        """Where deploys unpack source trees (emptied by reconcile after a crash)."""
+        return self.root / "work" / app
+
+    def spooled_tree(self, app: str, commit: str) -> Path:
+        """A pushed commit, exported while git's quarantine still holds it."""
+        return self.dir("spool", app) / f"{commit}.tar"
+
+    def build_repo(self, app: str) -> Path:
+        """The bare repository deploys fetch into (layer cache for git sources)."""
+        return self.dir("repos") / f"{app}.git"
+
+    def push_repo(self, app: str) -> Path:
+        """The bare repository `git push hostctl` writes to."""
+        return self.root / "git" / f"{app}.git"
+
+    def deploy_keys(self, app: str) -> Path:
+        return self.root / "keys" / app
+
+    def backups(self, app: str) -> Path:
+        return self.dir("backups", app)
+
+    def app_paths(self, app: str) -> list[Path]:
+        """The app's files that `apps destroy` removes (backups and deploy keys have
+        their own owners: `hostctl backups`, `apps disconnect`)."""
+        return [self.root / "repos" / f"{app}.git", self.push_repo(app), self.root / "logs" / app]

@@ -1,0 +1,1 @@
+"""Saved connections to outside services (tokens, API URLs), kept 0600."""

@@ -1,0 +1,111 @@
+"""The server config: hostctl.yml under HOSTCTL_ETC (default /etc/hostctl).
+
+Validated into frozen dataclasses; every key is optional.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_hostname
+from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
+
+DEFAULT_AGENT_LISTEN = "127.0.0.1:8470"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Where the agent listens (loopback or the tailnet only) and the public base URL
+    GitHub posts webhooks to (default: https://hooks.<domain> with Cloudflare)."""
+
+    listen: tuple[str, ...] = (DEFAULT_AGENT_LISTEN,)
+    public_url: str | None = None
+
+
+TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
+
+
+def agent_address(text: str) -> tuple[str, int]:
+    """IP:PORT on loopback or the tailnet, where the agent may listen; ValueError why not."""
+    host, _, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    try:
+        address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
+        number = int(port)
+    except ValueError:
+        raise ValueError("expected IP:PORT, e.g. 127.0.0.1:8470") from None
+    if not 0 < number < 65536:
+        raise ValueError("expected IP:PORT, e.g. 127.0.0.1:8470")
+    if not (address.is_loopback or any(address in net for net in TAILNET)):
+        raise ValueError("the agent binds to loopback or the tailnet only")
+    return str(address), number
+
+
+def read_agent(section: Section | None) -> AgentConfig:
+    if section is None:
+        return AgentConfig()
+    section.only("listen", "public_url")
+    listen = section.data.get("listen", list(AgentConfig.listen))
+    if isinstance(listen, str):
+        listen = [listen]
+    if not isinstance(listen, list) or not listen or not all(isinstance(a, str) for a in listen):
+        section.fail(section.key_path("listen"), "should be HOST:PORT or a list of them")
+    for address in listen:
+        try:
+            agent_address(address)
+        except ValueError as exc:
+            section.fail(section.key_path("listen"), f"{address}: {exc}")
+    public_url = section.string("public_url")
+    if public_url is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", public_url):
+        section.fail(
+            section.key_path("public_url"), "should be a URL like https://hooks.example.com"
+        )
+    return AgentConfig(
+        listen=tuple(listen), public_url=public_url.rstrip("/") if public_url else None
+    )
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The box-wide settings in $HOSTCTL_ETC/hostctl.yml; every key is optional."""
+
+    domain: str = "localhost"
+    http_port: int = 80
+    resources: Resources = field(default_factory=Resources)
+    drain_timeout: float = 30.0
+    keep_releases: int = 5
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    # The `backup:` section as written; hostctl.backup.config validates it.
+    backup: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_server_config(path: Path) -> ServerConfig:
+    if not path.exists():
+        return ServerConfig()
+    top = Section("hostctl.yml", parse_yaml(path.read_text(), str(path)))
+    top.source = str(path)
+    top.only(
+        "domain", "http_port", "resources", "drain_timeout", "keep_releases", "agent", "backup"
+    )
+    defaults = ServerConfig()
+    domain = top.string("domain", defaults.domain) or defaults.domain
+    try:
+        check_hostname(domain)
+    except HostctlError:
+        top.fail("domain", "should be a DNS name like example.com")
+    return ServerConfig(
+        domain=domain,
+        http_port=top.integer("http_port", defaults.http_port, minimum=1) or defaults.http_port,
+        resources=read_resources(top.section("resources"), defaults.resources),
+        drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
+        keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
+        or defaults.keep_releases,
+        agent=read_agent(top.section("agent")),
+        backup=dict(backup.data) if (backup := top.section("backup")) else {},
+    )

@@ -1,0 +1,89 @@
+"""The app config: the optional hostctl.yml at the root of an app's repository.
+
+Repository content is untrusted input: it is validated into a frozen dataclass, and every
+error names the key path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
+from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """The gate a new web container must pass before it gets traffic."""
+
+    path: str = "/"
+    timeout: float = 60.0
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The optional hostctl.yml at the root of an app's repository."""
+
+    port: int | None = None
+    healthcheck: HealthCheck | None = None
+    processes: tuple[tuple[str, str], ...] = ()
+    release: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+
+    def resources_over(self, defaults: Resources) -> Resources:
+        return read_resources(Section("hostctl.yml", self.resources, "resources"), defaults)
+
+
+APP_KEYS = ("port", "healthcheck", "processes", "release", "resources", "stop_timeout")
+
+
+def read_healthcheck(section: Section) -> HealthCheck:
+    section.only("path", "timeout", "content")
+    path = section.string("path", "/") or "/"
+    if not path.startswith("/"):
+        section.fail(section.key_path("path"), "should start with /")
+    return HealthCheck(
+        path=path, timeout=section.seconds("timeout", 60.0), content=section.string("content")
+    )
+
+
+def read_processes(section: Section) -> tuple[tuple[str, str], ...]:
+    processes = []
+    for name, value in section.data.items():
+        key = section.key_path(str(name))
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,29}", str(name)):
+            section.fail(key, "process types are lowercase words like web or worker")
+        if isinstance(value, Mapping):
+            inner = Section(section.source, value, key)
+            inner.only("command")
+            value = inner.string("command")
+        if not isinstance(value, str) or not value.strip():
+            section.fail(key, "should be a command string")
+        processes.append((str(name), str(value).strip()))
+    return tuple(processes)
+
+
+def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
+    top = Section(source, parse_yaml(text, source))
+    top.only(*APP_KEYS)
+    port = top.integer("port", minimum=1)
+    if port is not None and port > 65535:
+        top.fail("port", "should be a TCP port between 1 and 65535")
+    health = top.section("healthcheck")
+    processes = top.section("processes")
+    resources = top.section("resources")
+    if resources is not None:
+        read_resources(resources, Resources())  # validate now; merged with box defaults later
+    return AppConfig(
+        port=port,
+        healthcheck=read_healthcheck(health) if health else None,
+        processes=read_processes(processes) if processes else (),
+        release=top.string("release"),
+        resources=dict(resources.data) if resources else {},
+        stop_timeout=top.seconds("stop_timeout", DEFAULT_STOP_TIMEOUT),
+    )
