@@ -42,7 +42,7 @@ def upstream(host: Host, app: App) -> str | None:
     if app.current_release is None or app.web_container is None:
         return None
     release = host.store.release(app.name, app.current_release)
-    state = host.docker.state(app.web_container, host.network)
+    state = host.docker.state(app.web_container, host.app_network(app.name))
     if release.spec is None or state is None or state.ip is None:
         return None
     return f"{state.ip}:{RuntimeSpec.from_json(release.spec).port}"

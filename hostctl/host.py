@@ -3,9 +3,11 @@ engine and the edge, and how hostctl names what it creates. It imports no featur
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from functools import cached_property
 
+from hostctl.adapters import firewall
 from hostctl.adapters.caddy import Caddy
 from hostctl.adapters.docker import Docker
 from hostctl.core import labels
@@ -28,7 +30,27 @@ class Host:
 
     @property
     def network(self) -> str:
+        """The network of the namespace's own containers (cloudflared); apps have theirs."""
         return self.settings.namespace
+
+    def app_network(self, app: str) -> str:
+        """The app's private network: Docker keeps other apps' containers off it."""
+        return f"{self.settings.namespace}-{app}"
+
+    @property
+    def bridges(self) -> str:
+        """The prefix of the host interfaces of this namespace's app networks."""
+        return "hc" + hashlib.sha256(self.settings.namespace.encode()).hexdigest()[:5]
+
+    def ensure_firewall(self) -> None:
+        firewall.ensure_rules(self.settings.namespace, self.bridges)
+
+    def ensure_app_network(self, app: str) -> None:
+        """The app's network, and the firewall rules that keep its containers off the
+        host and the metadata service."""
+        self.ensure_firewall()
+        bridge = self.bridges + hashlib.sha256(app.encode()).hexdigest()[:8]  # ≤ 15 chars
+        self.docker.ensure_network(self.app_network(app), self.labels(app), bridge=bridge)
 
     def labels(self, app: str | None = None, **more: str) -> dict[str, str]:
         return labels.labels(self.settings.namespace, app, **more)

@@ -29,7 +29,7 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     """Repair what needs it; returns a line per repair made."""
     out = out or Silent()
     repairs: list[str] = []
-    host.docker.ensure_network(host.network, host.labels())
+    host.ensure_firewall()  # after a reboot, before anything is routed
     for release in host.store.unfinished_releases():
         with try_lock(host.settings.paths.app_lock(release.app)) as free:
             if free:
@@ -55,7 +55,7 @@ def remove_stale_containers(host: Host, app: App) -> list[str]:
     """Containers of other releases, and web containers that do not serve."""
     removed = []
     current = str(app.current_release)
-    for container in host.docker.containers(host.labels(app.name), host.network):
+    for container in host.docker.containers(host.labels(app.name), host.app_network(app.name)):
         if container.name == app.web_container:
             continue
         stale = container.labels.get(RELEASE) != current or container.labels.get(PROCESS) == "web"
@@ -79,8 +79,11 @@ def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
     release = host.store.release(app.name, app.current_release)
     if release.spec is None:
         return repairs
-    web = host.docker.state(app.web_container, host.network) if app.web_container else None
-    if web is None or web.status in ("exited", "dead", "created"):
+    network = host.app_network(app.name)
+    web = host.docker.state(app.web_container, network) if app.web_container else None
+    # No address on the app's network: a container from before networks were per app.
+    stopped = web is None or web.status in ("exited", "dead", "created")
+    if stopped or (web is not None and web.status == "running" and web.ip is None):
         try:
             swap(host, release, out, new_release=False)
             repairs.append(f"{app.name}: started release {release.number} again")
@@ -89,9 +92,7 @@ def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
         return repairs
     running = {
         c.labels.get(PROCESS)
-        for c in host.docker.containers(
-            host.labels(app.name, release=str(release.number)), host.network
-        )
+        for c in host.docker.containers(host.labels(app.name, release=str(release.number)), network)
     }
     for process, command in RuntimeSpec.from_json(release.spec).processes.items():
         if process not in running:

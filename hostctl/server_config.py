@@ -71,6 +71,13 @@ def read_agent(section: Section | None) -> AgentConfig:
     )
 
 
+def read_build(section: Section | None, defaults: Resources) -> Resources:
+    if section is None:
+        return defaults
+    section.only("memory", "pids")
+    return read_resources(section, defaults)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """The box-wide settings in $HOSTCTL_ETC/hostctl.yml; every key is optional."""
@@ -80,6 +87,8 @@ class ServerConfig:
     resources: Resources = field(default_factory=Resources)
     drain_timeout: float = 30.0
     keep_releases: int = 5
+    # Image builds: memory for each build container, processes for all builds together.
+    build: Resources = field(default_factory=lambda: Resources(memory=2 * 1024**3, pids=2048))
     agent: AgentConfig = field(default_factory=AgentConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
     backup: Mapping[str, Any] = field(default_factory=dict)
@@ -91,7 +100,14 @@ def load_server_config(path: Path) -> ServerConfig:
     top = Section("hostctl.yml", parse_yaml(path.read_text(), str(path)))
     top.source = str(path)
     top.only(
-        "domain", "http_port", "resources", "drain_timeout", "keep_releases", "agent", "backup"
+        "domain",
+        "http_port",
+        "resources",
+        "drain_timeout",
+        "keep_releases",
+        "build",
+        "agent",
+        "backup",
     )
     defaults = ServerConfig()
     domain = top.string("domain", defaults.domain) or defaults.domain
@@ -106,6 +122,7 @@ def load_server_config(path: Path) -> ServerConfig:
         drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
         keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
         or defaults.keep_releases,
+        build=read_build(top.section("build"), defaults.build),
         agent=read_agent(top.section("agent")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},
     )

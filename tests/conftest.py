@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hostctl.adapters import cgroups, firewall
 from tests.doubles.cloudflare import CloudflareDouble
 from tests.doubles.github import GitHubDouble
 from tests.support import Hostctl, make_repo
@@ -41,11 +42,12 @@ def isolated_env(root: Path, namespace: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def hostctl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hostctl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated HOSTCTL_ROOT for tests that use the library in-process."""
     for key, value in isolated_env(tmp_path, f"{NAMESPACE}u").items():
         monkeypatch.setenv(key, value)
-    return tmp_path
+    yield tmp_path
+    firewall.remove_rules(f"{NAMESPACE}u")  # reconcile adds them
 
 
 def remove_labelled(namespace: str) -> None:
@@ -64,6 +66,8 @@ def remove_labelled(namespace: str) -> None:
                 capture_output=True,
                 check=False,
             )
+    firewall.remove_rules(namespace)
+    cgroups.remove_build_parent(namespace)
 
 
 def stop_caddy(root: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +40,14 @@ class ContainerSpec:
     restart: bool = True
     extra_hosts: dict[str, str] = field(default_factory=dict)
     stop_timeout: float = DEFAULT_STOP_TIMEOUT  # SIGTERM → SIGKILL; kept as a label
+    user: str | None = None  # None: the image's user
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    timeout: float  # seconds for the whole build
+    memory: int  # bytes, for each build container (no swap beyond it)
+    cgroup_parent: str | None = None  # a group whose pids.max bounds the builds' processes
 
 
 @dataclass(frozen=True)
@@ -91,12 +101,27 @@ class Docker:
 
     # networks and volumes
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        if not self.call(lambda: self.client.networks.list(names=[name]), "list networks"):
-            self.call(
-                lambda: self.client.networks.create(name, driver="bridge", labels=labels),
-                f"create network {name}",
-            )
+    def ensure_network(self, name: str, labels: dict[str, str], bridge: str | None = None) -> None:
+        """A bridge network; ``bridge`` names its interface on the host (for firewall rules)."""
+        found = self.call(lambda: self.client.networks.list(names=[name]), "list networks")
+        if any(network.name == name for network in found):  # names= matches substrings
+            return
+        options = {"com.docker.network.bridge.name": bridge} if bridge else None
+        self.call(
+            lambda: self.client.networks.create(
+                name, driver="bridge", labels=labels, options=options
+            ),
+            f"create network {name}",
+        )
+
+    def remove_network(self, name: str) -> None:
+        def remove() -> None:
+            for network in self.client.networks.list(names=[name]):
+                if network.name == name:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        network.remove()
+
+        self.call(remove, f"remove network {name}")
 
     def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
         try:
@@ -135,31 +160,71 @@ class Docker:
         tag: str,
         labels: dict[str, str],
         on_line: Callable[[str], None],
+        limits: BuildLimits,
         dockerfile: str = "Dockerfile",
     ) -> None:
-        def stream() -> None:
-            for chunk in self.client.api.build(
-                path=str(context),
-                dockerfile=dockerfile,
-                tag=tag,
-                labels=labels,
-                rm=True,
-                forcerm=True,
-                decode=True,
-            ):
-                if "error" in chunk:
-                    message = str(chunk["error"]).strip()
-                    if DISK_FULL in message.lower():
-                        raise disk_full("build the image")
-                    raise HostctlError(
-                        f"the build failed: {message}",
-                        "fix the build (see the log above), commit and deploy again",
-                    )
-                for line in str(chunk.get("stream", "")).splitlines():
-                    if line.strip():
-                        on_line(line.rstrip())
+        """Build an image within ``limits``; a build past its timeout is cancelled (the
+        engine kills a build's container when its client hangs up)."""
+        api = self.call(lambda: docker.from_env(timeout=limits.timeout + 30).api, "connect")
+        if limits.cgroup_parent:  # not an argument of the SDK's build; the API takes it
+            api.params = {"cgroupparent": limits.cgroup_parent}
+        responses: list[requests.Response] = []
+        api.hooks["response"].append(lambda response, *args, **kwargs: responses.append(response))
+        expired = threading.Event()
 
-        self.call(stream, "build the image")
+        def hang_up() -> None:
+            expired.set()
+            for response in responses:
+                sock: Any = getattr(response.raw.connection, "sock", None)
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        def stream() -> None:
+            try:
+                for chunk in api.build(
+                    path=str(context),
+                    dockerfile=dockerfile,
+                    tag=tag,
+                    labels=labels,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    container_limits={"memory": limits.memory, "memswap": limits.memory},
+                ):
+                    if "error" in chunk:
+                        message = str(chunk["error"]).strip()
+                        if DISK_FULL in message.lower():
+                            raise disk_full("build the image")
+                        raise HostctlError(
+                            f"the build failed: {message}",
+                            "fix the build (see the log above), commit and deploy again",
+                        )
+                    for line in str(chunk.get("stream", "")).splitlines():
+                        if line.strip():
+                            on_line(line.rstrip())
+            except Exception:
+                if not expired.is_set():
+                    raise
+            if expired.is_set():
+                raise HostctlError(
+                    f"the build was stopped after {limits.timeout:.0f}s, its time limit",
+                    "make the build faster",
+                )
+
+        watchdog = threading.Timer(limits.timeout, hang_up)
+        watchdog.start()
+        try:
+            self.call(stream, "build the image")
+        finally:
+            watchdog.cancel()
+            for response in responses:
+                response.close()
+            api.close()
+
+    def cgroup_setup(self) -> tuple[str, str]:
+        """The engine's cgroup driver (cgroupfs or systemd) and cgroup version (1 or 2)."""
+        info = self.call(self.client.info, "read the engine's info")
+        return str(info.get("CgroupDriver", "cgroupfs")), str(info.get("CgroupVersion", "1"))
 
     def image_exists(self, tag: str) -> bool:
         try:
@@ -180,6 +245,11 @@ class Docker:
         image = self.call(lambda: self.client.images.get(tag), f"inspect image {tag}")
         ports = (image.attrs.get("Config") or {}).get("ExposedPorts") or {}
         return sorted(int(port.split("/")[0]) for port in ports)
+
+    def image_user(self, tag: str) -> str:
+        """The user the image runs as ("" for root, else "user" or "user:group")."""
+        image = self.call(lambda: self.client.images.get(tag), f"inspect image {tag}")
+        return str((image.attrs.get("Config") or {}).get("User") or "")
 
     def images(self, repository: str) -> list[str]:
         """The tags of ``repository`` (e.g. "hostctl/blog": each of the app's releases)."""
@@ -262,6 +332,13 @@ class Docker:
 
         self.call(stop_and_remove, f"remove {name}")
 
+    def events(self, types: list[str], actions: list[str]) -> Any:
+        """The engine's events as they happen (dicts); close() ends the iteration."""
+        return self.call(
+            lambda: self.client.events(decode=True, filters={"type": types, "event": actions}),
+            "watch the engine's events",
+        )
+
     def wait_gone(self, name: str) -> None:
         """Until another caller's removal of ``name`` is over (its volume is free then)."""
         deadline = time.monotonic() + GONE_SECONDS
@@ -278,6 +355,11 @@ class Docker:
 
 
 GONE_SECONDS = 60.0
+# Docker's default capabilities less those an app has no use for: raw sockets (ping,
+# spoofing), device nodes, audit messages, file capabilities, capability bounding sets and
+# chroot. CHOWN, SETUID, SETGID, DAC_OVERRIDE, FOWNER, KILL and NET_BIND_SERVICE stay, so
+# an image whose entrypoint starts as root and switches user (gosu, su-exec) still works.
+CAP_DROP = ["AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT"]
 
 
 def stop_timeout_of(container: Container) -> float:
@@ -301,6 +383,8 @@ def run_arguments(spec: ContainerSpec) -> dict[str, Any]:
         "pids_limit": spec.pids,
         "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
         "security_opt": ["no-new-privileges:true"],
+        "cap_drop": CAP_DROP,
+        "user": spec.user,
         "restart_policy": {"Name": "unless-stopped"} if spec.restart else None,
         "init": True,
         "detach": True,

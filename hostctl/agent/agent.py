@@ -21,7 +21,9 @@ from hostctl.agent.http import create_app
 from hostctl.agent.listen import bind
 from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
+from hostctl.core.labels import NAMESPACE
 from hostctl.core.locks import try_lock
+from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
 from hostctl.queue import run_job
 from hostctl.reconcile import reconcile
@@ -47,6 +49,8 @@ class Agent:
         self.threads.append(threading.Thread(target=self.maintain, name="maintenance", daemon=True))
         # Backups get their own thread: a large one must not hold up reconcile.
         self.threads.append(threading.Thread(target=self.back_up, name="backups", daemon=True))
+        self.threads.append(threading.Thread(target=self.follow_engine, name="edge", daemon=True))
+        self.engine_events: Any = None  # the open stream, closed to stop
 
     def health(self, store: Store) -> dict[str, Any]:
         counts = dict(
@@ -122,6 +126,32 @@ class Agent:
             rounds += 1
             self.guarded(round_of_repairs)
 
+    def follow_engine(self) -> None:
+        """Re-route as soon as one of the namespace's containers starts, dies or joins a
+        network: a restarted container may come back with another address."""
+        host = Host(self.settings)
+        while not self.stopping.is_set():
+
+            def watch() -> None:
+                self.engine_events = host.docker.events(
+                    ["container", "network"], ["start", "die", "restart", "connect"]
+                )
+                try:
+                    refresh(host)  # whatever happened while no stream was open
+                    for found in self.engine_events:
+                        if self.stopping.is_set():
+                            break
+                        if concerns(found, self.settings.namespace):
+                            refresh(host)
+                except Exception:
+                    if not self.stopping.is_set():  # else: stop() closed the stream
+                        raise
+                finally:
+                    self.engine_events.close()
+
+            self.guarded(watch)
+            self.stopping.wait(1)  # the engine went away (restarting?): watch again
+
     def back_up(self) -> None:
         host = Host(self.settings)
 
@@ -147,6 +177,8 @@ class Agent:
         event("stopping", signal=signal.Signals(signum).name)
         self.stopping.set()
         self.work_waiting.set()
+        if self.engine_events is not None:
+            self.engine_events.close()
 
     def serve(self, addresses: list[tuple[str, int]]) -> None:
         with try_lock(self.settings.paths.agent_lock) as free:
@@ -208,6 +240,20 @@ class AgentServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.agent.stop(sig, frame)
         super().handle_exit(sig, frame)
+
+
+def refresh(host: Host) -> None:
+    with edge_locked(host):
+        refresh_edge(host)
+
+
+def concerns(found: dict[str, Any], namespace: str) -> bool:
+    """A container of the namespace, or a connection to one of its networks."""
+    attributes = (found.get("Actor") or {}).get("Attributes") or {}
+    if found.get("Type") == "container":
+        return bool(attributes.get(NAMESPACE) == namespace)
+    network = str(attributes.get("name", ""))
+    return network == namespace or network.startswith(f"{namespace}-")
 
 
 def run_due_backups(host: Host, now: datetime) -> list[str]:

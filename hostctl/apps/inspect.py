@@ -27,7 +27,7 @@ class AppStatus:
 
 
 def app_status(host: Host, app: App) -> AppStatus:
-    containers = host.docker.containers(host.labels(app.name), host.network)
+    containers = host.docker.containers(host.labels(app.name), host.app_network(app.name))
     processes: dict[str, int] = {}
     web = None
     for container in containers:
@@ -79,7 +79,7 @@ def app_info(host: Host, name: str) -> dict[str, Any]:
 
 def processes(host: Host, app: str) -> list[tuple[str, str, str, str, str]]:
     host.store.app(app)
-    containers = host.docker.containers(host.labels(app), host.network)
+    containers = host.docker.containers(host.labels(app), host.app_network(app))
     return sorted(
         (
             c.labels.get(PROCESS, "?"),
@@ -97,7 +97,7 @@ def container_logs(host: Host, app: str, process: str, lines: int, follow: bool)
     labels = host.labels(app, process=process)
     if found.current_release is not None:
         labels = host.labels(app, process=process, release=str(found.current_release))
-    containers = host.docker.containers(labels, host.network)
+    containers = host.docker.containers(labels, host.app_network(app))
     if not containers:
         raise HostctlError(
             f"{app} has no running {process} process",

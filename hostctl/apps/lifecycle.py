@@ -58,9 +58,11 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
     volume = host.volume(name)
     removed = []
     with file_lock(host.settings.paths.app_lock(name)):
-        for container in host.docker.containers(host.labels(name), host.network):
+        for container in host.docker.containers(host.labels(name), host.app_network(name)):
             host.docker.remove(container.name)
             removed.append(f"container {container.name}")
+        host.docker.remove_network(host.app_network(name))
+        removed.append(f"network {host.app_network(name)}")
         removed += unlink_before_destroy(host, name)
         host.store.delete_app(name)
         with edge_locked(host):

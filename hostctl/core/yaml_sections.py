@@ -4,6 +4,7 @@ Both hostctl.yml files (the server's and an app's) are read with it."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,10 +67,13 @@ class Section:
             self.fail(self.key_path(key), f"should be at least {minimum}")
         return int(value)
 
-    def seconds(self, key: str, default: float) -> float:
+    def seconds(self, key: str, default: float, maximum: float | None = None) -> float:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             self.fail(self.key_path(key), "should be a number of seconds")
+        if not math.isfinite(value) or (maximum is not None and value > maximum):
+            limit = f"at most {maximum:g}" if maximum is not None else "finite"
+            self.fail(self.key_path(key), f"should be a number of seconds, {limit}")
         return float(value)
 
     def memory(self, key: str, default: int) -> int:

@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hostctl.adapters.cgroups import build_parent
+from hostctl.adapters.docker import BuildLimits
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.source import check_source, fetch_source
-from hostctl.deploy.swap import Leftovers, run_release_command, swap
+from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.stack.plan import DEFAULT_PORT, plan_build
@@ -150,8 +152,14 @@ def build_release(
         tag = host.image_tag(app, number)
         timings["fetch"] = time.monotonic() - started
         log.step(f"Building {tag}")
+        deadline = started + plan.app_config.deploy_timeout
+        limits = build_limits(host, left(deadline, plan.app_config.deploy_timeout))
         # Each build label costs the classic builder a container; the tag names the app.
-        host.docker.build(tree, tag, host.labels(), log.detail)
+        try:
+            host.docker.build(tree, tag, host.labels(), log.detail, limits)
+        except HostctlError:
+            left(deadline, plan.app_config.deploy_timeout)  # out of time: say so
+            raise
         shutil.rmtree(tree, ignore_errors=True)
     checkpoint()
     timings["build"] = time.monotonic() - started - timings["fetch"]
@@ -162,8 +170,10 @@ def build_release(
     )
     release = host.store.release(app, number)
     if spec.release_command:
-        run_release_command(host, release, spec.release_command, log)
+        timeout = min(RELEASE_TIMEOUT, left(deadline, plan.app_config.deploy_timeout))
+        run_release_command(host, release, spec.release_command, log, timeout)
         checkpoint()
+    left(deadline, plan.app_config.deploy_timeout)
     host.store.update_release(app, number, status="starting")
     mark = time.monotonic()
     swap(host, release, log, leftovers=leftovers)
@@ -172,6 +182,26 @@ def build_release(
     host.store.update_release(app, number, timings=timings)
     log.step(f"Release {number} is live ({timings['total']:.1f}s)")
     return host.store.release(app, number)
+
+
+def left(deadline: float, timeout: float) -> float:
+    """Seconds left before the deploy's deadline; none left fails the deploy."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise HostctlError(
+            f"the deploy took longer than its deploy_timeout ({timeout:g}s)",
+            "make the build faster, or raise deploy_timeout in the app's hostctl.yml",
+        )
+    return remaining
+
+
+def build_limits(host: Host, timeout: float) -> BuildLimits:
+    """Memory for each build container; one process budget for all of the box's builds
+    (a cgroup parent with pids.max: the classic builder takes no pids limit)."""
+    bounds = host.settings.server.build
+    driver, version = host.docker.cgroup_setup()
+    parent = build_parent(host.settings.namespace, driver, version, bounds.pids)
+    return BuildLimits(timeout=timeout, memory=bounds.memory, cgroup_parent=parent)
 
 
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.core.errors import HostctlError
@@ -41,7 +41,7 @@ def container_spec(
         name=host.container_name(release.app, process, release.number),
         image=release.image,
         labels=host.labels(release.app, release=str(release.number), process=process),
-        network=host.network,
+        network=host.app_network(release.app),
         command=argv,
         entrypoint=entrypoint,
         env=release.env | {"PORT": str(spec.port), "TINI_KILL_PROCESS_GROUP": "1"},
@@ -54,10 +54,35 @@ def container_spec(
     )
 
 
-def run_release_command(host: Host, release: Release, command: str, out: Reporter) -> None:
+def prepare(host: Host, release: Release, out: Reporter) -> None:
+    """What the release's containers need first: the app's network, and /data owned by
+    the image's user (a volume written by an older release that ran as root is not)."""
+    assert release.image is not None
+    host.ensure_app_network(release.app)
+    user = host.docker.image_user(release.image)
+    who, _, group = user.partition(":")
+    if who in ("", "root", "0"):
+        return
+    not_theirs = ["!", "-user", who, *(["-o", "!", "-group", group] if group else [])]
+    helper = replace(
+        container_spec(host, release, "data-owner", None, one_off=True),
+        entrypoint=["find"],
+        command=["/data", "-xdev", "(", *not_theirs, ")", "-exec", "chown", "-h", user, "{}", "+"],
+        user="0:0",
+    )
+    code, output = host.docker.run_once(helper, timeout=RELEASE_TIMEOUT)
+    if code != 0:  # e.g. an image without find: the app may not need /data at all
+        last = output.strip().splitlines()[-1:] or [f"exit code {code}"]
+        out.step(f"Could not give /data to the image's user {user}: {last[0]}")
+
+
+def run_release_command(
+    host: Host, release: Release, command: str, out: Reporter, timeout: float = RELEASE_TIMEOUT
+) -> None:
     out.step(f"Running the release command: {command}")
+    prepare(host, release, out)
     spec = container_spec(host, release, "release", command, one_off=True)
-    code, output = host.docker.run_once(spec, timeout=RELEASE_TIMEOUT)
+    code, output = host.docker.run_once(spec, timeout=timeout)
     for line in output.splitlines():
         out.detail(line)
     if code != 0:
@@ -109,19 +134,29 @@ def swap(
     assert release.spec is not None
     spec = RuntimeSpec.from_json(release.spec)
     app = release.app
-    before = [c.name for c in host.docker.containers(host.labels(app), host.network)]
+    network = host.app_network(app)
+    prepare(host, release, out)
+    before = [c.name for c in host.docker.containers(host.labels(app), network)]
 
     web = container_spec(host, release, "web", spec.processes.get("web"))
     out.step(f"Starting {web.name}")
     host.docker.run(web)
     try:
-        address = wait_until_healthy(host.docker, web.name, host.network, spec.port, spec.health)
+        address = wait_until_healthy(host.docker, web.name, network, spec.port, spec.health)
     except BaseException:
         host.docker.remove(web.name, timeout=5)
         raise
     out.step(f"Healthy at {address}{spec.health.path}")
 
     with file_lock(host.settings.paths.edge_lock):
+        # A container that restarted since its health check may have another address.
+        now = host.docker.state(web.name, network)
+        if now is None or now.status != "running" or f"{now.ip}:{spec.port}" != address:
+            host.docker.remove(web.name, timeout=5)
+            raise HostctlError(
+                f"{web.name} restarted after its health check, so it was not put in service",
+                "see `hostctl logs`, and deploy again; the previous release is still serving",
+            )
         if new_release:
             host.store.make_live(app, release.number, web.name)
         else:

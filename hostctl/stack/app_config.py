@@ -14,6 +14,9 @@ from typing import Any
 from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
 from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
 
+DEFAULT_DEPLOY_TIMEOUT = 600.0  # fetch, build and release command, up to the swap
+MAX_DEPLOY_TIMEOUT = 6 * 3600.0
+
 
 @dataclass(frozen=True)
 class HealthCheck:
@@ -34,12 +37,21 @@ class AppConfig:
     release: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT
 
     def resources_over(self, defaults: Resources) -> Resources:
         return read_resources(Section("hostctl.yml", self.resources, "resources"), defaults)
 
 
-APP_KEYS = ("port", "healthcheck", "processes", "release", "resources", "stop_timeout")
+APP_KEYS = (
+    "port",
+    "healthcheck",
+    "processes",
+    "release",
+    "resources",
+    "stop_timeout",
+    "deploy_timeout",
+)
 
 
 def read_healthcheck(section: Section) -> HealthCheck:
@@ -86,4 +98,5 @@ def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
         release=top.string("release"),
         resources=dict(resources.data) if resources else {},
         stop_timeout=top.seconds("stop_timeout", DEFAULT_STOP_TIMEOUT),
+        deploy_timeout=top.seconds("deploy_timeout", DEFAULT_DEPLOY_TIMEOUT, MAX_DEPLOY_TIMEOUT),
     )

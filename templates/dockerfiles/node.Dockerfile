@@ -2,9 +2,14 @@
 FROM {{ images.node }}
 ENV NODE_ENV=production PORT={{ port }}
 WORKDIR /app
+# An unprivileged user to run as; hostctl makes /data (the app's volume) theirs.
+RUN echo 'app:x:10001:10001::/home/app:/bin/sh' >> /etc/passwd \
+    && echo 'app:x:10001:' >> /etc/group \
+    && mkdir -p /home/app /data && chown 10001:10001 /home/app /data
 # Metadata before the source, so a source-only change rebuilds only the COPY layer.
 EXPOSE {{ port }}
 CMD ["npm", "start"]
 COPY package.json {{ lockfile or "" }} ./
 RUN {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --no-audit --no-fund
 COPY . .
+USER 10001:10001

@@ -2,6 +2,10 @@
 FROM {{ images.python }}
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT={{ port }}
 WORKDIR /app
+# An unprivileged user to run as; hostctl makes /data (the app's volume) theirs.
+RUN echo 'app:x:10001:10001::/home/app:/bin/sh' >> /etc/passwd \
+    && echo 'app:x:10001:' >> /etc/group \
+    && mkdir -p /home/app /data && chown 10001:10001 /home/app /data
 # Metadata before the source, so a source-only change rebuilds only the COPY layer.
 EXPOSE {{ port }}
 {% if manifest == "requirements.txt" %}
@@ -21,3 +25,4 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps .
 {% endif %}
+USER 10001:10001
