@@ -29,7 +29,9 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     """Repair what needs it; returns a line per repair made."""
     out = out or Silent()
     repairs: list[str] = []
-    host.ensure_firewall()  # after a reboot, before anything is routed
+    host.docker.ensure_network(host.network, host.labels())
+    if host.store.apps():
+        host.ensure_firewall()  # after a reboot
     for release in host.store.unfinished_releases():
         with try_lock(host.settings.paths.app_lock(release.app)) as free:
             if free:

@@ -7,11 +7,13 @@ on either side of it leaves a box that reconcile can put right.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.core.errors import HostctlError
@@ -63,6 +65,11 @@ def prepare(host: Host, release: Release, out: Reporter) -> None:
     who, _, group = user.partition(":")
     if who in ("", "root", "0"):
         return
+    folder = host.docker.volume_path(host.volume(release.app))
+    if who.isdigit() and (group or "0").isdigit() and folder is not None and folder.is_dir():
+        # Numbers need no lookup in the image: done here, with no helper container.
+        hand_over(folder, int(who), int(group) if group else None)
+        return
     not_theirs = ["!", "-user", who, *(["-o", "!", "-group", group] if group else [])]
     helper = replace(
         container_spec(host, release, "data-owner", None, one_off=True),
@@ -74,6 +81,20 @@ def prepare(host: Host, release: Release, out: Reporter) -> None:
     if code != 0:  # e.g. an image without find: the app may not need /data at all
         last = output.strip().splitlines()[-1:] or [f"exit code {code}"]
         out.step(f"Could not give /data to the image's user {user}: {last[0]}")
+
+
+def hand_over(folder: Path, uid: int, gid: int | None) -> None:
+    """Give everything under ``folder`` (a volume on this host) to uid:gid."""
+
+    def own(path: str) -> None:
+        found = os.lstat(path)
+        if found.st_uid != uid or (gid is not None and found.st_gid != gid):
+            os.lchown(path, uid, -1 if gid is None else gid)
+
+    own(str(folder))
+    for top, directories, files in os.walk(folder):
+        for name in [*directories, *files]:
+            own(os.path.join(top, name))
 
 
 def run_release_command(

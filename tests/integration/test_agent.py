@@ -308,3 +308,53 @@ def test_a_slow_stopping_old_release_delays_neither_the_job_nor_the_next_push(
     while release_containers(app, 2) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not release_containers(app, 2) and len(release_containers(app, 3)) == 1
+
+
+def test_a_container_back_with_another_address_is_routed_at_once(agent_hostctl, agent, repo_app):
+    app, _ = repo_app
+    agent_hostctl.run("deploy", app)
+    hostname = f"{app}.agent.test"
+    filters = [f"label=io.hostctl.app={app}", "label=io.hostctl.process=web"]
+    web = docker("ps", "-q", *(part for label in filters for part in ("--filter", label)))
+    (network,) = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", web))
+    old = address(web, network)
+    docker("stop", web)
+    fillers: list[str] = []
+    try:
+        while not fillers or address(fillers[-1], network) != old:  # take the old address
+            assert len(fillers) < 5, "no stand-in container got the old address"
+            fillers.append(
+                docker(
+                    "run",
+                    "-d",
+                    "--label",
+                    f"io.hostctl.namespace={AGENT_NAMESPACE}",
+                    "--network",
+                    network,
+                    "python:3.11-slim-bookworm",
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "5000",
+                )
+            )
+        docker("start", web)
+        assert address(web, network) != old
+        deadline = time.monotonic() + 5  # no reconcile runs that soon
+        while agent_hostctl.get(hostname, timeout=2) != (200, "python v1\n"):
+            assert time.monotonic() < deadline, "the edge still sends traffic to the old address"
+            time.sleep(0.1)
+    finally:
+        for filler in fillers:
+            docker("rm", "-f", filler)
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def address(container: str, network: str) -> str:
+    settings = docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container)
+    return str(json.loads(settings)[network]["IPAddress"])

@@ -87,24 +87,27 @@ def test_an_app_reaches_neither_another_app_nor_the_host_nor_metadata(hostctl, t
     assert listed.strip() == ""
 
 
-def test_containers_run_as_a_user_with_fewer_capabilities_and_keep_root_written_data(
-    hostctl, tmp_path, app_name
-):
-    hostctl.run("apps", "create", app_name, "--domain", f"{app_name}.user.test")
-    volume = f"{NAMESPACE}-{app_name}-data"
-    # What a release that ran as root left on the volume.
+def write_as_root(app: str) -> None:
+    """What a release that ran as root left on the app's volume."""
     docker(
         "run",
         "--rm",
         "--label",
         f"io.hostctl.namespace={NAMESPACE}",
         "-v",
-        f"{volume}:/data",
+        f"{NAMESPACE}-{app}-data:/data",
         "python:3.11-slim-bookworm",
         "sh",
         "-c",
         "echo old > /data/old.txt && mkdir /data/dir && echo x > /data/dir/f && chmod 700 /data",
     )
+
+
+def test_containers_run_as_a_user_with_fewer_capabilities_and_keep_root_written_data(
+    hostctl, tmp_path, app_name
+):
+    hostctl.run("apps", "create", app_name, "--domain", f"{app_name}.user.test")
+    write_as_root(app_name)
     try:
         hostctl.run("deploy", app_name, str(make_repo(tmp_path / "repo", "python")))
         web = inspect(web_container(app_name))
@@ -128,15 +131,23 @@ def test_containers_run_as_a_user_with_fewer_capabilities_and_keep_root_written_
 SWITCHING_USER = """\
 FROM python:3.11-slim-bookworm
 COPY serve.py /serve.py
-CMD ["sh", "-c", "chown 1000:1000 /data && exec setpriv --reuid=1000 --regid=1000 \
+CMD ["sh", "-c", "chown -R 1000:1000 /data && exec setpriv --reuid=1000 --regid=1000 \
 --clear-groups python3 /serve.py"]
+"""
+NAMED_USER = """\
+FROM python:3.11-slim-bookworm
+RUN useradd --uid 1234 web
+COPY serve.py /serve.py
+USER web
+CMD ["python3", "/serve.py"]
 """
 SERVE = """\
 import http.server, os
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        open("/data/touched", "w").close()
+        open("/data/dir/touched", "w").close()
+        open("/data/old.txt", "a").close()
         body = f"uid {os.getuid()}".encode()
         self.send_response(200)
         self.end_headers()
@@ -146,14 +157,18 @@ http.server.HTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
 
-def test_an_image_that_switches_user_at_start_still_works(hostctl, tmp_path, app_name):
-    repo = make_repo(
-        tmp_path / "repo", "dockerfile", {"Dockerfile": SWITCHING_USER, "serve.py": SERVE}
-    )
-    hostctl.run("apps", "create", app_name, "--domain", f"{app_name}.gosu.test")
+@pytest.mark.parametrize(
+    ("dockerfile", "uid"), [(SWITCHING_USER, 1000), (NAMED_USER, 1234)], ids=["gosu", "named"]
+)
+def test_images_of_their_own_user_write_root_written_data(
+    hostctl, tmp_path, app_name, dockerfile, uid
+):
+    repo = make_repo(tmp_path / "repo", "dockerfile", {"Dockerfile": dockerfile, "serve.py": SERVE})
+    hostctl.run("apps", "create", app_name, "--domain", f"{app_name}.own.test")
+    write_as_root(app_name)
     try:
         hostctl.run("deploy", app_name, str(repo))
-        assert hostctl.get(f"{app_name}.gosu.test") == (200, "uid 1000")
+        assert hostctl.get(f"{app_name}.own.test") == (200, f"uid {uid}")
     finally:
         hostctl.run("apps", "destroy", app_name, "--yes")
 
@@ -198,6 +213,7 @@ def test_a_fork_bomb_in_a_build_step_fails_the_build(hostctl, tmp_path, app_name
         done = hostctl.run("deploy", app_name, str(repo), check=False)
         assert done.returncode == 1
         assert "the build failed" in done.stderr
+        assert "fork" in done.stdout.lower(), done.stdout  # EAGAIN from pids.max
         assert time.monotonic() - started < 25  # not after the sleeps ended
     finally:
         if before is None:
