@@ -70,8 +70,6 @@ def test_an_app_reaches_neither_another_app_nor_the_host_nor_metadata(hostctl, t
     a, b = inspect(web_container(first)), inspect(web_container(second))
     networks_a = a["NetworkSettings"]["Networks"]  # type: ignore[index]
     networks_b = b["NetworkSettings"]["Networks"]  # type: ignore[index]
-    assert list(networks_a) == [f"{NAMESPACE}-{first}"]
-    assert list(networks_b) == [f"{NAMESPACE}-{second}"]
     b_address = next(iter(networks_b.values()))["IPAddress"]
     gateway = next(iter(networks_a.values()))["Gateway"]
     container = str(a["Id"])
@@ -81,6 +79,8 @@ def test_an_app_reaches_neither_another_app_nor_the_host_nor_metadata(hostctl, t
     assert connect_from(container, "169.254.169.254", 80) == "ConnectionRefusedError"
     for name in two_apps:  # the edge still reaches both
         assert hostctl.get(f"{name}.iso.test") == (200, "python v1\n")
+    assert list(networks_a) == [f"{NAMESPACE}-{first}"]
+    assert list(networks_b) == [f"{NAMESPACE}-{second}"]
 
     hostctl.run("apps", "destroy", second, "--yes")
     listed = docker("network", "ls", "-q", "--filter", f"name=^{NAMESPACE}-{second}$")
