@@ -28,6 +28,8 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
     assert config.resources_over(Resources()) == Resources(memory=256 * 1024**2, pids=100)
     assert config.stop_timeout == 8.0
     assert parse_app_config("port: 80").stop_timeout == 30.0
+    assert parse_app_config("deploy_timeout: 90").deploy_timeout == 90.0
+    assert parse_app_config("port: 80").deploy_timeout == 600.0
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
 
@@ -52,6 +54,16 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
             "hostctl.yml: resources/memory: should be a size like 256m or 1g",
         ),
         ("stop_timeout: -1", "hostctl.yml: stop_timeout: should be a number of seconds"),
+        (
+            "deploy_timeout: .inf",
+            "hostctl.yml: deploy_timeout: should be a number of seconds, at most 21600",
+        ),
+        (
+            "deploy_timeout: 100000",
+            "hostctl.yml: deploy_timeout: should be a number of seconds, at most 21600",
+        ),
+        ("deploy_timeout: 0", "hostctl.yml: deploy_timeout: should be a number of seconds"),
+        ("stop_timeout: .nan", "hostctl.yml: stop_timeout: should be a number of seconds, finite"),
         ("- just\n- a list", "hostctl.yml: (top level): should be a mapping of keys to values"),
     ],
 )
@@ -78,6 +90,12 @@ def test_server_config_defaults_and_validation(tmp_path):
         8080,
         1024**3,
     )
+    assert (config.build.memory, config.build.pids) == (2 * 1024**3, 2048)
+    path.write_text("build: {memory: 1g, pids: 500}\n")
+    assert load_server_config(path).build == Resources(memory=1024**3, pids=500)
+    path.write_text("build: {cpus: 1}\n")
+    with pytest.raises(HostctlError, match="build/cpus: unknown key"):
+        load_server_config(path)
     path.write_text("domain: 'not a domain!'\n")
     with pytest.raises(HostctlError, match="domain: should be a DNS name"):
         load_server_config(path)
