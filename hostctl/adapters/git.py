@@ -12,7 +12,7 @@ from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
-def git(
+def run_git(
     *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
 ) -> str:
     try:
@@ -37,6 +37,19 @@ def git(
     return done.stdout.strip()
 
 
+def init_bare(path: Path, head_branch: str) -> None:
+    """A bare repository at ``path`` (made if missing) whose HEAD names ``head_branch``."""
+    if not (path / "HEAD").is_file():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run_git("init", "--bare", "--quiet", str(path))
+    run_git("symbolic-ref", "HEAD", f"refs/heads/{head_branch}", cwd=path)
+
+
+def archive(repo: Path, commit: str, output: Path) -> None:
+    """Write the tree of ``commit`` to the tar file ``output``."""
+    run_git("archive", "--format=tar", "-o", str(output), commit, cwd=repo)
+
+
 def is_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
@@ -49,8 +62,8 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
     """
     if not (cache / "HEAD").is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        git("init", "--bare", "--quiet", str(cache))
-    git(
+        run_git("init", "--bare", "--quiet", str(cache))
+    run_git(
         "fetch",
         "--quiet",
         "--force",
@@ -64,16 +77,18 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
         env=env,
     )
     if ref is None:
-        return git("rev-parse", "--verify", "refs/hostctl/head^{commit}", cwd=cache)
+        return run_git("rev-parse", "--verify", "refs/hostctl/head^{commit}", cwd=cache)
     for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
-        found = git(
+        found = run_git(
             "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", cwd=cache, check=False
         )
         if found:
             return found
     if len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower()):
-        git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
-        found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cache, check=False)
+        run_git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
+        found = run_git(
+            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cache, check=False
+        )
         if found:
             return found
     raise HostctlError(
@@ -84,10 +99,10 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
 
 def export(cache: Path, commit: str, destination: Path) -> None:
     """Write the tree of ``commit`` into ``destination`` (no .git)."""
-    archive = destination.parent / f"{destination.name}.tar"
-    git("archive", "--format=tar", "-o", str(archive), commit, cwd=cache)
-    extract(archive, destination)
-    archive.unlink()
+    tar = destination.parent / f"{destination.name}.tar"
+    archive(cache, commit, tar)
+    extract(tar, destination)
+    tar.unlink()
 
 
 def extract(archive: Path, destination: Path) -> None:
@@ -97,4 +112,4 @@ def extract(archive: Path, destination: Path) -> None:
 
 
 def commit_subject(cache: Path, commit: str) -> str:
-    return git("log", "-1", "--format=%s", commit, cwd=cache, check=False)
+    return run_git("log", "-1", "--format=%s", commit, cwd=cache, check=False)

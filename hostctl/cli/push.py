@@ -21,16 +21,14 @@ def keys(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from hostctl.host import Host
-    from hostctl.push.keys import authorized_keys_path, list_keys
     from hostctl.push.shell import USAGE
     from hostctl.push.user import PUSH_USER, keys_file_for
+    from hostctl.state.keys import push_keys
 
     host = Host()
-    found = list_keys(host.store)
+    found = push_keys(host.store)
     if as_json:
-        print_json(
-            [{"name": k.name, "fingerprint": k.fingerprint, "added_at": k.added_at} for k in found]
-        )
+        print_json([k.to_json() for k in found])
     elif not found:
         click.echo("No push keys yet. Add one with `hostctl keys add ~/.ssh/id_ed25519.pub`.")
     else:
@@ -42,7 +40,7 @@ def keys(ctx: click.Context, as_json: bool) -> None:
         if push_user_file:
             click.echo(f"sshd reads them for the user {PUSH_USER} from {push_user_file}")
         else:
-            root_file = authorized_keys_path(host.settings)
+            root_file = host.settings.paths.authorized_keys
             click.echo(
                 f"sshd reads them from {root_file} (as root); `hostctl setup` adds "
                 f"the push user {PUSH_USER}"

@@ -8,11 +8,11 @@ gateway address with Docker's ``host-gateway``), on the edge port.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 
 from hostctl.adapters.cloudflare import ZONE_READ, CloudflareAPI, Tunnel
 from hostctl.adapters.docker import ContainerSpec
+from hostctl.adapters.system import hostname
 from hostctl.cloudflare.sync import EDGE_HOST, SyncReport, api_for, edge_service, sync
 from hostctl.core import labels
 from hostctl.core.errors import HostctlError
@@ -36,7 +36,7 @@ class ConnectResult:
 
 
 def tunnel_name(host: Host) -> str:
-    return f"hostctl-{host.settings.namespace}-{socket.gethostname()}"
+    return f"hostctl-{host.settings.namespace}-{hostname()}"
 
 
 def connect(host: Host, token: str, domain: str) -> ConnectResult:

@@ -39,10 +39,7 @@ def git_command(settings: Settings, store: Store, original: str | None) -> list[
 def ensure_push_repo(settings: Settings, app: str, branch: str) -> Path:
     """The app's bare repository, with the pre-receive hook that deploys (kept current)."""
     path = settings.paths.push_repo(app)
-    if not (path / "HEAD").is_file():
-        settings.paths.dir("git")
-        git.git("init", "--bare", "--quiet", str(path))
-    git.git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
+    git.init_bare(path, branch)
     hook = path / "hooks" / "pre-receive"
     script = f"#!/bin/sh\nexec {shlex.join(hostctl_argv('git-hook', 'pre-receive'))}\n"
     if not hook.exists() or hook.read_text() != script:

@@ -9,12 +9,13 @@ ones, so a burst of pushes builds at most the one running and the newest.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
+from typing import Any
 
+from hostctl.adapters.system import hostname, process_start
 from hostctl.core.errors import HostctlError
 from hostctl.state.store import Store, now
 
@@ -46,12 +47,39 @@ class Job:
     def finished(self) -> bool:
         return self.status in TERMINAL
 
+    def to_json(self) -> dict[str, Any]:
+        """What `hostctl jobs --json` prints, with how long the job waited and ran."""
+        return {
+            "id": self.id,
+            "app": self.app,
+            "kind": self.kind,
+            "status": self.status,
+            "trigger": self.trigger,
+            "source": self.source,
+            "ref": self.ref,
+            "attempts": self.attempts,
+            "release": self.release,
+            "superseded_by": self.superseded_by,
+            "error": self.error,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "waited_seconds": seconds_between(self.created_at, self.started_at),
+            "ran_seconds": seconds_between(self.started_at, self.finished_at),
+        }
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
 
 def lease_owner() -> str:
     """Who holds a lease: this host, process and the process's start, so a dead local
     owner is seen at once, even when a reboot gave its pid to another process."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
+    return f"{hostname()}:{pid}:{process_start(pid)}"
 
 
 def owner_state(owner: str | None) -> str:
@@ -60,7 +88,7 @@ def owner_state(owner: str | None) -> str:
         return "dead"
     host, _, rest = owner.partition(":")
     pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != hostname() or not pid.isdigit():
         return "unknown"  # another machine's lease: only its expiry tells
     now_started = process_start(int(pid))
     if now_started is None:
@@ -68,15 +96,12 @@ def owner_state(owner: str | None) -> str:
     return "alive" if started in ("", now_started) else "dead"  # "": a lease from before
 
 
-def process_start(pid: int) -> str | None:
-    """This boot's id and when ``pid`` started in it (clock ticks), or None if no such
-    process runs: a pid alone is reused, across reboots most of all."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-    return f"{boot}/{stat.rpartition(')')[2].split()[19]}"  # field 22, after "(name)"
+def active_job_counts(store: Store) -> dict[str, int]:
+    """How many jobs are queued and running (a status missing from the dict has none)."""
+    rows = store.db.execute(
+        "SELECT status, COUNT(*) FROM jobs WHERE status IN ('queued', 'running') GROUP BY status"
+    )
+    return {str(status): int(count) for status, count in rows}
 
 
 def enqueue(store: Store, app: str, trigger: str, source: str | None, ref: str | None) -> Job:

@@ -29,8 +29,8 @@ from hostctl.state.queue import (
 @pytest.fixture
 def store(tmp_path):
     found = Store(tmp_path / "state.db")
-    found.create_app("blog", ["blog.test"])
-    found.create_app("shop", ["shop.test"])
+    found.insert_app("blog", ["blog.test"])
+    found.insert_app("shop", ["shop.test"])
     return found
 
 
