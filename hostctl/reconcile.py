@@ -13,9 +13,10 @@ import shutil
 
 from hostctl.cloudflare.sync import reconcile_cloudflare
 from hostctl.core.errors import HostctlError
-from hostctl.core.labels import PROCESS, RELEASE
+from hostctl.core.labels import PROCESS
 from hostctl.core.locks import try_lock
 from hostctl.core.progress import Reporter, Silent
+from hostctl.deploy.rules import stale_containers
 from hostctl.deploy.swap import container_spec, swap
 from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
@@ -54,14 +55,9 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
 def remove_stale_containers(host: Host, app: App) -> list[str]:
     """Containers of other releases, and web containers that do not serve."""
     removed = []
-    current = str(app.current_release)
-    for container in host.docker.containers(host.labels(app.name), host.network):
-        if container.name == app.web_container:
-            continue
-        stale = container.labels.get(RELEASE) != current or container.labels.get(PROCESS) == "web"
-        if stale:
-            host.docker.remove(container.name)
-            removed.append(f"{app.name}: removed leftover container {container.name}")
+    for name in stale_containers(app, host.docker.containers(host.labels(app.name), host.network)):
+        host.docker.remove(name)
+        removed.append(f"{app.name}: removed leftover container {name}")
     return removed
 
 

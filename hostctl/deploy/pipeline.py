@@ -14,6 +14,7 @@ from pathlib import Path
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
+from hostctl.deploy.rules import images_to_remove
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import Leftovers, run_release_command, swap
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
@@ -190,9 +191,7 @@ def single_exposed_port(host: Host, tag: str) -> int:
 
 def prune_images(host: Host, app: str) -> None:
     """Keep the images of the last N successful releases; remove older hostctl-built ones."""
-    keep_count = host.settings.server.keep_releases
-    successful = [r for r in host.store.releases(app) if r.status in ("live", "retired")]
-    keep = {r.image for r in successful[:keep_count]}
-    for tag in host.docker.images(host.image_repository(app)):
-        if tag not in keep:
-            host.docker.remove_image(tag)
+    tags = host.docker.images(host.image_repository(app))
+    releases = host.store.releases(app)
+    for tag in images_to_remove(tags, releases, host.settings.server.keep_releases):
+        host.docker.remove_image(tag)
