@@ -20,7 +20,7 @@ WEBHOOKS_ROUTE = "_webhooks"  # not an app name: those start with a letter
 @contextmanager
 def edge_locked(host: Host) -> Iterator[None]:
     """One writer of the route table at a time (CLI commands, deploys, the agent)."""
-    with file_lock(host.settings.paths.edge_lock):
+    with file_lock(host.settings.paths.lock("edge")):
         yield
 
 

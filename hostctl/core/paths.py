@@ -7,14 +7,18 @@ use. `app_paths` answers "everything of app X on disk".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class Paths:
-    root: Path
-    etc: Path
+    def __init__(self, root: Path, etc: Path) -> None:
+        self.root = root
+        self.etc = etc
+        self.database = root / "state.db"
+        self.server_config = etc / "hostctl.yml"
+        self.cloudflare_connection = etc / "cloudflare.json"
+        self.github_connection = etc / "github.json"
+        self.offsite = etc / "offsite.json"
 
     def dir(self, *parts: str) -> Path:
         """A private directory under the root, created on first use."""
@@ -22,30 +26,10 @@ class Paths:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
-    # The server's own files.
-    @property
-    def database(self) -> Path:
-        return self.root / "state.db"
-
-    @property
-    def server_config(self) -> Path:
-        return self.etc / "hostctl.yml"
-
-    @property
-    def cloudflare_connection(self) -> Path:
-        return self.etc / "cloudflare.json"
-
+    # The server's own files (directories made on use).
     @property
     def cloudflare_state(self) -> Path:
         return self.dir("cloudflare") / "state.json"
-
-    @property
-    def github_connection(self) -> Path:
-        return self.etc / "github.json"
-
-    @property
-    def offsite(self) -> Path:
-        return self.etc / "offsite.json"
 
     @property
     def caddy(self) -> Path:
@@ -66,10 +50,6 @@ class Paths:
     # Locks (flock files; see hostctl.core.locks).
     def lock(self, name: str) -> Path:
         return self.dir("locks") / f"{name}.lock"
-
-    @property
-    def edge_lock(self) -> Path:
-        return self.lock("edge")
 
     @property
     def agent_lock(self) -> Path:

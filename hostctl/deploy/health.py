@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from hostctl.adapters.docker import Docker
-from hostctl.adapters.http_probe import HealthProbe, ProbeError
+from hostctl.adapters.http_probe import ProbeError, health_probe
 from hostctl.core.errors import HostctlError
 from hostctl.stack.app_config import HealthCheck
 
@@ -18,7 +18,7 @@ def wait_until_healthy(
     """Poll until the container answers; returns its address (ip:port) on the network."""
     deadline = time.monotonic() + check.timeout
     last_problem = "it did not answer yet"
-    with HealthProbe() as probe:
+    with health_probe() as probe:
         while True:
             state = docker.state(container, network)
             if state is None or state.status in ("exited", "dead") or state.restart_count > 0:
@@ -27,7 +27,7 @@ def wait_until_healthy(
             if state.ip:
                 address = f"{state.ip}:{port}"
                 try:
-                    answer = probe.get(f"http://{address}{check.path}")
+                    answer = probe(f"http://{address}{check.path}")
                     if answer.status >= 500:
                         last_problem = f"{check.path} answered {answer.status}"
                     elif check.content and check.content not in answer.text:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.core.errors import HostctlError
-from hostctl.core.locks import file_lock, shared_lock
+from hostctl.core.locks import shared_lock
 from hostctl.core.progress import Reporter
 from hostctl.deploy.health import wait_until_healthy
 from hostctl.deploy.rules import process_command
+from hostctl.edge import edge_locked
 from hostctl.host import Host
 from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import Release
@@ -115,7 +116,7 @@ def swap(
         raise
     out.step(f"Healthy at {address}{spec.health.path}")
 
-    with file_lock(host.settings.paths.edge_lock):
+    with edge_locked(host):
         if new_release:
             host.store.make_live(app, release.number, web.name)
         else:

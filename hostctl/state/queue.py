@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,22 +48,10 @@ class Job:
         return self.status in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
-        """What `hostctl jobs --json` prints, with how long the job waited and ran."""
-        return {
-            "id": self.id,
-            "app": self.app,
-            "kind": self.kind,
-            "status": self.status,
-            "trigger": self.trigger,
-            "source": self.source,
-            "ref": self.ref,
-            "attempts": self.attempts,
-            "release": self.release,
-            "superseded_by": self.superseded_by,
-            "error": self.error,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+        """What `hostctl jobs --json` prints (not the lease), with how long the job waited
+        and ran."""
+        shown = {k: v for k, v in asdict(self).items() if not k.startswith("lease_")}
+        return shown | {
             "waited_seconds": seconds_between(self.created_at, self.started_at),
             "ran_seconds": seconds_between(self.started_at, self.finished_at),
         }

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from hostctl.adapters.http_probe import MAX_BODY, HealthProbe, ProbeError
+from hostctl.adapters.http_probe import MAX_BODY, ProbeError, health_probe
 
 
 def serve(answer: Callable[[socket.socket], None]) -> Iterator[str]:
@@ -63,8 +63,8 @@ def slow_drip() -> Iterator[str]:
 
 def test_a_huge_answer_is_read_only_a_few_kib(huge_body: str) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with HealthProbe() as probe:
-        answer = probe.get(huge_body)
+    with health_probe() as probe:
+        answer = probe(huge_body)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert answer.status == 200
     assert 0 < len(answer.text) <= MAX_BODY
@@ -73,8 +73,8 @@ def test_a_huge_answer_is_read_only_a_few_kib(huge_body: str) -> None:
 
 def test_one_deadline_covers_the_whole_request(slow_drip: str) -> None:
     started = time.monotonic()
-    with HealthProbe(deadline_seconds=1.0) as probe:
-        answer = probe.get(slow_drip)
+    with health_probe(deadline_seconds=1.0) as probe:
+        answer = probe(slow_drip)
     took = time.monotonic() - started
     assert answer.status == 200 and len(answer.text) < 100
     assert took < 3, f"a slow body kept the probe {took:.1f} s past its 1 s deadline"
@@ -84,5 +84,5 @@ def test_a_refused_connection_is_a_probe_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with HealthProbe() as probe, pytest.raises(ProbeError, match="ConnectError"):
-        probe.get(f"http://127.0.0.1:{port}/")
+    with health_probe() as probe, pytest.raises(ProbeError, match="ConnectError"):
+        probe(f"http://127.0.0.1:{port}/")
