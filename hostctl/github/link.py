@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hostctl.adapters.github import RepoNotFound
 from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
-from hostctl.github.connection import load_github
+from hostctl.credentials.github import load_github
 from hostctl.github.keys import app_deploy_key
 from hostctl.github.repo import parse_repo
 from hostctl.host import Host
