@@ -75,7 +75,8 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
         ),
         (
             "resources: {cpus: .inf}",
-            "hostctl.yml: resources/cpus: should be a number of CPUs at least 0.01 and at most 1024",
+            "hostctl.yml: resources/cpus: should be a number of CPUs at least 0.01 and at most"
+            " 1024",
         ),
         (
             "resources: {pids: 99999999999}",
