@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import commit, git, make_repo
+from tests.agent_support import job_rows
+from tests.conftest import NAMESPACE, isolated_env, remove_labelled, stop_caddy
+from tests.doubles.github import TOKEN
+from tests.support import Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +176,23 @@ def test_one_broken_app_never_stops_reconcile_for_the_others(hostctl, live_app, 
             db.execute("UPDATE releases SET spec = ? WHERE app = ?", (spec, broken))
         db.close()
         hostctl.run("apps", "destroy", other, "--yes")
+
+
+def test_a_malformed_file_sets_the_commit_status_to_failure(engine, gh, tmp_path, app_name):
+    repo_name = "octo-dev/site"
+    gh.add_repo(repo_name)
+    namespace = f"{NAMESPACE}uc"
+    hostctl = Hostctl(isolated_env(tmp_path / "root", namespace))
+    try:
+        hostctl.run("github", "connect", "--token", TOKEN, "--api-url", gh.url)
+        hostctl.run("apps", "create", app_name, "--repo", repo_name, "--branch", "main")
+        site = make_repo(tmp_path / "site", "static", {"app.json": "[1]"})
+        sha = git(site, "rev-parse", "HEAD")
+        done = hostctl.run("deploy", app_name, str(site), "--ref", sha, check=False)
+        assert done.returncode == 1 and "app.json: (top level)" in done.stderr, done.stderr
+        job = job_rows(hostctl, app_name)[-1]
+        assert job["status"] == "failed" and "app.json" in job["error"], job
+        assert [s["state"] for s in gh.repos[repo_name].statuses[sha]] == ["pending", "failure"]
+    finally:
+        stop_caddy(tmp_path / "root")
+        remove_labelled(namespace)
