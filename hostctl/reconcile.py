@@ -47,7 +47,7 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     for app in host.store.apps():
         with try_lock(host.settings.paths.app_lock(app.name)) as free:
             if free:
-                repairs += repair_app(host, app, out)
+                repairs += repair_isolated(host, app, out)
     repairs += reconcile_cloudflare(host)  # never raises: an outage leaves the sync pending
     return repairs
 
@@ -59,6 +59,16 @@ def remove_stale_containers(host: Host, app: App) -> list[str]:
         host.docker.remove(name)
         removed.append(f"{app.name}: removed leftover container {name}")
     return removed
+
+
+def repair_isolated(host: Host, app: App, out: Reporter) -> list[str]:
+    """Repair one app; whatever goes wrong is recorded for it, and the others still run."""
+    try:
+        return repair_app(host, app, out)
+    except Exception as exc:  # one bad app must never stop the repair of the others
+        why = exc.message if isinstance(exc, HostctlError) else f"{type(exc).__name__}: {exc}"
+        host.store.audit("reconcile-failed", app.name, why)
+        return [f"{app.name}: could not be reconciled: {why}"]
 
 
 def repair_app(host: Host, app: App, out: Reporter) -> list[str]:

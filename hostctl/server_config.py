@@ -14,9 +14,10 @@ from typing import Any
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_hostname
-from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
+from hostctl.core.yaml_sections import PORTS, Resources, Section, parse_yaml, read_resources
 
 DEFAULT_AGENT_LISTEN = "127.0.0.1:8470"
+KEEP_RELEASES = (1, 100)  # the documented range (docs/server.md)
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,11 @@ def load_server_config(path: Path) -> ServerConfig:
         top.fail("domain", "should be a DNS name like example.com")
     return ServerConfig(
         domain=domain,
-        http_port=top.integer("http_port", defaults.http_port, minimum=1) or defaults.http_port,
+        http_port=top.integer("http_port", defaults.http_port, *PORTS, "a TCP port")
+        or defaults.http_port,
         resources=read_resources(top.section("resources"), defaults.resources),
         drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
-        keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
+        keep_releases=top.integer("keep_releases", defaults.keep_releases, *KEEP_RELEASES)
         or defaults.keep_releases,
         agent=read_agent(top.section("agent")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},

@@ -19,7 +19,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
-from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, STOP_TIMEOUT
+from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT, STOP_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -281,10 +281,14 @@ GONE_SECONDS = 60.0
 
 
 def stop_timeout_of(container: Container) -> float:
+    """The grace period in the container's label, clamped: a label is not trusted."""
     try:
-        return float(container.labels.get(STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT))
+        grace = float(container.labels.get(STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT))
     except ValueError:
         return DEFAULT_STOP_TIMEOUT
+    if math.isnan(grace):
+        return DEFAULT_STOP_TIMEOUT
+    return min(max(grace, 0.0), MAX_STOP_TIMEOUT)
 
 
 def run_arguments(spec: ContainerSpec) -> dict[str, Any]:

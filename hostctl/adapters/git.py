@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import NoReturn
 
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 
@@ -106,9 +108,45 @@ def export(cache: Path, commit: str, destination: Path) -> None:
 
 
 def extract(archive: Path, destination: Path) -> None:
+    """Unpack a source tree; members that could write or point outside it are refused
+    here, as this Python's ``data`` filter predates the 2025 fixes to it."""
     destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(destination, filter="data")
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            check_members(members)
+            tar.extractall(destination, members=members, filter="data")
+    except tarfile.TarError as exc:
+        raise HostctlError(
+            f"the source could not be unpacked: {exc}",
+            "fix the file it names in the repository, commit and push again",
+        ) from exc
+
+
+def check_members(members: list[tarfile.TarInfo]) -> None:
+    links: set[str] = set()
+    for member in members:
+        name = posixpath.normpath(member.name)
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            refuse_member(member.name, "its path leaves the source tree")
+        if any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            refuse_member(member.name, "it is inside a symlinked directory")
+        if member.issym() or member.islnk():
+            base = posixpath.dirname(name) if member.issym() else ""
+            target = posixpath.normpath(posixpath.join(base, member.linkname))
+            if member.linkname.startswith("/") or target.split("/")[0] == "..":
+                refuse_member(member.name, f"it links to {member.linkname}, outside the tree")
+            links.add(name)
+        elif not (member.isfile() or member.isdir()):
+            refuse_member(member.name, "it is not a file, a directory or a link")
+
+
+def refuse_member(name: str, why: str) -> NoReturn:
+    raise HostctlError(
+        f"the source has {name!r}, which hostctl refuses: {why}",
+        "commit the file itself instead of a link to something outside the repository",
+    )
 
 
 def commit_subject(cache: Path, commit: str) -> str:

@@ -151,8 +151,12 @@ def build_release(
         tag = host.image_tag(app, number)
         timings["fetch"] = time.monotonic() - started
         log.step(f"Building {tag}")
+        dockerfile = "Dockerfile"
+        if plan.dockerfile is not None:  # outside the tree: a link there is never written through
+            dockerfile = str(Path(work) / "Dockerfile")
+            Path(dockerfile).write_text(plan.dockerfile)
         # Each build label costs the classic builder a container; the tag names the app.
-        host.docker.build(tree, tag, host.labels(), log.detail)
+        host.docker.build(tree, tag, host.labels(), log.detail, dockerfile)
         shutil.rmtree(tree, ignore_errors=True)
     checkpoint()
     timings["build"] = time.monotonic() - started - timings["fetch"]

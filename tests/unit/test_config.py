@@ -51,7 +51,37 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
             "resources: {memory: lots}",
             "hostctl.yml: resources/memory: should be a size like 256m or 1g",
         ),
-        ("stop_timeout: -1", "hostctl.yml: stop_timeout: should be a number of seconds"),
+        (
+            "stop_timeout: -1",
+            "hostctl.yml: stop_timeout: should be a number of seconds above 0 and at most 3600",
+        ),
+        # Numbers are finite and bounded (issue 12, item 9): each of these broke a box.
+        (
+            "stop_timeout: .inf",
+            "hostctl.yml: stop_timeout: should be a number of seconds above 0 and at most 3600",
+        ),
+        (
+            "healthcheck: {timeout: .nan}",
+            "hostctl.yml: healthcheck/timeout: should be a number of seconds above 0 and at most"
+            " 3600",
+        ),
+        (
+            "resources: {memory: 0}",
+            "hostctl.yml: resources/memory: should be a size from 6m to 1024g",
+        ),
+        (
+            "resources: {memory: 99999999999999999999999g}",
+            "hostctl.yml: resources/memory: should be a size like 256m or 1g",
+        ),
+        (
+            "resources: {cpus: .inf}",
+            "hostctl.yml: resources/cpus: should be a number of CPUs at least 0.01 and at most"
+            " 1024",
+        ),
+        (
+            "resources: {pids: 99999999999}",
+            "hostctl.yml: resources/pids: should be at most 4194304",
+        ),
         ("- just\n- a list", "hostctl.yml: (top level): should be a mapping of keys to values"),
     ],
 )
