@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess, push_payload, sign, wait_for_jobs
-from tests.conftest import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
-from tests.support import Hostctl, commit, make_repo
+from tests.harness.agent import AgentProcess, push_payload, sign, wait_for_jobs
+from tests.harness.env import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
+from tests.harness.hostctl import Hostctl, commit, make_repo
 
 pytestmark = pytest.mark.integration
 AGENT_NAMESPACE = f"{NAMESPACE}ag"

@@ -19,7 +19,7 @@ from hostctl.backup.schedule import run_due_backups
 from hostctl.host import Host
 from hostctl.settings import Settings
 from hostctl.state.backups import set_lineage
-from tests.backup_support import (
+from tests.harness.backup import (
     BackupHostctl,
     app_volumes,
     row_ids,

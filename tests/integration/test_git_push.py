@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess
-from tests.conftest import free_port
-from tests.ssh_support import (
+from tests.harness.agent import AgentProcess
+from tests.harness.env import free_port
+from tests.harness.hostctl import Hostctl, commit, git, make_repo
+from tests.harness.ssh import (
     Sshd,
     client_key,
     forwarded_banner,
@@ -25,7 +26,6 @@ from tests.ssh_support import (
     ssh_command,
     start_sshd,
 )
-from tests.support import Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import job_rows
-from tests.conftest import NAMESPACE, isolated_env, remove_labelled, stop_caddy
 from tests.doubles.github import TOKEN
-from tests.support import Hostctl, commit, git, make_repo
+from tests.harness.agent import job_rows
+from tests.harness.env import NAMESPACE, isolated_env, remove_labelled, stop_caddy
+from tests.harness.hostctl import Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
 

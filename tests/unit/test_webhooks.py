@@ -9,7 +9,7 @@ import pytest
 
 from hostctl.agent.webhooks import handle_delivery, signature_ok
 from hostctl.state import Store
-from tests.agent_support import push_payload, sign
+from tests.harness.agent import push_payload, sign
 
 SHA = "c" * 40
 

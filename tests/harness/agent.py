@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import Hostctl
+from tests.harness.hostctl import Hostctl
 
 
 @dataclass
