@@ -9,7 +9,7 @@ from hostctl.core.errors import HostctlError
 from hostctl.core.locks import file_lock
 from hostctl.core.names import check_hostname
 from hostctl.credentials.cloudflare import load_connection, load_state
-from hostctl.edge import routes
+from hostctl.edge import refresh_edge
 from hostctl.host import Host
 from hostctl.hostnames import claim_hostnames
 
@@ -82,4 +82,4 @@ def update(host: Host, app: str, hostnames: list[str], detail: str) -> None:
     with file_lock(host.settings.paths.edge_lock):
         host.store.set_hostnames(app, hostnames)
         host.store.audit("domains", app, detail)
-        host.caddy.ensure_running(routes(host))
+        refresh_edge(host)

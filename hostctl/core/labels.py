@@ -11,6 +11,7 @@ PROCESS = f"{LABEL}.process"
 STOP_TIMEOUT = f"{LABEL}.stop-timeout"  # the grace period a container was started with
 DEFAULT_STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL when a release retires
 TUNNEL = f"{LABEL}.tunnel"
+EDGE = f"{LABEL}.edge"  # the address a cloudflared container reaches the edge on
 
 
 def labels(namespace: str, app: str | None = None, **more: str) -> dict[str, str]:

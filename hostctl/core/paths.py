@@ -52,6 +52,11 @@ class Paths:
         return self.dir("caddy")
 
     @property
+    def caddy_pid(self) -> Path:
+        """The pid of the Caddy hostctl started, so it never starts a second one."""
+        return self.caddy / "caddy.pid"
+
+    @property
     def litestream(self) -> Path:
         return self.dir("litestream")
 
@@ -70,6 +75,10 @@ class Paths:
     @property
     def edge_lock(self) -> Path:
         return self.lock("edge")
+
+    @property
+    def caddy_start_lock(self) -> Path:
+        return self.lock("caddy-start")
 
     @property
     def agent_lock(self) -> Path:
