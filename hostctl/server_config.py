@@ -72,6 +72,47 @@ def read_agent(section: Section | None) -> AgentConfig:
     )
 
 
+EDGE_EVERYWHERE = "*"  # every interface
+EDGE_TUNNEL = "tunnel"  # the address cloudflared reaches the edge on
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Where Caddy listens: IP addresses, ``tunnel`` and ``*``. None: loopback and the
+    tunnel's address while Cloudflare is connected, else every interface."""
+
+    listen: tuple[str, ...] | None = None
+
+
+def read_edge(section: Section | None) -> EdgeConfig:
+    if section is None:
+        return EdgeConfig()
+    section.only("listen")
+    listen = section.data.get("listen")
+    if listen is None:
+        return EdgeConfig()
+    if isinstance(listen, str):
+        listen = [listen]
+    if not isinstance(listen, list) or not listen or not all(isinstance(a, str) for a in listen):
+        section.fail(section.key_path("listen"), "should be an address or a list of them")
+    found = []
+    for entry in listen:
+        entry = entry.strip()
+        if entry not in (EDGE_EVERYWHERE, EDGE_TUNNEL):
+            try:
+                entry = str(ipaddress.ip_address(entry.strip("[]")))
+            except ValueError:
+                section.fail(
+                    section.key_path("listen"),
+                    f"{entry}: expected an IP address (the port is http_port), "
+                    f"{EDGE_TUNNEL!r} or {EDGE_EVERYWHERE!r}",
+                )
+        found.append(entry)
+    if EDGE_EVERYWHERE in found and len(found) > 1:
+        section.fail(section.key_path("listen"), f"{EDGE_EVERYWHERE!r} already means every address")
+    return EdgeConfig(listen=tuple(dict.fromkeys(found)))
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """The box-wide settings in $HOSTCTL_ETC/hostctl.yml; every key is optional."""
@@ -82,6 +123,7 @@ class ServerConfig:
     drain_timeout: float = 30.0
     keep_releases: int = 5
     agent: AgentConfig = field(default_factory=AgentConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
     backup: Mapping[str, Any] = field(default_factory=dict)
 
@@ -92,7 +134,14 @@ def load_server_config(path: Path) -> ServerConfig:
     top = Section("hostctl.yml", parse_yaml(path.read_text(), str(path)))
     top.source = str(path)
     top.only(
-        "domain", "http_port", "resources", "drain_timeout", "keep_releases", "agent", "backup"
+        "domain",
+        "http_port",
+        "resources",
+        "drain_timeout",
+        "keep_releases",
+        "agent",
+        "edge",
+        "backup",
     )
     defaults = ServerConfig()
     domain = top.string("domain", defaults.domain) or defaults.domain
@@ -109,5 +158,6 @@ def load_server_config(path: Path) -> ServerConfig:
         keep_releases=top.integer("keep_releases", defaults.keep_releases, *KEEP_RELEASES)
         or defaults.keep_releases,
         agent=read_agent(top.section("agent")),
+        edge=read_edge(top.section("edge")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},
     )

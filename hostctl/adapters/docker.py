@@ -98,6 +98,16 @@ class Docker:
                 f"create network {name}",
             )
 
+    def network_gateway(self, name: str) -> str | None:
+        """The host's own address on a bridge network (None: no such network)."""
+        found = self.call(lambda: self.client.networks.list(names=[name]), "list networks")
+        for network in found:
+            if network.name == name:
+                for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                    if pool.get("Gateway"):
+                        return str(pool["Gateway"])
+        return None
+
     def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
         try:
             self.client.volumes.get(name)

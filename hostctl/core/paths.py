@@ -36,6 +36,11 @@ class Paths:
         return self.dir("caddy")
 
     @property
+    def caddy_pid(self) -> Path:
+        """The pid of the Caddy hostctl started, so it never starts a second one."""
+        return self.caddy / "caddy.pid"
+
+    @property
     def litestream(self) -> Path:
         return self.dir("litestream")
 
@@ -50,6 +55,10 @@ class Paths:
     # Locks (flock files; see hostctl.core.locks).
     def lock(self, name: str) -> Path:
         return self.dir("locks") / f"{name}.lock"
+
+    @property
+    def caddy_start_lock(self) -> Path:
+        return self.lock("caddy-start")
 
     @property
     def agent_lock(self) -> Path:

@@ -214,18 +214,21 @@ def test_not_connected_means_nothing_runs(hostctl_env: Path) -> None:
 
 def test_cloudflared_container_spec(hostctl_env: Path) -> None:
     host = Host()
-    spec = connector_spec(host, "the-connector-token", "tunnel-id")
+    spec = connector_spec(host, "the-connector-token", "tunnel-id", "172.30.0.1")
     assert spec.image == IMAGE and ":" in IMAGE and not IMAGE.endswith(":latest")
     assert spec.command == COMMAND == ["tunnel", "--no-autoupdate", "run"]
     assert spec.env == {"TUNNEL_TOKEN": "the-connector-token"}
     assert "the-connector-token" not in " ".join(spec.command)
     assert spec.network == host.network and spec.restart
     assert spec.labels["io.hostctl.namespace"] == host.settings.namespace
+    assert spec.labels["io.hostctl.edge"] == "172.30.0.1", "a moved edge restarts it"
     arguments = run_arguments(spec)
     assert arguments["restart_policy"] == {"Name": "unless-stopped"}
     assert arguments["environment"] == {"TUNNEL_TOKEN": "the-connector-token"}
     assert arguments["network"] == host.network
-    assert arguments["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+    # The edge's address on hostctl's network, where Caddy listens (host-gateway would be
+    # docker0's address, where it does not).
+    assert arguments["extra_hosts"] == {"host.docker.internal": "172.30.0.1"}
     assert arguments["security_opt"] == ["no-new-privileges:true"]
 
 

@@ -117,3 +117,24 @@ def test_server_config_defaults_and_validation(tmp_path):
     assert public.value.message.endswith(
         "agent/listen: 0.0.0.0:80: the agent binds to loopback or the tailnet only"
     )
+
+
+def test_edge_listen_is_validated_with_its_key_path(tmp_path):
+    path = tmp_path / "hostctl.yml"
+    assert load_server_config(path).edge.listen is None, "unset: decided by the tunnel"
+    path.write_text("edge: {listen: ['127.0.0.1', '::1', tunnel, '127.0.0.1']}\n")
+    assert load_server_config(path).edge.listen == ("127.0.0.1", "::1", "tunnel")
+    path.write_text("edge: {listen: '*'}\n")
+    assert load_server_config(path).edge.listen == ("*",)
+    for listen, problem in (
+        ("0.0.0.0:80", "edge/listen: 0.0.0.0:80: expected an IP address (the port is http_port)"),
+        ("[]", "edge/listen: should be an address or a list of them"),
+        ("['*', '127.0.0.1']", "edge/listen: '*' already means every address"),
+    ):
+        path.write_text(f"edge: {{listen: {listen}}}\n")
+        with pytest.raises(HostctlError) as refused:
+            load_server_config(path)
+        assert problem in refused.value.message
+    path.write_text("edge: {port: 80}\n")
+    with pytest.raises(HostctlError, match="edge/port: unknown key"):
+        load_server_config(path)
