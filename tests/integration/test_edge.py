@@ -122,7 +122,7 @@ def test_a_full_disk_leaves_caddy_json_whole(cli: Hostctl, app_name: str) -> Non
                 filler.write(b"\0" * 4096)
         # A route table that needs more room than the old one had.
         domains = [f"d{i}-{app_name}b.test" for i in range(150)]
-        Store(cli.root / "state.db").create_app(f"{app_name}b", domains)
+        Store(cli.root / "state.db").insert_app(f"{app_name}b", domains)
         full = cli.run("apps", check=False)
         assert config.read_bytes() == before, "the last config is untouched"
         json.loads(before)
@@ -251,7 +251,7 @@ def test_the_webhook_hostname_is_reserved_and_routed_first(
     assert refused.returncode == 1 and reserved in refused.stderr
 
     # An app that got the name before it was reserved never takes the deliveries.
-    Store(cli.root / "state.db").create_app(f"{app_name}old", ["hooks.example.com"])
+    Store(cli.root / "state.db").insert_app(f"{app_name}old", ["hooks.example.com"])
     cli.run("apps")
     routes = admin(cli, "/config/apps/http/servers/edge/routes")
     assert isinstance(routes, list) and routes[0]["match"] == [
