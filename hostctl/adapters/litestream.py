@@ -1,4 +1,5 @@
-"""The litestream binary (0.5): the only module that runs it, always as an argv list.
+"""The litestream binary (v0.3.13, what install.sh installs and the tests run; its config is
+written in the form 0.5 reads too): the only module that runs it, always as an argv list.
 
 Credentials reach it through the environment (LITESTREAM_ACCESS_KEY_ID and
 LITESTREAM_SECRET_ACCESS_KEY), never through its config file or command line, and the
@@ -30,7 +31,7 @@ def require_binary() -> str:
     if found is None:
         raise HostctlError(
             "litestream is not installed, so Litestream mode cannot run",
-            "install Litestream 0.5 (https://litestream.io/install/) on this box",
+            "install Litestream on this box: ./install.sh does, or https://litestream.io/install/",
         )
     return found
 
@@ -115,6 +116,6 @@ def restore(argv: list[str], env: dict[str, str]) -> None:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise HostctlError(
             f"litestream restore of {argv[-1]} failed: {' / '.join(tail)}",
-            "check the timestamp is within the replica's retention (`litestream ltx`), "
-            "and `hostctl offsite test`",
+            "check the timestamp is after Litestream started replicating and within the "
+            "replica's retention, and `hostctl offsite test`",
         )
