@@ -29,13 +29,17 @@ from tests.backup_support import (
 
 pytestmark = pytest.mark.integration
 
-# Stands in for the litestream binary where it is not installed: it records how it was run
-# and stays up like `replicate` does; `restore` fails the way litestream's does when a
-# replica has nothing for the time asked.
+# Stands in for the litestream binary, to see exactly how it is run: it records its command
+# lines and stays up like `replicate` does; `snapshots` and `wal` list nothing, and
+# `restore` fails the way litestream's does when a replica has nothing for the time asked.
 STUB = """#!/bin/sh
 here=$(dirname "$0")
 printf '%s\\n' "$@" > "$here/argv-$1"
 env | cut -d= -f1 | sort > "$here/env-$1"
+if [ "$1" = snapshots ] || [ "$1" = wal ]; then
+    echo 'replica  generation  index  size  created'
+    exit 0
+fi
 if [ "$1" = restore ]; then
     echo 'level=ERROR msg="failed to run" error="no matching backup files available"' >&2
     exit 1
@@ -188,6 +192,11 @@ def test_litestream_is_supervised_with_the_generated_config(runner, host, s3, ap
         str(runner.root / "litestream" / f"{app}-restore.yml"),
     ]
     assert restore_argv[3:6] == ["-no-expand-env", "-timestamp", "2025-01-01T00:00:00Z"]
+    assert (folder / "argv-snapshots").read_text().splitlines() == [
+        "snapshots",
+        *restore_argv[1:4],
+        restore_argv[-1],
+    ], "the replica's generations are listed first, with the same config and database"
 
     runner.configure("backup:\n  schedule: off\n  litestream: false\n")
     assert run_due_backups(host, datetime.now(UTC)) == [f"{app}: stopped Litestream replication"]

@@ -2,6 +2,7 @@
 and that the real binary reads the config as meant."""
 
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from hostctl.adapters import litestream
 from hostctl.backup.offsite import make_target
 from hostctl.backup.replication import render_config
+from hostctl.errors import HostctlError
 
 TARGET = make_target(
     "https://acct.r2.cloudflarestorage.com", "backups", "AKID", "SECRET", "auto", "/box1/"
@@ -75,6 +77,9 @@ def test_command_lines_and_environment():
         "2025-06-01T12:30:00Z",
         "/vol/_data/app.db",
     ]
+    assert litestream.restore_argv(
+        "/usr/bin/litestream", config, Path("/vol/_data/app.db"), "2025-06-01T12:30:00Z", "ab12"
+    )[5:] == ["-generation", "ab12", "/vol/_data/app.db"]
     env = litestream.environment("AKID", "SECRET")
     assert env["LITESTREAM_ACCESS_KEY_ID"] == "AKID"
     assert env["LITESTREAM_SECRET_ACCESS_KEY"] == "SECRET"
@@ -106,3 +111,99 @@ def test_litestream_reads_one_s3_replica_per_database(litestream_binary, tmp_pat
         [str(tmp_path / "app.db"), "s3"],
         [str(tmp_path / "sub dir/x.db"), "s3"],
     ]
+
+
+# What `litestream snapshots` and `litestream wal` print (v0.3.13, columns as it aligns them):
+# generation aaaa replicated from 12:00 to 12:20, then bbbb from 13:00 to 13:30.
+LISTINGS = {
+    "snapshots": (
+        "replica  generation        index  size  created\n"
+        "s3       aaaa000000000000  0      461   2025-06-01T12:00:00Z\n"
+        "s3       bbbb000000000000  0      540   2025-06-01T13:00:00Z\n"
+    ),
+    "wal": (
+        "replica  generation        index  offset  size  created\n"
+        "s3       aaaa000000000000  0      0       473   2025-06-01T12:00:00Z\n"
+        "s3       aaaa000000000000  0      16512   209   2025-06-01T12:20:00Z\n"
+        "s3       bbbb000000000000  0      0       119   2025-06-01T13:00:00Z\n"
+        "s3       bbbb000000000000  1      0       119   2025-06-01T13:30:00Z\n"
+    ),
+}
+
+
+@pytest.fixture
+def listing_litestream(tmp_path):
+    """A stand-in that prints the listing in ``NAME.txt`` beside it and exits with the
+    status in ``NAME.rc``, to reach every branch; the real binary's listings are read in
+    tests/integration/test_backup_schedule.py."""
+    for name, text in LISTINGS.items():
+        (tmp_path / f"{name}.txt").write_text(text)
+        (tmp_path / f"{name}.rc").write_text("0")
+    binary = tmp_path / "litestream"
+    binary.write_text(
+        '#!/bin/sh\ncat "$(dirname "$0")/$1.txt"\nexit "$(cat "$(dirname "$0")/$1.rc")"\n'
+    )
+    binary.chmod(0o755)
+    return binary
+
+
+def at(clock):
+    return datetime.fromisoformat(f"2025-06-01T{clock}+00:00")
+
+
+def point(binary, clock):
+    argv = litestream.point_in_time_argv(
+        str(binary), Path("/c.yml"), Path("/vol/app.db"), at(clock), {"PATH": "/usr/bin:/bin"}
+    )
+    assert argv[:5] == [str(binary), "restore", "-config", "/c.yml", "-no-expand-env"]
+    assert argv[-1] == "/vol/app.db"
+    return argv[5:-1]
+
+
+def test_generations_are_bounded_by_their_first_and_last_upload(listing_litestream):
+    found = litestream.generations(
+        str(listing_litestream), Path("/c.yml"), Path("/vol/app.db"), {"PATH": "/usr/bin:/bin"}
+    )
+    assert found == [
+        litestream.Generation("aaaa000000000000", at("12:00:00"), at("12:20:00")),
+        litestream.Generation("bbbb000000000000", at("13:00:00"), at("13:30:00")),
+    ]
+
+
+def test_a_time_after_a_generation_s_last_upload_restores_that_generation_whole(
+    listing_litestream,
+):
+    assert point(listing_litestream, "12:10:00") == ["-timestamp", "2025-06-01T12:10:00Z"]
+    assert point(listing_litestream, "12:20:00") == ["-timestamp", "2025-06-01T12:20:00Z"]
+    assert point(listing_litestream, "12:20:01.5") == ["-generation", "aaaa000000000000"]
+    assert point(listing_litestream, "12:59:59") == ["-generation", "aaaa000000000000"]
+    assert point(listing_litestream, "13:00:00") == ["-timestamp", "2025-06-01T13:00:00Z"]
+    assert point(listing_litestream, "23:00:00") == ["-generation", "bbbb000000000000"]
+    # nothing replicated yet at that time: litestream's own "no matching backups found"
+    assert point(listing_litestream, "11:00:00") == ["-timestamp", "2025-06-01T11:00:00Z"]
+
+
+def test_listing_errors_are_errors_even_when_litestream_exits_0(listing_litestream):
+    folder = listing_litestream.parent
+    (folder / "snapshots.txt").write_text(
+        'time=2025-06-01T12:00:00Z level=ERROR msg="cannot determine snapshots" '
+        'error="cannot fetch generations: SignatureDoesNotMatch"\n'
+        "replica  generation  index  size  created\n"
+    )
+    with pytest.raises(
+        HostctlError, match=r"litestream snapshots of /vol/app\.db failed: .*SignatureDoesNotMatch"
+    ):
+        point(listing_litestream, "12:10:00")
+    (folder / "snapshots.txt").write_text("no such bucket\n")
+    (folder / "snapshots.rc").write_text("1")
+    with pytest.raises(HostctlError, match="no such bucket"):
+        point(listing_litestream, "12:10:00")
+
+
+def test_without_generations_the_timestamp_is_left_to_litestream(listing_litestream):
+    folder = listing_litestream.parent
+    (folder / "snapshots.txt").write_text(
+        'level=ERROR error="litestream snapshots: unknown command"\n'
+    )
+    (folder / "snapshots.rc").write_text("1")
+    assert point(listing_litestream, "12:59:59") == ["-timestamp", "2025-06-01T12:59:59Z"]
