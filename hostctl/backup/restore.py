@@ -304,7 +304,7 @@ def restore_at(host: Host, app: str, timestamp: str, out: Reporter) -> RestoreRe
                     (root / database).parent.mkdir(parents=True, exist_ok=True)
                     out.step(f"litestream restore {database} as of {stamp}")
                     litestream.restore(
-                        litestream.restore_argv(binary, config, root / database, stamp), env
+                        litestream.point_in_time_argv(binary, config, root / database, at, env), env
                     )
                     live = current / database  # the app must own what litestream (root) wrote
                     copy_owner(live if live.exists() else current, root / database)
