@@ -26,7 +26,14 @@ from hostctl.adapters.tailscale import tailscale_status
 from hostctl.backup.config import backup_config
 from hostctl.cloudflare.connect import connector_name
 from hostctl.cloudflare.connect import status as cloudflare_status
-from hostctl.cloudflare.sync import BRIEF, api_for, edge_service, is_ours, not_publishable
+from hostctl.cloudflare.sync import (
+    BRIEF,
+    api_for,
+    edge_service,
+    is_ours,
+    not_publishable,
+    owned_rules,
+)
 from hostctl.cloudflare.sync import wanted_hostnames as cloudflare_hostnames
 from hostctl.core import labels
 from hostctl.core.errors import HostctlError
@@ -256,7 +263,8 @@ def edge_outcome(host: Host) -> Outcome:
         return ok(f"Caddy answers on {caddy.socket}; edge port {host.settings.http_port}")
     return fail(
         f"Caddy does not answer on {caddy.socket}",
-        f"any hostctl command that changes something starts it again (e.g. `hostctl ps APP`); "
+        f"any other hostctl command starts it again (commands reconcile first, e.g. "
+        f"`hostctl apps`); "
         f"see {caddy.log_file}",
     )
 
@@ -477,13 +485,22 @@ def hostname_outcome(
         problems.append("no ingress rule")
     elif rule.get("service") != service:
         problems.append(f"its ingress rule sends it to {rule.get('service')}, not to {service}")
-    if problems:
-        return fail(
-            "; ".join(problems),
-            "`hostctl cloudflare sync` puts hostctl's records and rules back (a record it did "
-            "not make stays: remove it in the dashboard, or `hostctl domains add --force`)",
+    if not problems:
+        return ok(f"CNAME → {connection.target}, ingress → {service}")
+    if any(not is_ours(r, connection) for r in named):
+        hint = (
+            "a record hostctl did not make holds the name: remove it in the dashboard "
+            "(or `hostctl domains add APP HOSTNAME --force`), then `hostctl cloudflare sync`"
         )
-    return ok(f"CNAME → {connection.target}, ingress → {service}")
+    elif rule is not None and hostname not in owned_rules(rules, records, connection):
+        # Sync owns a rule only while the hostname has hostctl's record; it leaves this one.
+        hint = (
+            f"remove the tunnel's ingress rule for {hostname} in the Cloudflare dashboard, "
+            "then `hostctl cloudflare sync` puts hostctl's record and rule back"
+        )
+    else:
+        hint = "`hostctl cloudflare sync` puts hostctl's record and rule back"
+    return fail("; ".join(problems), hint)
 
 
 def github_outcome(host: Host) -> Outcome:
@@ -508,8 +525,11 @@ def firewall_outcome(host: Host) -> Outcome:
     """Listening sockets reachable from outside the box and the tailnet. The edge port is
     allowed: cloudflared reaches Caddy through Docker's bridge, and the firewall drops it
     from outside."""
-    edge = host.settings.http_port
-    public = sorted({port for address, port in listening_sockets() if is_public(address)})
+    return firewall_verdict(listening_sockets(), host.settings.http_port)
+
+
+def firewall_verdict(sockets: list[tuple[IPv4Address | IPv6Address, int]], edge: int) -> Outcome:
+    public = sorted({port for address, port in sockets if is_public(address)})
     others = [port for port in public if port not in (edge, SSH_PORT)]
     if others:
         return fail(
