@@ -163,7 +163,7 @@ def test_everything_set_up_is_ok(box: Box, agent: AgentProcess) -> None:
     assert found[f"app {box.app}"]["detail"] == "release 1 live, web running, / answered 200"
     assert "last restore drill passed" in found[f"backups {box.app}"]["detail"]
     assert "hostctl's images: 1," in found["disk"]["detail"]
-    assert "as test-user" in found["github"]["detail"] or "valid, as" in found["github"]["detail"]
+    assert "token github_pat_******** valid, as " in found["github"]["detail"]
     # Other tests on this shared machine come and go with public listeners: every one
     # there before and after is named, nothing else is, and the edge port is allowed.
     firewall = found["firewall"]
