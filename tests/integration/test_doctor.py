@@ -23,13 +23,13 @@ import pytest
 
 from hostctl.cloudflare.connect import IMAGE
 from hostctl.doctor import is_public
-from tests.agent_support import AgentProcess
-from tests.conftest import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
 from tests.doubles.cloudflare import TOKEN as CF_TOKEN
 from tests.doubles.cloudflare import CloudflareDouble
 from tests.doubles.github import TOKEN as GH_TOKEN
 from tests.doubles.github import GitHubDouble
-from tests.support import Hostctl, make_repo
+from tests.harness.agent import AgentProcess
+from tests.harness.env import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
+from tests.harness.hostctl import Hostctl, make_repo
 
 pytestmark = pytest.mark.integration
 DOCTOR_NAMESPACE = f"{NAMESPACE}dr"
