@@ -51,6 +51,20 @@ class ContainerState:
     started_at: str
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    root: Path  # where the engine keeps images, containers and volumes
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    images: int
+    image_bytes: int  # counting layers they share with other images
+    unique_image_bytes: int  # what removing them all would free
+    build_cache_bytes: int
+
+
 def engine_address() -> str:
     return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
@@ -88,6 +102,31 @@ class Docker:
                 f"Docker could not {what}: {detail}",
                 "check that dockerd runs (`docker info`) and read its log",
             ) from exc
+
+    # the engine
+
+    def engine(self) -> EngineInfo:
+        info = self.call(self.client.info, "describe the engine")
+        return EngineInfo(str(info.get("ServerVersion", "?")), Path(info["DockerRootDir"]))
+
+    def disk_usage(self, labels: dict[str, str]) -> DiskUsage:
+        """The images carrying ``labels`` (Docker's own `system df`), and the engine's build
+        cache, which carries no labels: BuildKit's records are the engine's, not an app's."""
+        found = self.call(self.client.df, "measure disk usage")
+        wanted = label_filters(labels)
+        images = [
+            image
+            for image in found.get("Images") or []
+            if all(item in label_filters(image.get("Labels") or {}) for item in wanted)
+        ]
+        return DiskUsage(
+            images=len(images),
+            image_bytes=sum(int(i.get("Size") or 0) for i in images),
+            unique_image_bytes=sum(
+                max(int(i.get("Size") or 0) - int(i.get("SharedSize") or 0), 0) for i in images
+            ),
+            build_cache_bytes=sum(int(c.get("Size") or 0) for c in found.get("BuildCache") or []),
+        )
 
     # networks and volumes
 

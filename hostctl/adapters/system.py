@@ -1,11 +1,13 @@
 """The operating system of this box: commands (argv lists only), Debian packages, the
-sudoers check, process liveness and the hostname."""
+sudoers check, process liveness, the hostname, systemd units and listening sockets."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import socket
+import struct
 import subprocess
 from pathlib import Path
 
@@ -75,3 +77,51 @@ def process_start(pid: int) -> str | None:
     except OSError:
         return None
     return f"{boot}/{stat.rpartition(')')[2].split()[19]}"  # field 22, after "(name)"
+
+
+def systemd_running() -> bool:
+    """Is systemd this box's init (sd_booted(3): the directory exists only then)?"""
+    return Path("/run/systemd/system").is_dir()
+
+
+def unit_active(unit: str) -> bool:
+    """`systemctl is-active UNIT` (exit 0 only when active); read-only."""
+    try:
+        done = subprocess.run(
+            ["systemctl", "is-active", "--quiet", unit],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
+PROC_NET_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+
+
+def listening_sockets(
+    tables: tuple[Path, ...] = PROC_NET_TCP,
+) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """The (address, port) of every listening TCP socket in this network namespace."""
+    found = []
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue  # no IPv6 on this kernel
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != LISTEN:
+                continue
+            address, _, port = fields[1].partition(":")
+            found.append((kernel_address(address), int(port, 16)))
+    return sorted(set(found), key=lambda pair: (pair[1], str(pair[0])))
+
+
+def kernel_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as /proc/net/tcp prints it: 32-bit words in the host's byte order."""
+    raw = b"".join(struct.pack("=I", int(text[i : i + 8], 16)) for i in range(0, len(text), 8))
+    return ipaddress.ip_address(raw)
