@@ -17,15 +17,18 @@ from hostctl.core.names import check_hostname
 from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
 
 DEFAULT_AGENT_LISTEN = "127.0.0.1:8470"
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Where the agent listens (loopback or the tailnet only) and the public base URL
-    GitHub posts webhooks to (default: https://hooks.<domain> with Cloudflare)."""
+    """Where the agent listens (loopback or the tailnet only; the tailnet address only
+    when ``tailnet`` asks for it) and the public base URL GitHub posts webhooks to
+    (default: https://hooks.<domain> with Cloudflare)."""
 
     listen: tuple[str, ...] = (DEFAULT_AGENT_LISTEN,)
     public_url: str | None = None
+    tailnet: bool = False
 
 
 TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
@@ -50,7 +53,7 @@ def agent_address(text: str) -> tuple[str, int]:
 def read_agent(section: Section | None) -> AgentConfig:
     if section is None:
         return AgentConfig()
-    section.only("listen", "public_url")
+    section.only("listen", "public_url", "tailnet")
     listen = section.data.get("listen", list(AgentConfig.listen))
     if isinstance(listen, str):
         listen = [listen]
@@ -66,8 +69,13 @@ def read_agent(section: Section | None) -> AgentConfig:
         section.fail(
             section.key_path("public_url"), "should be a URL like https://hooks.example.com"
         )
+    tailnet = section.data.get("tailnet", False)
+    if not isinstance(tailnet, bool):
+        section.fail(section.key_path("tailnet"), "should be true or false")
     return AgentConfig(
-        listen=tuple(listen), public_url=public_url.rstrip("/") if public_url else None
+        listen=tuple(listen),
+        public_url=public_url.rstrip("/") if public_url else None,
+        tailnet=tailnet,
     )
 
 
@@ -83,6 +91,13 @@ class ServerConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
     backup: Mapping[str, Any] = field(default_factory=dict)
+
+
+def read_port(section: Section, key: str, default: int) -> int:
+    port = section.integer(key, default, minimum=1) or default
+    if port > MAX_PORT:
+        section.fail(section.key_path(key), f"should be a TCP port between 1 and {MAX_PORT}")
+    return port
 
 
 def load_server_config(path: Path) -> ServerConfig:
@@ -101,7 +116,7 @@ def load_server_config(path: Path) -> ServerConfig:
         top.fail("domain", "should be a DNS name like example.com")
     return ServerConfig(
         domain=domain,
-        http_port=top.integer("http_port", defaults.http_port, minimum=1) or defaults.http_port,
+        http_port=read_port(top, "http_port", defaults.http_port),
         resources=read_resources(top.section("resources"), defaults.resources),
         drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
         keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
