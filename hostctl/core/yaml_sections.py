@@ -4,6 +4,7 @@ Both hostctl.yml files (the server's and an app's) are read with it."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from hostctl.core.errors import HostctlError
 
 MEMORY = re.compile(r"(\d+)([kmg]?)b?", re.IGNORECASE)
 MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+MIN_MEMORY = 6 * 1024**2
+MAX_PIDS = 4194304  # the kernel's largest pid_max
 
 
 class Section:
@@ -104,14 +107,22 @@ class Resources:
 
 
 def read_resources(section: Section | None, defaults: Resources) -> Resources:
+    """Checked against what Docker accepts, so a bad value fails here, not after a build."""
     if section is None:
         return defaults
     section.only("memory", "pids", "cpus")
     cpus = section.data.get("cpus", defaults.cpus)
-    if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, int | float)):
-        section.fail(section.key_path("cpus"), "should be a number of CPUs, e.g. 0.5")
-    return Resources(
-        memory=section.memory("memory", defaults.memory),
-        pids=section.integer("pids", defaults.pids, minimum=16) or defaults.pids,
-        cpus=float(cpus) if cpus is not None else None,
-    )
+    most = os.cpu_count() or 1
+    if cpus is not None and (
+        isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0.01 <= cpus <= most
+    ):
+        section.fail(
+            section.key_path("cpus"), f"should be a number of CPUs from 0.01 to {most}, e.g. 0.5"
+        )
+    memory = section.memory("memory", defaults.memory)
+    if memory < MIN_MEMORY:
+        section.fail(section.key_path("memory"), "should be at least 6m (Docker's minimum)")
+    pids = section.integer("pids", defaults.pids, minimum=16) or defaults.pids
+    if pids > MAX_PIDS:
+        section.fail(section.key_path("pids"), f"should be at most {MAX_PIDS}")
+    return Resources(memory=memory, pids=pids, cpus=float(cpus) if cpus is not None else None)
