@@ -141,12 +141,12 @@ def run_job(
     final = True
     try:
         assert claimed.source is not None, "deploy jobs always have a source"
+        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})", out=log)
         if claimed.trigger.startswith(WEBHOOK) and claimed.ref:
             # Only the branch's head deploys: a replayed old delivery must not roll back.
             stale = stale_push(host, claimed.app, claimed.source, claimed.ref)
             if stale:
                 raise StalePush(stale)
-        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})", out=log)
         done = deploy(
             host,
             claimed.app,
@@ -163,6 +163,7 @@ def run_job(
     except StalePush as exc:
         log.step(f"Not deploying: {exc.message}")
         finish(host.store, claimed.id, "skipped", exc.message)
+        report_status(host, claimed, "error", f"Not deployed: {exc.message}", out=log)
     except HostctlError as exc:
         if isinstance(exc.__cause__, JobInterrupted):
             log.step("Stopped before the swap; the job will run again")
