@@ -22,11 +22,13 @@ KEEP_RELEASES = (1, 100)  # the documented range (docs/server.md)
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Where the agent listens (loopback or the tailnet only) and the public base URL
-    GitHub posts webhooks to (default: https://hooks.<domain> with Cloudflare)."""
+    """Where the agent listens (loopback or the tailnet only; the tailnet address only
+    when ``tailnet`` asks for it) and the public base URL GitHub posts webhooks to
+    (default: https://hooks.<domain> with Cloudflare)."""
 
     listen: tuple[str, ...] = (DEFAULT_AGENT_LISTEN,)
     public_url: str | None = None
+    tailnet: bool = False
 
 
 TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
@@ -51,7 +53,7 @@ def agent_address(text: str) -> tuple[str, int]:
 def read_agent(section: Section | None) -> AgentConfig:
     if section is None:
         return AgentConfig()
-    section.only("listen", "public_url")
+    section.only("listen", "public_url", "tailnet")
     listen = section.data.get("listen", list(AgentConfig.listen))
     if isinstance(listen, str):
         listen = [listen]
@@ -67,8 +69,13 @@ def read_agent(section: Section | None) -> AgentConfig:
         section.fail(
             section.key_path("public_url"), "should be a URL like https://hooks.example.com"
         )
+    tailnet = section.data.get("tailnet", False)
+    if not isinstance(tailnet, bool):
+        section.fail(section.key_path("tailnet"), "should be true or false")
     return AgentConfig(
-        listen=tuple(listen), public_url=public_url.rstrip("/") if public_url else None
+        listen=tuple(listen),
+        public_url=public_url.rstrip("/") if public_url else None,
+        tailnet=tailnet,
     )
 
 

@@ -99,6 +99,16 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
     )
 
 
+def remote_branch(url: str, branch: str, env: dict[str, str] | None = None) -> str | None:
+    """The commit ``branch`` points at on ``url`` now, or None when it has no such branch."""
+    wanted = f"refs/heads/{branch}"
+    for line in run_git("ls-remote", "--heads", url, wanted, env=env).splitlines():
+        commit, _, ref = line.partition("\t")
+        if ref == wanted:
+            return commit
+    return None
+
+
 def export(cache: Path, commit: str, destination: Path) -> None:
     """Write the tree of ``commit`` into ``destination`` (no .git)."""
     tar = destination.parent / f"{destination.name}.tar"

@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from hostctl.agent.events import EventReporter, event, log, setup_logging
+from hostctl.agent.guard import server_options
 from hostctl.agent.http import web_app
 from hostctl.agent.listen import bind
 from hostctl.cloudflare.sync import BRIEF, sync
@@ -167,6 +168,7 @@ class Agent:
                 server_header=False,
                 timeout_keep_alive=5,
                 limit_concurrency=100,
+                **server_options(),
                 timeout_graceful_shutdown=10,
             )
             server = AgentServer(config, self)

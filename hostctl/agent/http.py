@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from hostctl import __version__
 from hostctl.agent.events import event
-from hostctl.agent.webhooks import MAX_BODY, handle_delivery
+from hostctl.agent.webhooks import MAX_BODY, handle_delivery, unsigned
 from hostctl.core.names import APP_NAME
 from hostctl.settings import Settings
 from hostctl.state import Store
@@ -62,7 +62,8 @@ def web_app(
     async def github_hook(request: Request) -> JSONResponse:
         app = request.path_params["app"]
         if not APP_NAME.fullmatch(app):  # not even a name: not worth a log line
-            return JSONResponse({"error": "no such app"}, 404)
+            refused = unsigned("refused: not an app name")
+            return JSONResponse(refused.body, refused.status)
         try:
             body = await read_body(request)
         except BodyTooLarge:

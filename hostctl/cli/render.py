@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from hostctl.core.errors import HostctlError
+
 
 @cache
 def console() -> Console:
@@ -71,3 +73,15 @@ class ShowByDefault(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["show", *args]
         return super().parse_args(ctx, args)
+
+
+def read_secret(label: str) -> str:
+    """A secret typed at a hidden prompt, or piped in on stdin: never an argument, which
+    `ps` shows to every user and shell history keeps. One final newline is dropped."""
+    if sys.stdin.isatty():
+        value = str(click.prompt(label, hide_input=True, err=True))
+    else:
+        value = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise HostctlError(f"no {label} was given", "type it at the prompt, or pipe it in on stdin")
+    return value

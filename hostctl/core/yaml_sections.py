@@ -4,6 +4,7 @@ Both hostctl.yml files (the server's and an app's) are read with it."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ class Limits:
 SECONDS = Limits("a number of seconds", 0, 3600, open_minimum=True)
 MEMORY_LIMITS = Limits("a size", 6 * 1024**2, 1024**4)  # Docker refuses less than 6 MiB
 PIDS = (16, 4_194_304)  # the kernel's pid_max ceiling
-CPUS = Limits("a number of CPUs", 0.01, 1024)
+CPUS = Limits("a number of CPUs", 0.01, os.cpu_count() or 1)  # Docker refuses more
 PORTS = (1, 65535)
 
 
@@ -160,6 +161,7 @@ class Resources:
 
 
 def read_resources(section: Section | None, defaults: Resources) -> Resources:
+    """Checked against what Docker accepts, so a bad value fails here, not after a build."""
     if section is None:
         return defaults
     section.only("memory", "pids", "cpus")

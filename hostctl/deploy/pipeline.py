@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hostctl.adapters import git
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
@@ -177,6 +178,18 @@ def build_release(
     host.store.update_release(app, number, timings=timings)
     log.step(f"Release {number} is live ({timings['total']:.1f}s)")
     return host.store.release(app, number)
+
+
+def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
+    """Why a pushed ``commit`` should not deploy: it is no longer the head of the app's
+    branch on its repository (a newer push came, or the delivery is an old one sent
+    again); None when it still is. A force-push back to an older commit is the head."""
+    branch = host.store.app(app).branch
+    head = git.remote_branch(repo, branch, deploy_key_env(host, app))
+    if head == commit:
+        return None
+    now = f"it is {head[:10]} now" if head else "the branch is gone"
+    return f"{commit[:10]} is no longer the head of {branch} on {repo} ({now})"
 
 
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:

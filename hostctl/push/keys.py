@@ -14,12 +14,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_app_name
 from hostctl.core.private_files import write_private_text
 from hostctl.push.launcher import hostctl_argv
 from hostctl.push.user import forced_command, keys_file_for, keys_header
 from hostctl.push.user import write_authorized_keys as write_push_user_keys
 from hostctl.settings import Settings
 from hostctl.state import Store
+from hostctl.state.key_scopes import key_apps, limit_key
 from hostctl.state.keys import PushKey, delete_push_key, insert_push_key, push_keys
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -49,20 +51,30 @@ def check_key_name(name: str) -> None:
         raise HostctlError(f"{name!r} is not a push key name", "use letters, digits, . _ @ -")
 
 
-def add_key(settings: Settings, store: Store, text: str, name: str | None) -> PushKey:
+def add_key(
+    settings: Settings, store: Store, text: str, name: str | None, apps: list[str] | None = None
+) -> PushKey:
+    """Allow a key to push: to ``apps`` only, when given, else to every app."""
     public_key, fingerprint, comment = parse_public_key(text)
     name = name or re.sub(r"[^A-Za-z0-9._@-]", "-", comment).strip("-.") or fingerprint[7:19]
     check_key_name(name)
+    apps = sorted({store.app(check_app_name(app)).name for app in apps or []})
     known = {k.fingerprint: k for k in push_keys(store)}
     if fingerprint in known:
-        if known[fingerprint].name == name:
+        if known[fingerprint].name == name and key_apps(store, fingerprint) == apps:
             return known[fingerprint]  # adding the same key again changes nothing
+        if known[fingerprint].name == name:
+            raise HostctlError(
+                f"that key is already added as {name!r}, for other apps",
+                f"remove it first (`hostctl keys remove {name}`), then add it with its apps",
+            )
         raise HostctlError(
             f"that key is already added as {known[fingerprint].name!r}",
             f"remove it first: `hostctl keys remove {known[fingerprint].name}`",
         )
     if any(k.name == name for k in known.values()):
         raise HostctlError(f"a key named {name!r} exists", "pick another --name")
+    limit_key(store, fingerprint, apps)  # before the key: it never exists unlimited
     key = insert_push_key(store, name, fingerprint, public_key)
     store.audit("keys:add", None, f"{name} {fingerprint}")
     write_authorized_keys(settings, store)

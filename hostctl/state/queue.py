@@ -19,7 +19,7 @@ from hostctl.adapters.system import hostname, process_start
 from hostctl.core.errors import HostctlError
 from hostctl.state.store import Store, now
 
-TERMINAL = ("done", "failed", "superseded")
+TERMINAL = ("done", "failed", "superseded", "skipped")
 LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 2  # a job cut short by a dead worker is retried once
 
@@ -259,11 +259,14 @@ def recover_jobs(store: Store) -> list[str]:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A webhook delivery that passed its signature check."""
+    """A webhook delivery that passed its signature check; ``digest`` is its body's
+    SHA-256 (the id header is not signed: an old body sent again with a new id is the
+    same delivery)."""
 
     id: str
     app: str
     event: str
+    digest: str
 
 
 def record_delivery(
@@ -274,16 +277,19 @@ def record_delivery(
 ) -> tuple[bool, Job | None]:
     """Remember a delivery and, in the same transaction, queue its deploy
     ``(trigger, source, ref)``. Returns (is it new, the job queued): a redelivery of a
-    known id queues nothing."""
+    known id or body queues nothing."""
     with store.transaction() as db:
-        known = db.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery.id,)).fetchone()
+        known = db.execute(
+            "SELECT 1 FROM deliveries WHERE id = ? OR (app = ? AND digest = ?)",
+            (delivery.id, delivery.app, delivery.digest),
+        ).fetchone()
         if known:
             return False, None
         job_id = insert_deploy(db, delivery.app, *deploy) if deploy else None
         db.execute(
-            "INSERT INTO deliveries (id, app, event, received_at, outcome, job_id)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (delivery.id, delivery.app, delivery.event, now(), outcome, job_id),
+            "INSERT INTO deliveries (id, app, event, received_at, outcome, job_id, digest)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (delivery.id, delivery.app, delivery.event, now(), outcome, job_id, delivery.digest),
         )
     return True, job(store, job_id) if job_id else None
 
