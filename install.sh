@@ -3,7 +3,9 @@
 #
 #   ./install.sh            as root, from a clone of the repository, on Debian 12 / Ubuntu
 #
-# It installs Docker, Caddy and git (apt), starts the Docker engine if none runs, installs
+# It installs Docker, Caddy and git (apt), Litestream (for Litestream mode: the official
+# release, or the same version from the npm registry where that cannot be downloaded; kept
+# when one is on PATH already), starts the Docker engine if none runs, installs
 # hostctl into /opt/hostctl (a virtualenv; `hostctl` is linked into /usr/local/bin), makes
 # sure the base images exist (pulling them, or building stand-ins with scripts/offline-images
 # where no registry is reachable), runs `hostctl setup` (the push user for `git push`), then
@@ -18,6 +20,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib/common.sh"
 # shellcheck source=scripts/lib/system.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib/system.sh"
+# shellcheck source=scripts/lib/litestream.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib/litestream.sh"
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PREFIX=${HOSTCTL_PREFIX:-/opt/hostctl}
@@ -27,6 +31,12 @@ cd "$REPO_ROOT"
 stage "system packages"
 install_packages docker.io tini caddy git sqlite3 debootstrap curl iptables ca-certificates \
   python3 python3-venv
+
+stage "litestream"
+# Only Litestream mode (off unless backup/litestream in hostctl.yml) needs it: a box without
+# it still gets hourly snapshots, so a failure here is a warning.
+ensure_litestream official ||
+  warn "Litestream mode cannot run until litestream is on PATH (re-run ./install.sh)"
 
 stage "docker engine"
 ensure_dockerd /var/log/hostctl-dockerd.log

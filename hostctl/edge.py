@@ -1,41 +1,76 @@
 """The edge's owner: the route table (every app's hostnames and where they go, plus the
-agent's webhook route), the edge lock, and "refresh the edge". Nothing else changes
-Caddy's routes, so a route is never lost between two writers."""
+agent's webhook route), where Caddy listens, the edge lock, and "refresh the edge".
+Nothing else changes Caddy's routes, so a route is never lost between two writers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hostctl.adapters.caddy import Route
+from hostctl.adapters.caddy import ALL_INTERFACES, Route
+from hostctl.core.errors import HostctlError
 from hostctl.core.locks import file_lock
+from hostctl.credentials.cloudflare import load_connection
 from hostctl.host import Host
 from hostctl.hostnames import webhook_hostname
+from hostctl.server_config import EDGE_EVERYWHERE, EDGE_TUNNEL
 from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import App
 
 WEBHOOKS_ROUTE = "_webhooks"  # not an app name: those start with a letter
+LOOPBACK = "127.0.0.1"
 
 
 @contextmanager
 def edge_locked(host: Host) -> Iterator[None]:
     """One writer of the route table at a time (CLI commands, deploys, the agent)."""
-    with file_lock(host.settings.paths.edge_lock):
+    with file_lock(host.settings.paths.lock("edge")):
         yield
 
 
 def refresh_edge(host: Host) -> None:
     """Make Caddy serve the route table (starting it if it is down). Hold the edge lock."""
-    host.caddy.ensure_running(routes(host))
+    host.caddy.ensure_running(routes(host), listen_addresses(host))
 
 
 def routes(host: Host) -> list[Route]:
-    found = [Route(app.name, app.hostnames, upstream(host, app)) for app in host.store.apps()]
+    """The webhook route first, so no app's hostname can take the agent's deliveries."""
+    found = []
     hostname = webhook_hostname(host)
     if hostname:
         agent = host.settings.server.agent.listen[0]
         found.append(Route(WEBHOOKS_ROUTE, (hostname,), agent, path="/hooks/*"))
+    found += [Route(app.name, app.hostnames, upstream(host, app)) for app in host.store.apps()]
     return found
+
+
+def listen_addresses(host: Host) -> tuple[str, ...]:
+    """Where Caddy listens: `edge/listen` in hostctl.yml; else, with a tunnel connected,
+    loopback and the address cloudflared reaches the host on only (so nothing reaches
+    the apps by the box's public IP, around Cloudflare); else every interface."""
+    wanted = host.settings.server.edge.listen
+    if wanted is None:
+        connected = load_connection(host.settings) is not None
+        wanted = (LOOPBACK, EDGE_TUNNEL) if connected else (EDGE_EVERYWHERE,)
+    found = [
+        tunnel_address(host) if a == EDGE_TUNNEL else ALL_INTERFACES if a == EDGE_EVERYWHERE else a
+        for a in wanted
+    ]
+    return tuple(dict.fromkeys(found))
+
+
+def tunnel_address(host: Host) -> str:
+    """The host's address on hostctl's network: cloudflared, a container on it, reaches
+    the edge there (as host.docker.internal)."""
+    host.docker.ensure_network(host.network, host.labels())
+    gateway = host.docker.network_gateway(host.network)
+    if gateway is None:
+        raise HostctlError(
+            f"the Docker network {host.network} has no gateway address for the edge to listen on",
+            f"see `docker network inspect {host.network}`; or set edge/listen in "
+            f"{host.settings.paths.server_config}",
+        )
+    return gateway
 
 
 def upstream(host: Host, app: App) -> str | None:

@@ -8,7 +8,7 @@ import secrets
 from functools import cached_property
 
 from hostctl.adapters import firewall
-from hostctl.adapters.caddy import Caddy
+from hostctl.adapters.caddy import Caddy, PidFile
 from hostctl.adapters.docker import Docker
 from hostctl.core import labels
 from hostctl.settings import Settings
@@ -26,7 +26,9 @@ class Host:
 
     @cached_property
     def caddy(self) -> Caddy:
-        return Caddy(self.settings.paths.caddy, self.settings.http_port)
+        paths = self.settings.paths
+        process = PidFile(paths.caddy_pid)  # a systemd-run Caddy is another CaddyProcess
+        return Caddy(paths.caddy, self.settings.http_port, paths.caddy_start_lock, process)
 
     @property
     def network(self) -> str:

@@ -53,8 +53,25 @@ def app_urls(host: Host, app: App) -> list[str]:
     return [f"http://{h}{'' if port == 80 else f':{port}'}/" for h in app.hostnames]
 
 
+def reserved_hostnames(host: Host) -> set[str]:
+    """Names no app may have: the webhook hostname, now or once Cloudflare is connected
+    (hooks.<domain> for hostctl.yml's domain too), so no app takes the deliveries."""
+    reserved = {webhook_hostname_for(host.settings.server.domain)}
+    public = webhook_hostname(host)
+    return reserved | {public} if public else reserved
+
+
 def claim_hostnames(host: Host, name: str, hostnames: list[str]) -> None:
-    """Refuse hostnames that another app already has."""
+    """Refuse hostnames that are reserved or that another app already has."""
+    reserved = reserved_hostnames(host)
+    for hostname in hostnames:
+        if hostname in reserved:
+            raise HostctlError(
+                f"{hostname} is reserved for hostctl's webhooks (every app's GitHub "
+                "deliveries arrive there)",
+                "choose another hostname (an app whose default hostname this would be "
+                "needs one given with --domain)",
+            )
     for other in host.store.apps():
         taken = set(other.hostnames) & set(hostnames)
         if other.name != name and taken:

@@ -13,7 +13,7 @@ from hostctl.core.errors import HostctlError
 from hostctl.core.locks import try_lock
 from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.github_status import report_status
-from hostctl.deploy.pipeline import deploy, resolve_source
+from hostctl.deploy.pipeline import deploy, resolve_source, stale_push
 from hostctl.deploy.swap import Leftovers
 from hostctl.host import Host
 from hostctl.settings import Settings
@@ -33,10 +33,15 @@ from hostctl.state.queue import (
 )
 
 POLL_SECONDS = 0.2
+WEBHOOK = "webhook:"  # the trigger of a webhook's job: webhook:<delivery id>
 
 
 class JobInterrupted(HostctlError):
     """The worker is stopping; the job goes back to the queue before the swap begins."""
+
+
+class StalePush(HostctlError):
+    """A webhook's commit is no longer its branch's head: the job is skipped."""
 
 
 def agent_running(settings: Settings) -> bool:
@@ -135,8 +140,13 @@ def run_job(
     lease = LeaseKeeper(host.settings, claimed)
     final = True
     try:
-        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})", out=log)
         assert claimed.source is not None, "deploy jobs always have a source"
+        report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})", out=log)
+        if claimed.trigger.startswith(WEBHOOK) and claimed.ref:
+            # Only the branch's head deploys: a replayed old delivery must not roll back.
+            stale = stale_push(host, claimed.app, claimed.source, claimed.ref)
+            if stale:
+                raise StalePush(stale)
         done = deploy(
             host,
             claimed.app,
@@ -150,6 +160,10 @@ def run_job(
         )
         finish(host.store, claimed.id, "done", release=done.number)
         report_status(host, claimed, "success", f"Release {done.number} is live", done, out=log)
+    except StalePush as exc:
+        log.step(f"Not deploying: {exc.message}")
+        finish(host.store, claimed.id, "skipped", exc.message)
+        report_status(host, claimed, "error", f"Not deployed: {exc.message}", out=log)
     except HostctlError as exc:
         if isinstance(exc.__cause__, JobInterrupted):
             log.step("Stopped before the swap; the job will run again")

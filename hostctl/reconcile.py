@@ -13,9 +13,10 @@ import shutil
 
 from hostctl.cloudflare.sync import reconcile_cloudflare
 from hostctl.core.errors import HostctlError
-from hostctl.core.labels import PROCESS, RELEASE
+from hostctl.core.labels import PROCESS
 from hostctl.core.locks import try_lock
 from hostctl.core.progress import Reporter, Silent
+from hostctl.deploy.rules import stale_containers
 from hostctl.deploy.swap import container_spec, swap
 from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
@@ -48,7 +49,7 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     for app in host.store.apps():
         with try_lock(host.settings.paths.app_lock(app.name)) as free:
             if free:
-                repairs += repair_app(host, app, out)
+                repairs += repair_isolated(host, app, out)
     repairs += reconcile_cloudflare(host)  # never raises: an outage leaves the sync pending
     return repairs
 
@@ -56,15 +57,21 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
 def remove_stale_containers(host: Host, app: App) -> list[str]:
     """Containers of other releases, and web containers that do not serve."""
     removed = []
-    current = str(app.current_release)
-    for container in host.docker.containers(host.labels(app.name), host.app_network(app.name)):
-        if container.name == app.web_container:
-            continue
-        stale = container.labels.get(RELEASE) != current or container.labels.get(PROCESS) == "web"
-        if stale:
-            host.docker.remove(container.name)
-            removed.append(f"{app.name}: removed leftover container {container.name}")
+    containers = host.docker.containers(host.labels(app.name), host.app_network(app.name))
+    for name in stale_containers(app, containers):
+        host.docker.remove(name)
+        removed.append(f"{app.name}: removed leftover container {name}")
     return removed
+
+
+def repair_isolated(host: Host, app: App, out: Reporter) -> list[str]:
+    """Repair one app; whatever goes wrong is recorded for it, and the others still run."""
+    try:
+        return repair_app(host, app, out)
+    except Exception as exc:  # one bad app must never stop the repair of the others
+        why = exc.message if isinstance(exc, HostctlError) else f"{type(exc).__name__}: {exc}"
+        host.store.audit("reconcile-failed", app.name, why)
+        return [f"{app.name}: could not be reconciled: {why}"]
 
 
 def repair_app(host: Host, app: App, out: Reporter) -> list[str]:

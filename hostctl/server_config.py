@@ -14,18 +14,21 @@ from typing import Any
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_hostname
-from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
+from hostctl.core.yaml_sections import PORTS, Resources, Section, parse_yaml, read_resources
 
 DEFAULT_AGENT_LISTEN = "127.0.0.1:8470"
+KEEP_RELEASES = (1, 100)  # the documented range (docs/server.md)
 
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """Where the agent listens (loopback or the tailnet only) and the public base URL
-    GitHub posts webhooks to (default: https://hooks.<domain> with Cloudflare)."""
+    """Where the agent listens (loopback or the tailnet only; the tailnet address only
+    when ``tailnet`` asks for it) and the public base URL GitHub posts webhooks to
+    (default: https://hooks.<domain> with Cloudflare)."""
 
     listen: tuple[str, ...] = (DEFAULT_AGENT_LISTEN,)
     public_url: str | None = None
+    tailnet: bool = False
 
 
 TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
@@ -50,7 +53,7 @@ def agent_address(text: str) -> tuple[str, int]:
 def read_agent(section: Section | None) -> AgentConfig:
     if section is None:
         return AgentConfig()
-    section.only("listen", "public_url")
+    section.only("listen", "public_url", "tailnet")
     listen = section.data.get("listen", list(AgentConfig.listen))
     if isinstance(listen, str):
         listen = [listen]
@@ -66,8 +69,13 @@ def read_agent(section: Section | None) -> AgentConfig:
         section.fail(
             section.key_path("public_url"), "should be a URL like https://hooks.example.com"
         )
+    tailnet = section.data.get("tailnet", False)
+    if not isinstance(tailnet, bool):
+        section.fail(section.key_path("tailnet"), "should be true or false")
     return AgentConfig(
-        listen=tuple(listen), public_url=public_url.rstrip("/") if public_url else None
+        listen=tuple(listen),
+        public_url=public_url.rstrip("/") if public_url else None,
+        tailnet=tailnet,
     )
 
 
@@ -76,6 +84,47 @@ def read_build(section: Section | None, defaults: Resources) -> Resources:
         return defaults
     section.only("memory", "pids")
     return read_resources(section, defaults)
+
+
+EDGE_EVERYWHERE = "*"  # every interface
+EDGE_TUNNEL = "tunnel"  # the address cloudflared reaches the edge on
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Where Caddy listens: IP addresses, ``tunnel`` and ``*``. None: loopback and the
+    tunnel's address while Cloudflare is connected, else every interface."""
+
+    listen: tuple[str, ...] | None = None
+
+
+def read_edge(section: Section | None) -> EdgeConfig:
+    if section is None:
+        return EdgeConfig()
+    section.only("listen")
+    listen = section.data.get("listen")
+    if listen is None:
+        return EdgeConfig()
+    if isinstance(listen, str):
+        listen = [listen]
+    if not isinstance(listen, list) or not listen or not all(isinstance(a, str) for a in listen):
+        section.fail(section.key_path("listen"), "should be an address or a list of them")
+    found = []
+    for entry in listen:
+        entry = entry.strip()
+        if entry not in (EDGE_EVERYWHERE, EDGE_TUNNEL):
+            try:
+                entry = str(ipaddress.ip_address(entry.strip("[]")))
+            except ValueError:
+                section.fail(
+                    section.key_path("listen"),
+                    f"{entry}: expected an IP address (the port is http_port), "
+                    f"{EDGE_TUNNEL!r} or {EDGE_EVERYWHERE!r}",
+                )
+        found.append(entry)
+    if EDGE_EVERYWHERE in found and len(found) > 1:
+        section.fail(section.key_path("listen"), f"{EDGE_EVERYWHERE!r} already means every address")
+    return EdgeConfig(listen=tuple(dict.fromkeys(found)))
 
 
 @dataclass(frozen=True)
@@ -90,6 +139,7 @@ class ServerConfig:
     # Image builds: memory for each build container, processes for all builds together.
     build: Resources = field(default_factory=lambda: Resources(memory=2 * 1024**3, pids=2048))
     agent: AgentConfig = field(default_factory=AgentConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
     backup: Mapping[str, Any] = field(default_factory=dict)
 
@@ -107,6 +157,7 @@ def load_server_config(path: Path) -> ServerConfig:
         "keep_releases",
         "build",
         "agent",
+        "edge",
         "backup",
     )
     defaults = ServerConfig()
@@ -117,12 +168,14 @@ def load_server_config(path: Path) -> ServerConfig:
         top.fail("domain", "should be a DNS name like example.com")
     return ServerConfig(
         domain=domain,
-        http_port=top.integer("http_port", defaults.http_port, minimum=1) or defaults.http_port,
+        http_port=top.integer("http_port", defaults.http_port, *PORTS, "a TCP port")
+        or defaults.http_port,
         resources=read_resources(top.section("resources"), defaults.resources),
         drain_timeout=top.seconds("drain_timeout", defaults.drain_timeout),
-        keep_releases=top.integer("keep_releases", defaults.keep_releases, minimum=1)
+        keep_releases=top.integer("keep_releases", defaults.keep_releases, *KEEP_RELEASES)
         or defaults.keep_releases,
         build=read_build(top.section("build"), defaults.build),
         agent=read_agent(top.section("agent")),
+        edge=read_edge(top.section("edge")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},
     )

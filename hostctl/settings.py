@@ -23,7 +23,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         port = os.environ.get("HOSTCTL_HTTP_PORT")
-        if port is not None and not port.isdigit():
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
             raise HostctlError(
                 f"HOSTCTL_HTTP_PORT={port!r} is not a port number", "set it to e.g. 8080"
             )

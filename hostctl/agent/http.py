@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,12 +16,12 @@ from starlette.routing import Route
 
 from hostctl import __version__
 from hostctl.agent.events import event
-from hostctl.agent.webhooks import MAX_BODY, handle_delivery
+from hostctl.agent.webhooks import MAX_BODY, handle_delivery, unsigned
+from hostctl.core.names import APP_NAME
 from hostctl.settings import Settings
 from hostctl.state import Store
 
 BODY_SECONDS = 10.0
-APP_IN_PATH = re.compile(r"[a-z][a-z0-9-]{0,29}")
 
 
 class BodyTooLarge(Exception):
@@ -44,7 +43,7 @@ async def read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-def create_app(
+def web_app(
     settings: Settings, health: Callable[[Store], dict[str, Any]], wake: Callable[[], None]
 ) -> Starlette:
     local = threading.local()
@@ -62,8 +61,9 @@ def create_app(
 
     async def github_hook(request: Request) -> JSONResponse:
         app = request.path_params["app"]
-        if not APP_IN_PATH.fullmatch(app):  # not even a name: not worth a log line
-            return JSONResponse({"error": "no such app"}, 404)
+        if not APP_NAME.fullmatch(app):  # not even a name: not worth a log line
+            refused = unsigned("refused: not an app name")
+            return JSONResponse(refused.body, refused.status)
         try:
             body = await read_body(request)
         except BodyTooLarge:

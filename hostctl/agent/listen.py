@@ -21,14 +21,22 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def listen_addresses(config: AgentConfig, given: tuple[str, ...]) -> list[tuple[str, int]]:
-    """The --listen addresses, else the configured ones plus the tailnet address."""
+    """The --listen addresses, else the configured ones, plus the tailnet address when
+    agent/tailnet asks for it (Tailscale being up is not enough: the tailnet may hold
+    devices that should not reach the agent)."""
     if given:
         return [parse_address(a) for a in given]
     addresses = [parse_address(a) for a in config.listen]
+    if not config.tailnet:
+        return addresses
     tailnet = tailnet_ipv4()
-    if tailnet:
-        addresses.append(parse_address(f"{tailnet}:{addresses[0][1]}"))
-    return addresses
+    if not tailnet:
+        raise HostctlError(
+            "hostctl.yml asks for the tailnet address (agent/tailnet), but Tailscale has none",
+            "start Tailscale (`tailscale up`), or set agent/tailnet to false",
+        )
+    tailnet_address = parse_address(f"{tailnet}:{addresses[0][1]}")
+    return addresses if tailnet_address in addresses else [*addresses, tailnet_address]
 
 
 def bind(address: tuple[str, int]) -> socket.socket:

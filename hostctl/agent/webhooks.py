@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; pushes are far smal
 ZERO_SHA = "0" * 40
 COMMIT = re.compile(r"[0-9a-f]{40}")
 DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+UNKNOWN_APP_SECRET = secrets.token_hex(32)
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,22 @@ def refuse(status: int, error: str, outcome: str) -> Answer:
     return Answer(status, {"error": error}, outcome)
 
 
+def unsigned(outcome: str) -> Answer:
+    """The one answer for a bad signature, an unknown app and a path that names none."""
+    return refuse(401, "missing or bad X-Hub-Signature-256", outcome)
+
+
 def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
     """Decide what a delivery to ``/hooks/github/<app_name>`` does."""
     app = store.find_app(app_name)
+    signature = headers.get("x-hub-signature-256")
     if app is None:
-        return refuse(404, "no such app", "refused: unknown app")
-    if not signature_ok(app.webhook_secret, body, headers.get("x-hub-signature-256")):
-        return refuse(401, "missing or bad X-Hub-Signature-256", "refused: bad signature")
+        # Answered like a bad signature, after as much work, so the answers do not tell
+        # which app names exist.
+        signature_ok(UNKNOWN_APP_SECRET, body, signature)
+        return unsigned("refused: unknown app")
+    if not signature_ok(app.webhook_secret, body, signature):
+        return unsigned("refused: bad signature")
     event = first_header(headers, "x-github-event", "x-gitea-event", "x-forgejo-event")
     delivery_id = first_header(headers, "x-github-delivery", "x-gitea-delivery")
     if not event or not DELIVERY_ID.fullmatch(delivery_id):
@@ -82,7 +93,7 @@ def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], bod
         return decision
     outcome, commit = decision
     deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
-    delivery = Delivery(delivery_id, app.name, event)
+    delivery = Delivery(delivery_id, app.name, event, hashlib.sha256(body).hexdigest())
     new, job = record_delivery(store, delivery, outcome, deploy)
     fields = {"delivery": delivery_id, "event": event}
     if not new:

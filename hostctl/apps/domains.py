@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from hostctl.cloudflare.sync import SyncReport, check_new_hostnames, sync_after_change
 from hostctl.core.errors import HostctlError
-from hostctl.core.locks import file_lock
 from hostctl.core.names import check_hostname
 from hostctl.credentials.cloudflare import load_connection, load_state
-from hostctl.edge import routes
+from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
 from hostctl.hostnames import claim_hostnames
 
@@ -79,7 +78,7 @@ def remove_domain(host: Host, app: str, hostname: str) -> DomainChange:
 
 
 def update(host: Host, app: str, hostnames: list[str], detail: str) -> None:
-    with file_lock(host.settings.paths.edge_lock):
+    with edge_locked(host):
         host.store.set_hostnames(app, hostnames)
         host.store.audit("domains", app, detail)
-        host.caddy.ensure_running(routes(host))
+        refresh_edge(host)

@@ -35,7 +35,7 @@ def create_app(
     claim_hostnames(host, name, hostnames)
     check_new_hostnames(host, hostnames, force)
     host.docker.ensure_volume(host.volume(name), host.labels(name))
-    app = host.store.create_app(name, hostnames)
+    app = host.store.insert_app(name, hostnames)
     host.store.audit("apps:create", name, ", ".join(hostnames))
     with edge_locked(host):
         refresh_edge(host)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
 
-from hostctl.backup.snapshot import Tree, snapshot
+from hostctl.backup.snapshot import Tree, changed, open_beneath, snapshot
 from hostctl.core.errors import HostctlError
 
 FORMAT = 1
@@ -71,13 +71,17 @@ def write_archive(root: Path, tree: Tree, destination: Path, about: dict[str, An
                 entries.append(add_plain(tar, root, name))
             for name in tree.databases:
                 copy = Path(staging) / "snapshot.db"
+                if not inside((root / name).parent, root):  # a directory swapped for a link
+                    raise changed(name)
                 snapshot(root / name, copy, name)
-                entries.append(add_file(tar, root / name, copy, name, "database"))
+                with open_beneath(root, name) as original, copy.open("rb") as content:
+                    entries.append(add_file(tar, original, content, name, "database"))
                 copy.unlink()
             vanished = []
             for name in tree.files:
                 try:
-                    entries.append(add_file(tar, root / name, root / name, name, "file"))
+                    with open_beneath(root, name) as file:
+                        entries.append(add_file(tar, file, file, name, "file"))
                 except FileNotFoundError:
                     vanished.append(name)  # the app deleted it meanwhile
             manifest = about | {
@@ -109,24 +113,24 @@ def add_plain(tar: tarfile.TarFile, root: Path, name: str) -> dict[str, Any]:
 
 
 def add_file(
-    tar: tarfile.TarFile, original: Path, content: Path, name: str, kind: str
+    tar: tarfile.TarFile, original: IO[bytes], content: IO[bytes], name: str, kind: str
 ) -> dict[str, Any]:
-    """Add ``content`` under ``name``, with the owner, mode and times of ``original``."""
-    info = tar.gettarinfo(original, arcname=f"{DATA}/{name}")
+    """Add ``content`` under ``name``, with the owner, mode and times of ``original``
+    (both open files: nothing is reopened by name)."""
+    info = tar.gettarinfo(arcname=f"{DATA}/{name}", fileobj=original)
     info.type, info.linkname = tarfile.REGTYPE, ""  # a hard link is archived as a full copy
-    with content.open("rb") as file:
-        info.size = os.fstat(file.fileno()).st_size
-        reader = Hashing(file)
-        try:
-            tar.addfile(info, reader)
-        except OSError as exc:
-            if "unexpected end of data" not in str(exc):
-                raise
-            raise HostctlError(
-                f"{name} shrank while it was being archived",
-                "run the backup again; an app that rewrites big files in place should "
-                "write a new file and rename it",
-            ) from exc
+    info.size = os.fstat(content.fileno()).st_size
+    reader = Hashing(content)
+    try:
+        tar.addfile(info, reader)
+    except OSError as exc:
+        if "unexpected end of data" not in str(exc):
+            raise
+        raise HostctlError(
+            f"{name} shrank while it was being archived",
+            "run the backup again; an app that rewrites big files in place should "
+            "write a new file and rename it",
+        ) from exc
     return {"path": name, "type": kind, "size": info.size, "sha256": reader.digest.hexdigest()}
 
 

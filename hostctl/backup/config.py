@@ -11,8 +11,10 @@ from hostctl.server_config import load_server_config
 from hostctl.settings import Settings
 
 SCHEDULES = {"hourly": 3600.0, "daily": 86400.0}
-EVERY = re.compile(r"(\d+)\s*([mhd])")
+EVERY = re.compile(r"(\d{1,12})\s*([mhd])")
 UNITS = {"m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_INTERVAL = 366 * 86400.0  # the documented range (docs/backups.md): 1m to 366d
+RETENTION_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def backup_config(settings: Settings) -> BackupConfig:
         retention.only("last", "hourly", "daily", "weekly")
         kept = Retention(
             **{
-                key: retention.integer(key, getattr(defaults, key)) or 0
+                key: retention.integer(key, getattr(defaults, key), 0, RETENTION_MAX) or 0
                 for key in ("last", "hourly", "daily", "weekly")
             }
         )
@@ -80,7 +82,10 @@ def read_schedule(section: Section) -> float | None:
             "should be hourly, daily, off, or an interval like 30m, 6h or 2d",
         )
     assert match is not None
-    return int(match.group(1)) * UNITS[match.group(2)]
+    interval = int(match.group(1)) * UNITS[match.group(2)]
+    if interval > MAX_INTERVAL:
+        section.fail(section.key_path("schedule"), "should be an interval of at most 366d")
+    return interval
 
 
 def read_litestream(section: Section) -> tuple[bool, frozenset[str]]:

@@ -26,7 +26,7 @@ from hostctl.backup.offsite import (
     require_target,
 )
 from hostctl.backup.replication import ensure_replicating, render_config, state_dir, volume_at
-from hostctl.backup.snapshot import Tree, integrity, scan
+from hostctl.backup.snapshot import Tree, integrity, open_beneath, scan
 from hostctl.backup.volumes import new_volume, volume_exists, volume_path
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.progress import Reporter
@@ -304,7 +304,7 @@ def restore_at(host: Host, app: str, timestamp: str, out: Reporter) -> RestoreRe
                     (root / database).parent.mkdir(parents=True, exist_ok=True)
                     out.step(f"litestream restore {database} as of {stamp}")
                     litestream.restore(
-                        litestream.restore_argv(binary, config, root / database, stamp), env
+                        litestream.point_in_time_argv(binary, config, root / database, at, env), env
                     )
                     live = current / database  # the app must own what litestream (root) wrote
                     copy_owner(live if live.exists() else current, root / database)
@@ -325,7 +325,9 @@ def copy_files(source: Path, tree: Tree, target: Path) -> None:
         copy_owner(source / name, target / name)
     for name in tree.files:
         try:
-            shutil.copy2(source / name, target / name)
+            with open_beneath(source, name) as original, (target / name).open("xb") as copy:
+                shutil.copyfileobj(original, copy)
+            shutil.copystat(source / name, target / name, follow_symlinks=False)
         except FileNotFoundError:
             continue  # the app deleted it meanwhile
         copy_owner(source / name, target / name)

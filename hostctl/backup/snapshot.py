@@ -8,11 +8,13 @@ not block writers); with a rollback journal its writers wait on their busy_timeo
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from hostctl.core.errors import HostctlError
 
@@ -73,10 +75,46 @@ def walk(root: Path, prefix: str, tree: Tree) -> None:
                 tree.files.append(relative)
 
 
+def open_beneath(root: Path, name: str) -> BinaryIO:
+    """Open the regular file ``name`` under ``root`` for reading, following no symlink on
+    the way: the app may have swapped a scanned file or directory for a link to a host
+    file since the scan, and hostctl reads as root."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, flags | os.O_DIRECTORY)
+    try:
+        *directories, last = name.split("/")
+        for part in directories:
+            inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        found = os.open(last, flags | os.O_NONBLOCK, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        raise changed(name) from None
+    finally:
+        os.close(fd)
+    file = os.fdopen(found, "rb")
+    if not stat.S_ISREG(os.fstat(found).st_mode):
+        file.close()
+        raise changed(name)
+    return file
+
+
+def changed(name: str) -> HostctlError:
+    return HostctlError(
+        f"{name} in /data changed into a link or a special file while it was backed up",
+        "run the backup again; hostctl never follows links out of an app's volume",
+    )
+
+
 def snapshot(source: Path, target: Path, name: str) -> None:
     """A consistent copy of the live database ``source`` at ``target``, in one step."""
     try:
-        live = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+        # nofollow=1: SQLite refuses a database that is a link (one swapped in since the scan)
+        live = sqlite3.connect(
+            f"{source.as_uri()}?mode=ro&nofollow=1", uri=True, timeout=BUSY_TIMEOUT
+        )
         copy = sqlite3.connect(target)
         try:
             copy.execute("PRAGMA journal_mode=OFF")  # a scratch file: no journal needed

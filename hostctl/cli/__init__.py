@@ -19,6 +19,7 @@ COMMANDS = {
     "backups": ("hostctl.cli.backup", "backups"),
     "cloudflare": ("hostctl.cli.cloudflare", "cloudflare"),
     "deploy": ("hostctl.cli.deploy", "deploy"),
+    "doctor": ("hostctl.cli.doctor", "doctor"),
     "domains": ("hostctl.cli.domains", "domains"),
     "env": ("hostctl.cli.env", "env"),
     "git-shell": ("hostctl.cli.push", "git_shell"),
@@ -35,6 +36,7 @@ COMMANDS = {
     "restart": ("hostctl.cli.operate", "restart"),
     "rollback": ("hostctl.cli.deploy", "rollback"),
     "setup": ("hostctl.cli.setup", "setup"),
+    "status": ("hostctl.cli.doctor", "status"),
 }
 
 

@@ -11,7 +11,7 @@ import click
     multiple=True,
     metavar="HOST:PORT",
     help="Address to serve on (repeatable). Loopback or tailnet only. Default: agent/listen"
-    " in hostctl.yml (127.0.0.1:8470), plus the tailnet address when Tailscale is up.",
+    " in hostctl.yml (127.0.0.1:8470), plus the tailnet address when agent/tailnet is true.",
 )
 @click.option("--workers", default=2, show_default=True, help="Deploys run at once (one per app).")
 @click.option(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hostctl.cli.context import open_host
-from hostctl.cli.render import console, masked, print_json, table
+from hostctl.cli.render import key_value, masked, print_json, table
 
 if TYPE_CHECKING:
     from hostctl.github.link import Linked
@@ -150,7 +150,7 @@ def info(app: str, as_json: bool, show_secrets: bool) -> None:
             value = ", ".join(value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
-        console().print(f"[bold]{key:>10}[/]  {'' if value is None else value}", markup=True)
+        key_value(key, value, 10)
 
 
 @apps.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hostctl.cli.context import open_host
-from hostctl.cli.render import TerminalReporter, console, print_json, table
+from hostctl.cli.render import TerminalReporter, console, print_json, read_secret, table
 from hostctl.core.errors import HostctlError
 
 
@@ -228,9 +228,10 @@ def offsite() -> None:
 @click.option("--access-key-id", required=True, help="The access key id.")
 @click.option(
     "--secret-access-key",
-    required=True,
     envvar="HOSTCTL_OFFSITE_SECRET_ACCESS_KEY",
-    help="The secret (or set HOSTCTL_OFFSITE_SECRET_ACCESS_KEY, which keeps it out of `ps`).",
+    help="The secret. Better left out: it is then read from"
+    " HOSTCTL_OFFSITE_SECRET_ACCESS_KEY, else a hidden prompt or stdin, so it never shows"
+    " in `ps` or shell history.",
 )
 @click.option("--region", help="The region (default us-east-1; R2 takes auto).")
 @click.option("--prefix", help="A folder in the bucket for this box, e.g. box1.")
@@ -239,7 +240,7 @@ def set_target(
     endpoint: str,
     bucket: str,
     access_key_id: str,
-    secret_access_key: str,
+    secret_access_key: str | None,
     region: str | None,
     prefix: str | None,
     no_check: bool,
@@ -253,7 +254,8 @@ def set_target(
     from hostctl.backup.offsite import configure, make_target
     from hostctl.settings import Settings
 
-    target = make_target(endpoint, bucket, access_key_id, secret_access_key, region, prefix)
+    secret = secret_access_key or read_secret("secret access key")
+    target = make_target(endpoint, bucket, access_key_id, secret, region, prefix)
     configure(Settings.from_env(), target, check=not no_check)
     click.echo(f"Offsite target set: {target.endpoint}/{target.bucket}/{target.prefix}")
 

@@ -6,7 +6,7 @@ import click
 
 from hostctl.adapters.cloudflare import DNS_EDIT, TUNNEL_EDIT, ZONE_READ
 from hostctl.cli.domains import render_sync
-from hostctl.cli.render import console, print_json, table
+from hostctl.cli.render import console, print_json, read_secret, table
 
 
 @click.group()
@@ -18,12 +18,12 @@ def cloudflare() -> None:
 @click.option(
     "--token",
     envvar="CLOUDFLARE_API_TOKEN",
-    required=True,
-    help=f"API token with {ZONE_READ}, {DNS_EDIT} and {TUNNEL_EDIT} (or set "
-    "CLOUDFLARE_API_TOKEN, which keeps it out of `ps`).",
+    help=f"API token with {ZONE_READ}, {DNS_EDIT} and {TUNNEL_EDIT}. Better left out: it"
+    " is then read from CLOUDFLARE_API_TOKEN, else a hidden prompt or stdin, so it never"
+    " shows in `ps` or shell history.",
 )
 @click.option("--domain", required=True, help="The domain apps live under, e.g. example.com.")
-def connect(token: str, domain: str) -> None:
+def connect(token: str | None, domain: str) -> None:
     """Find the zone, create or reuse this box's tunnel, run cloudflared, sync.
 
     Running it again changes nothing. The token is stored 0600 in
@@ -32,7 +32,7 @@ def connect(token: str, domain: str) -> None:
     from hostctl.cloudflare.connect import connect as connect_box
     from hostctl.host import Host
 
-    result = connect_box(Host(), token, domain)
+    result = connect_box(Host(), token or read_secret("Cloudflare API token"), domain)
     click.echo(f"Zone {result.zone} (account {result.account_id})")
     verb = "created" if result.tunnel_created else "reused"
     click.echo(f"Tunnel {result.tunnel.name} ({result.tunnel.id}): {verb}")

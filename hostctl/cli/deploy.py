@@ -52,26 +52,7 @@ def releases(app: str, as_json: bool) -> None:
     current = host.store.app(app).current_release
     found = host.store.releases(app)
     if as_json:
-        print_json(
-            [
-                {
-                    "number": r.number,
-                    "kind": r.kind,
-                    "status": r.status,
-                    "current": r.number == current,
-                    "trigger": r.trigger,
-                    "source": r.source,
-                    "commit": r.commit_sha,
-                    "image": r.image,
-                    "created_at": r.created_at,
-                    "finished_at": r.finished_at,
-                    "error": r.error,
-                    "timings": r.timings,
-                    "env_keys": sorted(r.env),
-                }
-                for r in found
-            ]
-        )
+        print_json([r.to_json(current=r.number == current) for r in found])
         return
     if not found:
         click.echo(f"{app} has no releases yet. Deploy it with `hostctl deploy {app} SOURCE`.")

@@ -6,8 +6,16 @@ import click
 
 from hostctl.cli.context import open_host
 from hostctl.cli.deploy import trigger
-from hostctl.cli.render import ShowByDefault, TerminalReporter, masked, print_json, table
+from hostctl.cli.render import (
+    ShowByDefault,
+    TerminalReporter,
+    masked,
+    print_json,
+    read_secret,
+    table,
+)
 from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_env_key
 
 
 @click.group(cls=ShowByDefault)
@@ -35,20 +43,35 @@ def show(app: str, reveal: bool, as_json: bool) -> None:
 
 
 def parse_assignments(assignments: tuple[str, ...]) -> dict[str, str]:
+    """KEY=VALUE pairs; one bare KEY takes its value from a hidden prompt or stdin."""
     changes = {}
+    bare = [item for item in assignments if "=" not in item]
+    if len(bare) > 1:
+        raise HostctlError(
+            f"only one KEY can take its value from stdin, got {', '.join(bare)}",
+            "set them one at a time: `hostctl env set APP KEY < value.txt`",
+        )
     for item in assignments:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise HostctlError(f"expected KEY=VALUE, got {item.split('=')[0]!r}", "e.g. DEBUG=1")
-        changes[key] = value
+        if not key:
+            raise HostctlError("expected KEY=VALUE or KEY, got a value with no key", "e.g. DEBUG=1")
+        changes[key] = value if sep else ""
+    for key in bare:
+        check_env_key(key)  # before asking for a value
+        changes[key] = read_secret(f"value of {key}")
     return changes
 
 
 @env.command(name="set")
 @click.argument("app")
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE... | KEY")
 def set_(app: str, assignments: tuple[str, ...]) -> None:
-    """Set variables and restart the app with them (a new release, zero downtime)."""
+    """Set variables and restart the app with them (a new release, zero downtime).
+
+    For a secret, give only its KEY: the value is read from a hidden prompt, or from
+    stdin (`hostctl env set blog API_TOKEN < token.txt`), so it never shows in `ps` or
+    in shell history. KEY=VALUE is fine for values that are not secret.
+    """
     from hostctl.deploy.releases import change_env
 
     host = open_host()

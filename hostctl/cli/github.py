@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hostctl.adapters.github import DEFAULT_API_URL, DEPLOY_KEYS, STATUSES, WEBHOOKS
-from hostctl.cli.render import console, print_json
+from hostctl.cli.render import console, print_json, read_secret
 
 
 @click.group()
@@ -17,9 +17,9 @@ def github() -> None:
 @click.option(
     "--token",
     envvar="HOSTCTL_GITHUB_TOKEN",
-    required=True,
     help=f"A fine-grained token with {WEBHOOKS}, {DEPLOY_KEYS} and {STATUSES} on the apps' "
-    "repositories (or set HOSTCTL_GITHUB_TOKEN, which keeps it out of `ps`).",
+    "repositories. Better left out: it is then read from HOSTCTL_GITHUB_TOKEN, else a"
+    " hidden prompt or stdin, so it never shows in `ps` or shell history.",
 )
 @click.option(
     "--api-url",
@@ -27,12 +27,12 @@ def github() -> None:
     show_default=True,
     help="GitHub Enterprise Server: https://HOST/api/v3.",
 )
-def connect(token: str, api_url: str) -> None:
+def connect(token: str | None, api_url: str) -> None:
     """Check the token with GitHub and save it (0600, in $HOSTCTL_ETC/github.json)."""
     from hostctl.github.connection import connect_github
     from hostctl.host import Host
 
-    login = connect_github(Host(), token, api_url)
+    login = connect_github(Host(), token or read_secret("GitHub token"), api_url)
     click.echo(f"Connected to GitHub as {login}.")
 
 

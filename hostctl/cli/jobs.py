@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import click
 
 from hostctl.cli.context import open_host
 from hostctl.cli.render import print_json, table
-from hostctl.state.queue import Job
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
-
-
-def job_json(found: Job) -> dict[str, Any]:
-    return {
-        "id": found.id,
-        "app": found.app,
-        "kind": found.kind,
-        "status": found.status,
-        "trigger": found.trigger,
-        "source": found.source,
-        "ref": found.ref,
-        "attempts": found.attempts,
-        "release": found.release,
-        "superseded_by": found.superseded_by,
-        "error": found.error,
-        "created_at": found.created_at,
-        "started_at": found.started_at,
-        "finished_at": found.finished_at,
-        "waited_seconds": seconds_between(found.created_at, found.started_at),
-        "ran_seconds": seconds_between(found.started_at, found.finished_at),
-    }
 
 
 @click.command()
@@ -53,14 +22,14 @@ def jobs(app: str | None, as_json: bool, limit: int) -> None:
         host.store.app(app)
     found = list_jobs(host.store, app, limit)
     if as_json:
-        print_json([job_json(j) for j in found])
+        print_json([j.to_json() for j in found])
         return
     if not found:
         click.echo("No jobs yet. Deploys (CLI, webhook, git push) show up here.")
         return
     rows = []
     for j in found:
-        data = job_json(j)
+        data = j.to_json()
         note = j.error or (f"superseded by {j.superseded_by}" if j.superseded_by else "")
         rows.append(
             (

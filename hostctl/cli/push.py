@@ -21,28 +21,27 @@ def keys(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from hostctl.host import Host
-    from hostctl.push.keys import authorized_keys_path, list_keys
     from hostctl.push.shell import USAGE
     from hostctl.push.user import PUSH_USER, keys_file_for
+    from hostctl.state.key_scopes import key_apps
+    from hostctl.state.keys import push_keys
 
     host = Host()
-    found = list_keys(host.store)
+    found = [(k, key_apps(host.store, k.fingerprint)) for k in push_keys(host.store)]
     if as_json:
-        print_json(
-            [{"name": k.name, "fingerprint": k.fingerprint, "added_at": k.added_at} for k in found]
-        )
+        print_json([k.to_json() | {"apps": apps or None} for k, apps in found])
     elif not found:
         click.echo("No push keys yet. Add one with `hostctl keys add ~/.ssh/id_ed25519.pub`.")
     else:
         table(
-            ["NAME", "FINGERPRINT", "ADDED"],
-            [(k.name, k.fingerprint, k.added_at[:19]) for k in found],
+            ["NAME", "FINGERPRINT", "ADDED", "MAY PUSH TO AND FETCH"],
+            [(k.name, k.fingerprint, k.added_at[:19], may_reach(apps)) for k, apps in found],
         )
         push_user_file = keys_file_for(host.settings)
         if push_user_file:
             click.echo(f"sshd reads them for the user {PUSH_USER} from {push_user_file}")
         else:
-            root_file = authorized_keys_path(host.settings)
+            root_file = host.settings.paths.authorized_keys
             click.echo(
                 f"sshd reads them from {root_file} (as root); `hostctl setup` adds "
                 f"the push user {PUSH_USER}"
@@ -50,20 +49,38 @@ def keys(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"Push with: {USAGE}")
 
 
+def may_reach(apps: list[str]) -> str:
+    """What a key may do, in words (pushing deploys, and runs the release command)."""
+    return ", ".join(apps) if apps else "every app"
+
+
 @keys.command("add")
 @click.argument("key")
 @click.option("--name", help="A name for the key (default: its comment).")
-def add(key: str, name: str | None) -> None:
-    """Allow KEY to push: a public key line, a .pub file, or - for stdin."""
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    help="Limit the key to this app (repeatable): it can push to and fetch only these"
+    " apps. Default: every app.",
+)
+def add(key: str, name: str | None, apps: tuple[str, ...]) -> None:
+    """Allow KEY to push: a public key line, a .pub file, or - for stdin.
+
+    A push deploys, so it runs the app's release command: limit a key that should
+    deploy only some apps with --app.
+    """
     from hostctl.host import Host
     from hostctl.push.keys import add_key
+    from hostctl.state.key_scopes import key_apps
 
     text = sys.stdin.read() if key == "-" else key
     if key != "-" and Path(key).expanduser().is_file():
         text = Path(key).expanduser().read_text()
     host = Host()
-    added = add_key(host.settings, host.store, text, name)
-    click.echo(f"Added push key {added.name} ({added.fingerprint})")
+    added = add_key(host.settings, host.store, text, name, list(apps))
+    reach = may_reach(key_apps(host.store, added.fingerprint))
+    click.echo(f"Added push key {added.name} ({added.fingerprint}); it may push to {reach}")
 
 
 @keys.command("remove")
@@ -88,7 +105,7 @@ def git_shell(key_name: str) -> None:
 
     check_key_name(key_name)  # it arrives through sudo, and becomes the release's trigger
     host = Host()
-    argv = git_command(host.settings, host.store, os.environ.get("SSH_ORIGINAL_COMMAND"))
+    argv = git_command(host.settings, host.store, os.environ.get("SSH_ORIGINAL_COMMAND"), key_name)
     host.store.close()
     os.environ["HOSTCTL_PUSHER"] = key_name
     os.execvp(argv[0], argv)  # noqa: S606 (argv is fixed: a git command and a path)

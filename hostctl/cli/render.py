@@ -10,7 +10,11 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from hostctl.core.errors import HostctlError
 
 
 @cache
@@ -25,7 +29,8 @@ def print_json(data: Any) -> None:
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     grid = Table(*columns, box=None, pad_edge=False, header_style="bold")
     for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+        # Cells hold commit subjects, app output and names: text, never Rich markup.
+        grid.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     console().print(grid)
 
 
@@ -38,7 +43,7 @@ class TerminalReporter:
 
     def step(self, text: str) -> None:
         if self.tty:
-            console().print(f"[bold cyan]----->[/] {text}", markup=True)
+            console().print(f"[bold cyan]----->[/] {escape(text)}", markup=True)
         else:
             click.echo(f"-----> {text}")
 
@@ -49,6 +54,12 @@ class TerminalReporter:
             console().print(f"       {text}", style="dim", markup=False)
         else:
             click.echo(f"       {text}")
+
+
+def key_value(key: str, value: object, width: int) -> None:
+    """One ``key  value`` line of a details view; the value is printed as it is."""
+    shown = "" if value is None else escape(str(value))
+    console().print(f"[bold]{key:>{width}}[/]  {shown}", markup=True)
 
 
 def masked(value: str) -> str:
@@ -62,3 +73,15 @@ class ShowByDefault(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["show", *args]
         return super().parse_args(ctx, args)
+
+
+def read_secret(label: str) -> str:
+    """A secret typed at a hidden prompt, or piped in on stdin: never an argument, which
+    `ps` shows to every user and shell history keeps. One final newline is dropped."""
+    if sys.stdin.isatty():
+        value = str(click.prompt(label, hide_input=True, err=True))
+    else:
+        value = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise HostctlError(f"no {label} was given", "type it at the prompt, or pipe it in on stdin")
+    return value

@@ -2,22 +2,23 @@
 
 The connector is cloudflared in a container on hostctl's private network, with the
 tunnel's token in its environment (never in argv, where `ps` would show it). Caddy runs on
-the host, so cloudflared reaches it as ``host.docker.internal`` (mapped to the host's
-gateway address with Docker's ``host-gateway``), on the edge port.
+the host, so cloudflared reaches it as ``host.docker.internal``, mapped to the host's
+address on that network, where the edge listens while a tunnel is connected.
 """
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 
 from hostctl.adapters.cloudflare import ZONE_READ, CloudflareAPI, Tunnel
 from hostctl.adapters.docker import ContainerSpec
+from hostctl.adapters.system import hostname
 from hostctl.cloudflare.sync import EDGE_HOST, SyncReport, api_for, edge_service, sync
 from hostctl.core import labels
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_hostname
 from hostctl.credentials.cloudflare import Connection, load_connection, load_state, save_connection
+from hostctl.edge import edge_locked, refresh_edge, tunnel_address
 from hostctl.host import Host
 
 IMAGE = "cloudflare/cloudflared:2024.12.2"
@@ -36,7 +37,7 @@ class ConnectResult:
 
 
 def tunnel_name(host: Host) -> str:
-    return f"hostctl-{host.settings.namespace}-{socket.gethostname()}"
+    return f"hostctl-{host.settings.namespace}-{hostname()}"
 
 
 def connect(host: Host, token: str, domain: str) -> ConnectResult:
@@ -75,13 +76,16 @@ def connect(host: Host, token: str, domain: str) -> ConnectResult:
     )
     save_connection(host.settings, connection)
     host.store.audit("cloudflare:connect", None, f"zone {zone.name}, tunnel {tunnel.id}")
+    with edge_locked(host):
+        refresh_edge(host)  # from now on the edge listens where the tunnel reaches it only
     warnings: list[str] = []
     if host.settings.server.domain not in ("localhost", domain, zone.name):
         warnings.append(
             f"new apps get the default hostname APP.{host.settings.server.domain}, which is "
             f"not in {zone.name}: set `domain: {domain}` in {host.settings.etc}/hostctl.yml"
         )
-    status = ensure_connector(host, connector_spec(host, connector_token, tunnel.id), warnings)
+    spec = connector_spec(host, connector_token, tunnel.id, tunnel_address(host))
+    status = ensure_connector(host, spec, warnings)
     report = sync(host)
     return ConnectResult(zone.name, zone.account_id, tunnel, created, status, warnings, report)
 
@@ -90,29 +94,31 @@ def connector_name(host: Host) -> str:
     return f"{host.settings.namespace}-cloudflared"
 
 
-def connector_spec(host: Host, token: str, tunnel_id: str) -> ContainerSpec:
+def connector_spec(host: Host, token: str, tunnel_id: str, edge: str) -> ContainerSpec:
+    """cloudflared, reaching the edge at ``edge`` (the host's address on its network)."""
     return ContainerSpec(
         name=connector_name(host),
         image=IMAGE,
-        labels=host.labels(component="cloudflared", tunnel=tunnel_id),
+        labels=host.labels(component="cloudflared", tunnel=tunnel_id, edge=edge),
         network=host.network,
         command=list(COMMAND),
         env={"TUNNEL_TOKEN": token},
         memory=256 * 1024**2,
         pids=256,
         restart=True,
-        extra_hosts={EDGE_HOST: "host-gateway"},  # the host's gateway, where Caddy listens
+        extra_hosts={EDGE_HOST: edge},  # not host-gateway: that is docker0's address
     )
 
 
 def ensure_connector(host: Host, spec: ContainerSpec, warnings: list[str]) -> str:
-    """Start cloudflared unless it already runs for this tunnel; returns its state."""
+    """Start cloudflared unless it already runs for this tunnel and edge address; returns
+    its state."""
     docker = host.docker
     current = docker.state(spec.name, host.network)
     if (
         current is not None
         and current.status == "running"
-        and current.labels.get(labels.TUNNEL) == spec.labels[labels.TUNNEL]
+        and all(current.labels.get(key) == spec.labels[key] for key in (labels.TUNNEL, labels.EDGE))
     ):
         return "running"
     if not docker.image_exists(spec.image):

@@ -7,14 +7,18 @@ use. `app_paths` answers "everything of app X on disk".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class Paths:
-    root: Path
-    etc: Path
+    def __init__(self, root: Path, etc: Path) -> None:
+        self.root = root
+        self.etc = etc
+        self.database = root / "state.db"
+        self.server_config = etc / "hostctl.yml"
+        self.cloudflare_connection = etc / "cloudflare.json"
+        self.github_connection = etc / "github.json"
+        self.offsite = etc / "offsite.json"
 
     def dir(self, *parts: str) -> Path:
         """A private directory under the root, created on first use."""
@@ -22,34 +26,19 @@ class Paths:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
-    # The server's own files.
-    @property
-    def database(self) -> Path:
-        return self.root / "state.db"
-
-    @property
-    def server_config(self) -> Path:
-        return self.etc / "hostctl.yml"
-
-    @property
-    def cloudflare_connection(self) -> Path:
-        return self.etc / "cloudflare.json"
-
+    # The server's own files (directories made on use).
     @property
     def cloudflare_state(self) -> Path:
         return self.dir("cloudflare") / "state.json"
 
     @property
-    def github_connection(self) -> Path:
-        return self.etc / "github.json"
-
-    @property
-    def offsite(self) -> Path:
-        return self.etc / "offsite.json"
-
-    @property
     def caddy(self) -> Path:
         return self.dir("caddy")
+
+    @property
+    def caddy_pid(self) -> Path:
+        """The pid of the Caddy hostctl started, so it never starts a second one."""
+        return self.caddy / "caddy.pid"
 
     @property
     def litestream(self) -> Path:
@@ -68,8 +57,8 @@ class Paths:
         return self.dir("locks") / f"{name}.lock"
 
     @property
-    def edge_lock(self) -> Path:
-        return self.lock("edge")
+    def caddy_start_lock(self) -> Path:
+        return self.lock("caddy-start")
 
     @property
     def agent_lock(self) -> Path:

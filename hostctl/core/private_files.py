@@ -20,13 +20,25 @@ def write_private(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_private_text(path: Path, text: str) -> None:
-    """Write atomically, readable by the owner only (created 0600, never wider)."""
+    """Write atomically, readable by the owner only (created 0600, never wider): the old
+    file stays whole until the new one is on disk, even when the disk is full."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
 
 
 def read_private(path: Path, build: Callable[[Any], T], what: str, hint: str) -> T | None:

@@ -4,7 +4,7 @@ Both hostctl.yml files (the server's and an app's) are read with it."""
 
 from __future__ import annotations
 
-import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ import yaml
 
 from hostctl.core.errors import HostctlError
 
-MEMORY = re.compile(r"(\d+)([kmg]?)b?", re.IGNORECASE)
+MEMORY = re.compile(r"(\d{1,15})([kmg]?)b?", re.IGNORECASE)
 MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
@@ -57,34 +57,83 @@ class Section:
             self.fail(self.key_path(key), "should be a string")
         return None if value is None else str(value)
 
-    def integer(self, key: str, default: int | None = None, minimum: int = 0) -> int | None:
+    def integer(
+        self,
+        key: str,
+        default: int | None = None,
+        minimum: int = 0,
+        maximum: int = 2**31 - 1,
+        what: str | None = None,
+    ) -> int | None:
         value = self.data.get(key, default)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(self.key_path(key), "should be an integer")
+        if what is not None and not minimum <= value <= maximum:
+            self.fail(self.key_path(key), f"should be {what} between {minimum} and {maximum}")
         if value < minimum:
             self.fail(self.key_path(key), f"should be at least {minimum}")
+        if value > maximum:
+            self.fail(self.key_path(key), f"should be at most {maximum}")
         return int(value)
 
-    def seconds(self, key: str, default: float, maximum: float | None = None) -> float:
+    def number(self, key: str, default: float | None, limits: Limits) -> float | None:
+        """A finite number within ``limits``; .inf, .nan and huge values are refused."""
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            self.fail(self.key_path(key), "should be a number of seconds")
-        if not math.isfinite(value) or (maximum is not None and value > maximum):
-            limit = f"at most {maximum:g}" if maximum is not None else "finite"
-            self.fail(self.key_path(key), f"should be a number of seconds, {limit}")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(self.key_path(key), f"should be {limits.what}")
+        if not limits.allows(value):  # NaN fails every comparison, so it lands here too
+            self.fail(self.key_path(key), f"should be {limits.what} {limits.shown()}")
         return float(value)
+
+    def seconds(self, key: str, default: float, limits: Limits | None = None) -> float:
+        found = self.number(key, default, limits or SECONDS)
+        assert found is not None
+        return found
 
     def memory(self, key: str, default: int) -> int:
         value = self.data.get(key, default)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        match = MEMORY.fullmatch(str(value).strip())
-        if not match or isinstance(value, bool):
-            self.fail(self.key_path(key), "should be a size like 256m or 1g")
-        assert match is not None
-        return int(match.group(1)) * MEMORY_UNITS[match.group(2).lower()]
+            size = value
+        else:
+            match = MEMORY.fullmatch(str(value).strip())
+            if not match or isinstance(value, bool):
+                self.fail(self.key_path(key), "should be a size like 256m or 1g")
+            assert match is not None
+            size = int(match.group(1)) * MEMORY_UNITS[match.group(2).lower()]
+        if not MEMORY_LIMITS.allows(size):  # 0 would mean no limit at all to Docker
+            self.fail(self.key_path(key), "should be a size from 6m to 1024g")
+        return size
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The range a number from a config file must fall in (ends included unless open)."""
+
+    what: str
+    minimum: float
+    maximum: float
+    open_minimum: bool = False  # the minimum itself is not allowed
+    unit: str = ""
+
+    def allows(self, value: float) -> bool:
+        above = value > self.minimum if self.open_minimum else value >= self.minimum
+        return above and value <= self.maximum
+
+    def shown(self) -> str:
+        low = f"above {self.minimum:g}" if self.open_minimum else f"at least {self.minimum:g}"
+        return f"{low} and at most {self.maximum:g}{self.unit}"
+
+
+# The documented ranges (docs/apps.md, docs/server.md).
+SECONDS = Limits("a number of seconds", 0, 3600, open_minimum=True)
+MEMORY_LIMITS = Limits("a size", 6 * 1024**2, 1024**4)  # Docker refuses less than 6 MiB
+PIDS = (16, 4_194_304)  # the kernel's pid_max ceiling
+CPUS = Limits("a number of CPUs", 0.01, os.cpu_count() or 1)  # Docker refuses more
+PORTS = (1, 65535)
 
 
 def parse_yaml(text: str, source: str) -> object:
@@ -96,6 +145,10 @@ def parse_yaml(text: str, source: str) -> object:
         raise HostctlError(
             f"{source}: not valid YAML{where}", f"fix the syntax of {source} and try again"
         ) from exc
+    except RecursionError:
+        raise HostctlError(
+            f"{source}: nested too deeply", f"flatten {source} and try again"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -108,14 +161,12 @@ class Resources:
 
 
 def read_resources(section: Section | None, defaults: Resources) -> Resources:
+    """Checked against what Docker accepts, so a bad value fails here, not after a build."""
     if section is None:
         return defaults
     section.only("memory", "pids", "cpus")
-    cpus = section.data.get("cpus", defaults.cpus)
-    if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, int | float)):
-        section.fail(section.key_path("cpus"), "should be a number of CPUs, e.g. 0.5")
     return Resources(
         memory=section.memory("memory", defaults.memory),
-        pids=section.integer("pids", defaults.pids, minimum=16) or defaults.pids,
-        cpus=float(cpus) if cpus is not None else None,
+        pids=section.integer("pids", defaults.pids, *PIDS) or defaults.pids,
+        cpus=section.number("cpus", defaults.cpus, CPUS),
     )

@@ -49,7 +49,7 @@ def post_status(
     sha = (release.commit_sha if release else None) or found.ref
     if app is None or not repo or not sha or len(sha) != 40:
         return
-    from hostctl.github.connection import load_github
+    from hostctl.credentials.github import load_github
 
     settings = load_github(host.settings)
     if settings is None:

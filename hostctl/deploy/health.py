@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
 from hostctl.adapters.docker import Docker
+from hostctl.adapters.http_probe import ProbeError, health_probe
 from hostctl.core.errors import HostctlError
 from hostctl.stack.app_config import HealthCheck
 
@@ -19,7 +18,7 @@ def wait_until_healthy(
     """Poll until the container answers; returns its address (ip:port) on the network."""
     deadline = time.monotonic() + check.timeout
     last_problem = "it did not answer yet"
-    with httpx.Client(timeout=5) as client:
+    with health_probe() as probe:
         while True:
             state = docker.state(container, network)
             if state is None or state.status in ("exited", "dead") or state.restart_count > 0:
@@ -28,15 +27,15 @@ def wait_until_healthy(
             if state.ip:
                 address = f"{state.ip}:{port}"
                 try:
-                    response = client.get(f"http://{address}{check.path}")
-                    if response.status_code >= 500:
-                        last_problem = f"{check.path} answered {response.status_code}"
-                    elif check.content and check.content not in response.text:
+                    answer = probe(f"http://{address}{check.path}")
+                    if answer.status >= 500:
+                        last_problem = f"{check.path} answered {answer.status}"
+                    elif check.content and check.content not in answer.text:
                         last_problem = f"{check.path} did not contain {check.content!r}"
                     else:
                         return address
-                except httpx.HTTPError as exc:
-                    last_problem = f"{check.path}: {type(exc).__name__} on port {port}"
+                except ProbeError as exc:
+                    last_problem = f"{check.path}: {exc} on port {port}"
             if time.monotonic() > deadline:
                 raise failed(
                     docker,

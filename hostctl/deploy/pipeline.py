@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hostctl.adapters import git
 from hostctl.adapters.cgroups import build_parent
 from hostctl.adapters.docker import BuildLimits
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
+from hostctl.deploy.rules import images_to_remove
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
@@ -152,11 +154,15 @@ def build_release(
         tag = host.image_tag(app, number)
         timings["fetch"] = time.monotonic() - started
         log.step(f"Building {tag}")
+        dockerfile = "Dockerfile"
+        if plan.dockerfile is not None:  # outside the tree: a link there is never written through
+            dockerfile = str(Path(work) / "Dockerfile")
+            Path(dockerfile).write_text(plan.dockerfile)
         deadline = started + plan.app_config.deploy_timeout
         limits = build_limits(host, left(deadline, plan.app_config.deploy_timeout))
         # Each build label costs the classic builder a container; the tag names the app.
         try:
-            host.docker.build(tree, tag, host.labels(), log.detail, limits)
+            host.docker.build(tree, tag, host.labels(), log.detail, limits, dockerfile)
         except HostctlError:
             left(deadline, plan.app_config.deploy_timeout)  # out of time: say so
             raise
@@ -204,6 +210,18 @@ def build_limits(host: Host, timeout: float) -> BuildLimits:
     return BuildLimits(timeout=timeout, memory=bounds.memory, cgroup_parent=parent)
 
 
+def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
+    """Why a pushed ``commit`` should not deploy: it is no longer the head of the app's
+    branch on its repository (a newer push came, or the delivery is an old one sent
+    again); None when it still is. A force-push back to an older commit is the head."""
+    branch = host.store.app(app).branch
+    head = git.remote_branch(repo, branch, deploy_key_env(host, app))
+    if head == commit:
+        return None
+    now = f"it is {head[:10]} now" if head else "the branch is gone"
+    return f"{commit[:10]} is no longer the head of {branch} on {repo} ({now})"
+
+
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:
     """GIT_SSH_COMMAND with the app's deploy key, once `apps connect` made one."""
     key = existing_deploy_key(host.settings, app)
@@ -220,9 +238,7 @@ def single_exposed_port(host: Host, tag: str) -> int:
 
 def prune_images(host: Host, app: str) -> None:
     """Keep the images of the last N successful releases; remove older hostctl-built ones."""
-    keep_count = host.settings.server.keep_releases
-    successful = [r for r in host.store.releases(app) if r.status in ("live", "retired")]
-    keep = {r.image for r in successful[:keep_count]}
-    for tag in host.docker.images(host.image_repository(app)):
-        if tag not in keep:
-            host.docker.remove_image(tag)
+    tags = host.docker.images(host.image_repository(app))
+    releases = host.store.releases(app)
+    for tag in images_to_remove(tags, releases, host.settings.server.keep_releases):
+        host.docker.remove_image(tag)

@@ -46,6 +46,12 @@ def change_env(
     """Store the new env; when the app is live, roll it out as a new release."""
     for key in [*changes, *removals]:
         check_env_key(key)
+    if "PORT" in changes:  # the container's PORT is the port hostctl routes to
+        raise HostctlError(
+            "PORT is set by hostctl to the port it sends traffic to, so it cannot be set",
+            "to change the app's port, set `port:` in the app's hostctl.yml (or EXPOSE one"
+            " port in its Dockerfile) and deploy",
+        )
     with app_lock(host, app, out):
         env = host.store.env(app)
         missing = [key for key in removals if key not in env]

@@ -61,7 +61,8 @@ def fetch_source(
                     f"--ref needs a git repository, and {source} is a plain directory",
                     "drop --ref, or point at a git repository",
                 )
-            shutil.copytree(path, tree, ignore=shutil.ignore_patterns(".git"))
+            # Links stay links: hostctl (root) never copies the host files they point at.
+            shutil.copytree(path, tree, symlinks=True, ignore=shutil.ignore_patterns(".git"))
             return Source(str(path), None, f"directory {path}")
         source = str(path)
     commit = git.fetch(cache, source, ref, git_env)

@@ -8,7 +8,6 @@ on either side of it leaves a box that reconcile can put right.
 from __future__ import annotations
 
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -17,14 +16,15 @@ from pathlib import Path
 
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.core.errors import HostctlError
-from hostctl.core.locks import file_lock, shared_lock
+from hostctl.core.locks import shared_lock
 from hostctl.core.progress import Reporter
 from hostctl.deploy.health import wait_until_healthy
+from hostctl.deploy.rules import process_command
+from hostctl.edge import edge_locked
 from hostctl.host import Host
 from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import Release
 
-SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
 RELEASE_TIMEOUT = 600
 
 
@@ -33,12 +33,7 @@ def container_spec(
 ) -> ContainerSpec:
     assert release.spec is not None and release.image is not None
     spec = RuntimeSpec.from_json(release.spec)
-    entrypoint = None
-    argv = None
-    if command:
-        # exec, so the app itself gets SIGTERM and can finish in-flight requests
-        simple = not SHELL_OPERATORS.search(command)
-        entrypoint, argv = ["/bin/sh", "-c"], [f"exec {command}" if simple else command]
+    entrypoint, argv = process_command(command) if command else (None, None)
     return ContainerSpec(
         name=host.container_name(release.app, process, release.number),
         image=release.image,
@@ -169,7 +164,7 @@ def swap(
         raise
     out.step(f"Healthy at {address}{spec.health.path}")
 
-    with file_lock(host.settings.paths.edge_lock):
+    with edge_locked(host):
         # A container that restarted since its health check may have another address.
         now = host.docker.state(web.name, network)
         if now is None or now.status != "running" or f"{now.ip}:{spec.port}" != address:

@@ -1,30 +1,17 @@
-"""The GitHub connection: a token and the API's URL, kept as server config.
-
-``github.json`` under HOSTCTL_ETC, written atomically and created 0600 because it holds
-the token. The token is checked against GitHub (``GET /user``) before it is saved, so a
-saved token worked at least once.
-"""
+"""Connecting to GitHub: the token is checked against GitHub (``GET /user``) before it
+is saved (hostctl.credentials.github), so a saved token worked at least once."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from hostctl.adapters.github import DEFAULT_API_URL, GitHub, check_api_url
+from hostctl.adapters.github import DEFAULT_API_URL, check_api_url
 from hostctl.core.errors import HostctlError
-from hostctl.core.private_files import read_private, write_private
+from hostctl.credentials.github import GitHubSettings, load_github, save_github
 from hostctl.host import Host
 from hostctl.settings import Settings
 
 TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
-
-
-@dataclass(frozen=True)
-class GitHubSettings:
-    token: str
-    api_url: str = DEFAULT_API_URL
-
-    def api(self, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
-        return GitHub(self.token, self.api_url, max_attempts=max_attempts, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -40,19 +27,6 @@ class GitHubStatus:
 class Disconnected:
     removed: bool
     linked_apps: tuple[str, ...] = ()  # apps that still have a webhook or key on GitHub
-
-
-def load_github(settings: Settings) -> GitHubSettings | None:
-    return read_private(
-        settings.paths.github_connection,
-        lambda data: GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"])),
-        "GitHub connection",
-        "run `hostctl github connect --token TOKEN` again",
-    )
-
-
-def save_github(settings: Settings, github: GitHubSettings) -> None:
-    write_private(settings.paths.github_connection, asdict(github))
 
 
 def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_API_URL) -> str:

@@ -4,12 +4,12 @@ webhook and a read-only deploy key that hostctl creates, remembers and alone rem
 from __future__ import annotations
 
 import shutil
-import socket
 from dataclasses import dataclass, field
 
 from hostctl.adapters.github import RepoNotFound
+from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
-from hostctl.github.connection import load_github
+from hostctl.credentials.github import load_github
 from hostctl.github.keys import app_deploy_key
 from hostctl.github.repo import parse_repo
 from hostctl.host import Host
@@ -40,7 +40,7 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
         with github.api() as api:
             if spec.over_ssh:
                 key = app_deploy_key(host.settings, app)
-                title = f"hostctl {app} on {socket.gethostname()}"
+                title = f"hostctl {app} on {hostname()}"
                 ids["key_id"] = api.ensure_deploy_key(
                     spec.github, title, key.public_key_openssh, ids.get("key_id")
                 )

@@ -56,7 +56,7 @@ def pre_receive(
     spooled = host.settings.paths.spooled_tree(app.name, update.new)
     # The pushed objects are only visible to this process (git's quarantine), so the
     # tree is handed to the deploy as an archive.
-    git.git("archive", "--format=tar", "-o", str(spooled), update.new, cwd=repo)
+    git.archive(repo, update.new, spooled)
     for key in [k for k in os.environ if k.startswith("GIT_")]:
         del os.environ[key]  # the deploy must not see the quarantine
     try:

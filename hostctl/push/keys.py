@@ -8,34 +8,23 @@ import base64
 import hashlib
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_app_name
 from hostctl.core.private_files import write_private_text
 from hostctl.push.launcher import hostctl_argv
 from hostctl.push.user import forced_command, keys_file_for, keys_header
 from hostctl.push.user import write_authorized_keys as write_push_user_keys
 from hostctl.settings import Settings
 from hostctl.state import Store
-from hostctl.state.store import now
+from hostctl.state.key_scopes import key_apps, limit_key
+from hostctl.state.keys import PushKey, delete_push_key, insert_push_key, push_keys
 
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-
-
-@dataclass(frozen=True)
-class PushKey:
-    name: str
-    fingerprint: str
-    public_key: str  # "type base64", no comment
-    added_at: str
-
-
-def authorized_keys_path(settings: Settings) -> Path:
-    return settings.paths.authorized_keys
 
 
 def parse_public_key(text: str) -> tuple[str, str, str]:
@@ -62,42 +51,44 @@ def check_key_name(name: str) -> None:
         raise HostctlError(f"{name!r} is not a push key name", "use letters, digits, . _ @ -")
 
 
-def add_key(settings: Settings, store: Store, text: str, name: str | None) -> PushKey:
+def add_key(
+    settings: Settings, store: Store, text: str, name: str | None, apps: list[str] | None = None
+) -> PushKey:
+    """Allow a key to push: to ``apps`` only, when given, else to every app."""
     public_key, fingerprint, comment = parse_public_key(text)
     name = name or re.sub(r"[^A-Za-z0-9._@-]", "-", comment).strip("-.") or fingerprint[7:19]
     check_key_name(name)
-    known = {k.fingerprint: k for k in list_keys(store)}
+    apps = sorted({store.app(check_app_name(app)).name for app in apps or []})
+    known = {k.fingerprint: k for k in push_keys(store)}
     if fingerprint in known:
-        if known[fingerprint].name == name:
+        if known[fingerprint].name == name and key_apps(store, fingerprint) == apps:
             return known[fingerprint]  # adding the same key again changes nothing
+        if known[fingerprint].name == name:
+            raise HostctlError(
+                f"that key is already added as {name!r}, for other apps",
+                f"remove it first (`hostctl keys remove {name}`), then add it with its apps",
+            )
         raise HostctlError(
             f"that key is already added as {known[fingerprint].name!r}",
             f"remove it first: `hostctl keys remove {known[fingerprint].name}`",
         )
     if any(k.name == name for k in known.values()):
         raise HostctlError(f"a key named {name!r} exists", "pick another --name")
-    store.db.execute(
-        "INSERT INTO push_keys (fingerprint, name, public_key, added_at) VALUES (?, ?, ?, ?)",
-        (fingerprint, name, public_key, now()),
-    )
+    limit_key(store, fingerprint, apps)  # before the key: it never exists unlimited
+    key = insert_push_key(store, name, fingerprint, public_key)
     store.audit("keys:add", None, f"{name} {fingerprint}")
     write_authorized_keys(settings, store)
-    return PushKey(name, fingerprint, public_key, now())
+    return key
 
 
 def remove_key(settings: Settings, store: Store, name_or_fingerprint: str) -> PushKey:
-    for key in list_keys(store):
+    for key in push_keys(store):
         if name_or_fingerprint in (key.name, key.fingerprint):
-            store.db.execute("DELETE FROM push_keys WHERE fingerprint = ?", (key.fingerprint,))
+            delete_push_key(store, key.fingerprint)
             store.audit("keys:remove", None, f"{key.name} {key.fingerprint}")
             write_authorized_keys(settings, store)
             return key
     raise HostctlError(f"no push key {name_or_fingerprint!r}", "list them with `hostctl keys`")
-
-
-def list_keys(store: Store) -> list[PushKey]:
-    rows = store.db.execute("SELECT * FROM push_keys ORDER BY name")
-    return [PushKey(r["name"], r["fingerprint"], r["public_key"], r["added_at"]) for r in rows]
 
 
 def key_line(key: PushKey, command: list[str]) -> str:
@@ -109,7 +100,7 @@ def key_line(key: PushKey, command: list[str]) -> str:
 
 def authorized_keys_lines(store: Store) -> list[str]:
     """root's lines: the key runs hostctl's git-shell itself."""
-    return [key_line(k, hostctl_argv("git-shell", "--key", k.name)) for k in list_keys(store)]
+    return [key_line(k, hostctl_argv("git-shell", "--key", k.name)) for k in push_keys(store)]
 
 
 def push_user_keys_text(settings: Settings, keys: list[PushKey]) -> str:
@@ -124,8 +115,8 @@ def write_authorized_keys(settings: Settings, store: Store) -> Path:
     `hostctl setup` made it for this state root."""
     lines = ["# Written by hostctl (`hostctl keys`); edits here are lost."]
     lines += authorized_keys_lines(store)
-    path = authorized_keys_path(settings)
+    path = settings.paths.authorized_keys
     write_private_text(path, "\n".join(lines) + "\n")
     if keys_file_for(settings):
-        write_push_user_keys(push_user_keys_text(settings, list_keys(store)))
+        write_push_user_keys(push_user_keys_text(settings, push_keys(store)))
     return path

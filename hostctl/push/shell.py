@@ -13,12 +13,14 @@ from hostctl.core.names import check_app_name
 from hostctl.push.launcher import hostctl_argv
 from hostctl.settings import Settings
 from hostctl.state import Store
+from hostctl.state.key_scopes import key_apps
+from hostctl.state.keys import push_keys
 
 ALLOWED = ("git-receive-pack", "git-upload-pack")
 USAGE = "git remote add hostctl ssh://hostctl@HOST/APP && git push hostctl main"
 
 
-def git_command(settings: Settings, store: Store, original: str | None) -> list[str]:
+def git_command(settings: Settings, store: Store, original: str | None, key_name: str) -> list[str]:
     """The argv to exec for SSH_ORIGINAL_COMMAND, or a HostctlError saying why not."""
     if not original:
         raise HostctlError("this account only takes git pushes, not a shell", USAGE)
@@ -32,17 +34,29 @@ def git_command(settings: Settings, store: Store, original: str | None) -> list[
         raise HostctlError(f"{parts[0] if parts else 'that'} is not allowed here", USAGE)
     name = parts[1].removeprefix("~/").strip("/").removesuffix(".git")
     check_app_name(name)
+    check_key_reaches(store, key_name, name)
     store.app(name)
     return [parts[0], str(ensure_push_repo(settings, name, store.app(name).branch))]
+
+
+def check_key_reaches(store: Store, key_name: str, app: str) -> None:
+    """A key limited to some apps gets the same refusal for any other name, existing or
+    not, so it cannot find out which apps exist. (sshd let the key in, so it is one of
+    the store's; only its limits are looked up.)"""
+    found = [k for k in push_keys(store) if k.name == key_name]
+    allowed = key_apps(store, found[0].fingerprint) if found else []
+    if allowed and app not in allowed:
+        raise HostctlError(
+            f"the push key {key_name} may not push to or fetch {app}",
+            "an admin can allow it: `hostctl keys remove NAME`, then `hostctl keys add KEY"
+            " --app APP ...`",
+        )
 
 
 def ensure_push_repo(settings: Settings, app: str, branch: str) -> Path:
     """The app's bare repository, with the pre-receive hook that deploys (kept current)."""
     path = settings.paths.push_repo(app)
-    if not (path / "HEAD").is_file():
-        settings.paths.dir("git")
-        git.git("init", "--bare", "--quiet", str(path))
-    git.git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
+    git.init_bare(path, branch)
     hook = path / "hooks" / "pre-receive"
     script = f"#!/bin/sh\nexec {shlex.join(hostctl_argv('git-hook', 'pre-receive'))}\n"
     if not hook.exists() or hook.read_text() != script:

@@ -6,11 +6,11 @@ import os
 from collections.abc import Callable
 
 from hostctl.core.errors import HostctlError
-from hostctl.push.keys import PushKey, list_keys
 from hostctl.settings import Settings
 from hostctl.setup.push_user import push_user_steps
 from hostctl.setup.steps import StepResult, run_steps
 from hostctl.state import Store
+from hostctl.state.keys import PushKey, push_keys
 
 
 def setup_this_box(
@@ -25,20 +25,22 @@ def setup_this_box(
             "run it as root (e.g. `sudo hostctl setup`)",
         )
     settings = Settings.from_env()
-    results = run_steps(push_user_steps(settings, lambda: push_keys(settings)), report, check_only)
+    results = run_steps(
+        push_user_steps(settings, lambda: stored_push_keys(settings)), report, check_only
+    )
     missing = [r.name for r in results if r.status == "missing"]
     if missing:
         raise HostctlError(f"not done yet: {', '.join(missing)}", "run `hostctl setup` as root")
     return results
 
 
-def push_keys(settings: Settings) -> list[PushKey]:
+def stored_push_keys(settings: Settings) -> list[PushKey]:
     """The keys that may push; none on a box hostctl has stored nothing on yet (without
     creating the state store, so `--check` changes nothing)."""
     if not settings.paths.database.exists():
         return []
     store = Store(settings.paths.database)
     try:
-        return list_keys(store)
+        return push_keys(store)
     finally:
         store.close()

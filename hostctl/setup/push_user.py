@@ -7,8 +7,9 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 
+from hostctl.adapters.system import run
 from hostctl.core.errors import HostctlError
-from hostctl.push.keys import PushKey, push_user_keys_text
+from hostctl.push.keys import push_user_keys_text
 from hostctl.push.user import PUSH_USER, account, read_keys_file, write_authorized_keys
 from hostctl.settings import Settings
 from hostctl.setup.files import owner_and_mode
@@ -16,7 +17,8 @@ from hostctl.setup.git_shell import wrapper_step
 from hostctl.setup.home import HOME, home_ok, make_home
 from hostctl.setup.steps import Step
 from hostctl.setup.sudoers import sudoers_step
-from hostctl.setup.system import packages_step, run
+from hostctl.setup.system import packages_step
+from hostctl.state.keys import PushKey
 
 PACKAGES = ["sudo", "openssh-server"]
 SHELL = "/bin/sh"  # sshd runs a forced command as `<the user's shell> -c COMMAND`

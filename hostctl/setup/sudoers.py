@@ -3,14 +3,13 @@ arguments (the wrapper takes exactly one, and git-shell checks it), and nothing 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from hostctl.adapters.system import run, sudoers_problem
 from hostctl.core.errors import HostctlError
 from hostctl.push.user import PUSH_USER, WRAPPER
 from hostctl.setup.files import install_file, owned_by_root
 from hostctl.setup.steps import Step
-from hostctl.setup.system import run
 
 SUDOERS_FILE = Path("/etc/sudoers.d") / PUSH_USER
 MODE = 0o440
@@ -34,15 +33,10 @@ def install_sudoers(text: str) -> None:
 
 
 def visudo(path: str) -> None:
-    try:
-        checked = subprocess.run(
-            ["visudo", "-c", "-f", path], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as exc:
-        raise HostctlError("visudo is not installed", "apt-get install sudo") from exc
-    if checked.returncode != 0:
+    problem = sudoers_problem(path)
+    if problem is not None:
         raise HostctlError(
-            f"visudo refused the sudoers rule: {checked.stderr.strip() or checked.stdout}",
+            f"visudo refused the sudoers rule: {problem}",
             f"{SUDOERS_FILE} was left as it was; please report this",
         )
 

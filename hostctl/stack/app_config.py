@@ -11,11 +11,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
-from hostctl.core.yaml_sections import Resources, Section, parse_yaml, read_resources
+from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT
+from hostctl.core.yaml_sections import (
+    PORTS,
+    SECONDS,
+    Limits,
+    Resources,
+    Section,
+    parse_yaml,
+    read_resources,
+)
 
+# The documented ranges (docs/apps.md); app.json's numbers are held to the same ones.
+HEALTH_SECONDS = SECONDS
+STOP_SECONDS = Limits("a number of seconds", 0, MAX_STOP_TIMEOUT, open_minimum=True)
 DEFAULT_DEPLOY_TIMEOUT = 600.0  # fetch, build and release command, up to the swap
-MAX_DEPLOY_TIMEOUT = 6 * 3600.0
+DEPLOY_SECONDS = Limits("a number of seconds", 0, 6 * 3600, open_minimum=True)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,9 @@ def read_healthcheck(section: Section) -> HealthCheck:
     if not path.startswith("/"):
         section.fail(section.key_path("path"), "should start with /")
     return HealthCheck(
-        path=path, timeout=section.seconds("timeout", 60.0), content=section.string("content")
+        path=path,
+        timeout=section.seconds("timeout", 60.0, HEALTH_SECONDS),
+        content=section.string("content"),
     )
 
 
@@ -83,9 +96,7 @@ def read_processes(section: Section) -> tuple[tuple[str, str], ...]:
 def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
     top = Section(source, parse_yaml(text, source))
     top.only(*APP_KEYS)
-    port = top.integer("port", minimum=1)
-    if port is not None and port > 65535:
-        top.fail("port", "should be a TCP port between 1 and 65535")
+    port = top.integer("port", None, *PORTS, what="a TCP port")
     health = top.section("healthcheck")
     processes = top.section("processes")
     resources = top.section("resources")
@@ -97,6 +108,6 @@ def parse_app_config(text: str, source: str = "hostctl.yml") -> AppConfig:
         processes=read_processes(processes) if processes else (),
         release=top.string("release"),
         resources=dict(resources.data) if resources else {},
-        stop_timeout=top.seconds("stop_timeout", DEFAULT_STOP_TIMEOUT),
-        deploy_timeout=top.seconds("deploy_timeout", DEFAULT_DEPLOY_TIMEOUT, MAX_DEPLOY_TIMEOUT),
+        stop_timeout=top.seconds("stop_timeout", DEFAULT_STOP_TIMEOUT, STOP_SECONDS),
+        deploy_timeout=top.seconds("deploy_timeout", DEFAULT_DEPLOY_TIMEOUT, DEPLOY_SECONDS),
     )

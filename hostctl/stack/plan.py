@@ -7,8 +7,10 @@ processes run, on which port, and how the web process is health-checked.
 
 from __future__ import annotations
 
-import json
+import errno
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,13 @@ from typing import Any
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
 from hostctl.core.templates import render
-from hostctl.core.yaml_sections import Resources
+from hostctl.core.yaml_sections import Resources, Section
 from hostctl.stack.app_config import AppConfig, HealthCheck, parse_app_config
-from hostctl.stack.appjson import health_from_app_json
+from hostctl.stack.appjson import health_from_app_json, load_json
 from hostctl.stack.procfile import parse_procfile
 
 DEFAULT_PORT = 5000
+MAX_READ = 1024**2  # bytes of a config file read from the repository
 LOOKED_FOR = (
     "Dockerfile, requirements.txt, Pipfile, pyproject.toml (Python), package.json (Node), "
     "go.mod or *.go with package main (Go), index.html (static site)"
@@ -57,11 +60,15 @@ class RuntimeSpec:
 @dataclass(frozen=True)
 class BuildPlan:
     stack: str
-    generated_dockerfile: bool
+    dockerfile: str | None  # rendered by hostctl; None: the source's own
     app_config: AppConfig
     processes: dict[str, str | None]
     release_command: str | None
     health: HealthCheck
+
+    @property
+    def generated_dockerfile(self) -> bool:
+        return self.dockerfile is not None
 
     def runtime(self, port: int, defaults: Resources) -> RuntimeSpec:
         return RuntimeSpec(
@@ -75,32 +82,30 @@ class BuildPlan:
 
 
 def plan_build(tree: Path) -> BuildPlan:
-    """Read the source tree; when there is no Dockerfile, write the rendered one into it."""
+    """Read the source tree (never writing to it); without a Dockerfile, render one."""
     config = read_app_config(tree)
     stack, default_web, dockerfile = detect(tree, config.port or DEFAULT_PORT)
-    if dockerfile is not None:
-        (tree / "Dockerfile").write_text(dockerfile)
     processes: dict[str, str | None] = {}
-    procfile = tree / "Procfile"
-    if procfile.is_file():
-        processes.update(parse_procfile(procfile.read_text(errors="replace")))
+    procfile = read_tree_file(tree, "Procfile")
+    if procfile is not None:
+        processes.update(parse_procfile(procfile))
     processes.update(config.processes)
     release_command = config.release or processes.pop("release", None)
     if "web" not in processes:
         if default_web is False:
-            where = "the Procfile" if procfile.is_file() else "a Procfile"
+            where = "the Procfile" if procfile is not None else "a Procfile"
             raise HostctlError(
                 f"no web process: {where} must have a `web:` line for a {stack} app",
                 "add e.g. `web: gunicorn app:app --bind 0.0.0.0:$PORT` to the Procfile",
             )
         processes["web"] = default_web if isinstance(default_web, str) else None
     health = config.healthcheck
-    app_json = tree / "app.json"
-    if health is None and app_json.is_file():
-        health = health_from_app_json(app_json.read_text(errors="replace"))
+    app_json = read_tree_file(tree, "app.json") if health is None else None
+    if app_json is not None:
+        health = health_from_app_json(app_json)
     return BuildPlan(
         stack=stack,
-        generated_dockerfile=dockerfile is not None,
+        dockerfile=dockerfile,
         app_config=config,
         processes=processes,
         release_command=release_command,
@@ -108,16 +113,52 @@ def plan_build(tree: Path) -> BuildPlan:
     )
 
 
+def read_tree_file(tree: Path, name: str) -> str | None:
+    """The text of the plain file ``name`` at the root of the source, None if there is
+    none. hostctl runs as root: a symlink is never followed, so a link to a host file
+    cannot make hostctl read it (or show it in an error)."""
+    try:
+        fd = os.open(tree / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise HostctlError(
+            f"{name} is a symlink; hostctl reads it only as a plain file",
+            f"commit {name} itself instead of a link to it",
+        ) from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise HostctlError(
+                f"{name} is not a plain file", f"make {name} a file at the root of the repository"
+            )
+        data = file.read(MAX_READ + 1)
+    if len(data) > MAX_READ:
+        raise HostctlError(f"{name} is over {MAX_READ // 1024} KiB", f"shorten {name}")
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise HostctlError(
+            f"{name} is not UTF-8 text (byte {exc.start})", f"save {name} as UTF-8"
+        ) from None
+
+
 def read_app_config(tree: Path) -> AppConfig:
     for name in ("hostctl.yml", "hostctl.yaml"):
-        path = tree / name
-        if path.is_file():
-            return parse_app_config(path.read_text(errors="replace"), name)
+        text = read_tree_file(tree, name)
+        if text is not None:
+            return parse_app_config(text, name)
     return AppConfig()
 
 
 def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
     """The stack, its default web command (None: the image's, False: none) and a Dockerfile."""
+    if (tree / "Dockerfile").is_dir():
+        raise HostctlError(
+            "Dockerfile is a directory, not a file",
+            "rename the directory, or put the Dockerfile's instructions in a file",
+        )
     if (tree / "Dockerfile").is_file():
         return "Dockerfile", None, None
     for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):
@@ -131,7 +172,7 @@ def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
         )
         dockerfile = render("dockerfiles/node.Dockerfile", lockfile=lockfile, port=port)
         return "Node", node_start(tree), dockerfile
-    if (tree / "go.mod").is_file() or any(is_go_main(path) for path in tree.glob("*.go")):
+    if (tree / "go.mod").is_file() or any(is_go_main(tree, p.name) for p in tree.glob("*.go")):
         has_go_mod = (tree / "go.mod").is_file()
         dockerfile = render("dockerfiles/go.Dockerfile", has_go_mod=has_go_mod, port=port)
         return "Go", None, dockerfile
@@ -144,20 +185,20 @@ def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
 
 
 def node_start(tree: Path) -> str | bool | None:
-    try:
-        package = json.loads((tree / "package.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise HostctlError(
-            f"package.json: not valid JSON ({exc.msg} at line {exc.lineno})",
-            "fix package.json and deploy again",
-        ) from exc
-    if (package.get("scripts") or {}).get("start"):
+    text = read_tree_file(tree, "package.json") or "{}"
+    package = Section("package.json", load_json(text, "package.json"))
+    scripts = package.section("scripts")
+    if scripts is not None and scripts.data.get("start"):
         return None  # the template's CMD: npm start
-    for candidate in (package.get("main"), "server.js", "index.js", "app.js"):
+    for candidate in (package.data.get("main"), "server.js", "index.js", "app.js"):
         if isinstance(candidate, str) and (tree / candidate).is_file():
             return f"node {candidate}"
     return False
 
 
-def is_go_main(path: Path) -> bool:
-    return re.search(r"^package\s+main\b", path.read_text(errors="replace"), re.M) is not None
+def is_go_main(tree: Path, name: str) -> bool:
+    try:
+        text = read_tree_file(tree, name) or ""
+    except HostctlError:
+        return False  # a link or an odd file is not the app's main package
+    return re.search(r"^package\s+main\b", text, re.M) is not None

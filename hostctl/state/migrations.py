@@ -206,10 +206,39 @@ def unread_backup_state_dropped(db: sqlite3.Connection) -> None:
     )
 
 
+def delivery_digests(db: sqlite3.Connection) -> None:
+    """Deliveries are known by their body's SHA-256 too: the id header is not signed.
+    Deliveries from before have none (NULL never matches a digest)."""
+    run(
+        db,
+        """
+        ALTER TABLE deliveries ADD COLUMN digest TEXT;
+        CREATE INDEX deliveries_by_digest ON deliveries (app, digest)
+        """,
+    )
+
+
+def push_key_apps(db: sqlite3.Connection) -> None:
+    """Push keys can be limited to some apps. No foreign keys: a limit must outlive its
+    app (a key limited to a destroyed app must not reach every app)."""
+    run(
+        db,
+        """
+        CREATE TABLE push_key_apps (
+            fingerprint TEXT NOT NULL,
+            app TEXT NOT NULL,
+            PRIMARY KEY (fingerprint, app)
+        )
+        """,
+    )
+
+
 # In the order they apply; a new migration is a new function appended here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     initial_schema,
     push_to_deploy,
     backups_and_drills,
     unread_backup_state_dropped,
+    delivery_digests,
+    push_key_apps,
 ]

@@ -9,16 +9,17 @@ ones, so a burst of pushes builds at most the one running and the newest.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
 
+from hostctl.adapters.system import hostname, process_start
 from hostctl.core.errors import HostctlError
 from hostctl.state.store import Store, now
 
-TERMINAL = ("done", "failed", "superseded")
+TERMINAL = ("done", "failed", "superseded", "skipped")
 LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 2  # a job cut short by a dead worker is retried once
 
@@ -46,12 +47,27 @@ class Job:
     def finished(self) -> bool:
         return self.status in TERMINAL
 
+    def to_json(self) -> dict[str, Any]:
+        """What `hostctl jobs --json` prints (not the lease), with how long the job waited
+        and ran."""
+        shown = {k: v for k, v in asdict(self).items() if not k.startswith("lease_")}
+        return shown | {
+            "waited_seconds": seconds_between(self.created_at, self.started_at),
+            "ran_seconds": seconds_between(self.started_at, self.finished_at),
+        }
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
 
 def lease_owner() -> str:
     """Who holds a lease: this host, process and the process's start, so a dead local
     owner is seen at once, even when a reboot gave its pid to another process."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
+    return f"{hostname()}:{pid}:{process_start(pid)}"
 
 
 def owner_state(owner: str | None) -> str:
@@ -60,7 +76,7 @@ def owner_state(owner: str | None) -> str:
         return "dead"
     host, _, rest = owner.partition(":")
     pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != hostname() or not pid.isdigit():
         return "unknown"  # another machine's lease: only its expiry tells
     now_started = process_start(int(pid))
     if now_started is None:
@@ -68,15 +84,12 @@ def owner_state(owner: str | None) -> str:
     return "alive" if started in ("", now_started) else "dead"  # "": a lease from before
 
 
-def process_start(pid: int) -> str | None:
-    """This boot's id and when ``pid`` started in it (clock ticks), or None if no such
-    process runs: a pid alone is reused, across reboots most of all."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-    return f"{boot}/{stat.rpartition(')')[2].split()[19]}"  # field 22, after "(name)"
+def active_job_counts(store: Store) -> dict[str, int]:
+    """How many jobs are queued and running (a status missing from the dict has none)."""
+    rows = store.db.execute(
+        "SELECT status, COUNT(*) FROM jobs WHERE status IN ('queued', 'running') GROUP BY status"
+    )
+    return {str(status): int(count) for status, count in rows}
 
 
 def enqueue(store: Store, app: str, trigger: str, source: str | None, ref: str | None) -> Job:
@@ -246,11 +259,14 @@ def recover_jobs(store: Store) -> list[str]:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A webhook delivery that passed its signature check."""
+    """A webhook delivery that passed its signature check; ``digest`` is its body's
+    SHA-256 (the id header is not signed: an old body sent again with a new id is the
+    same delivery)."""
 
     id: str
     app: str
     event: str
+    digest: str
 
 
 def record_delivery(
@@ -261,16 +277,19 @@ def record_delivery(
 ) -> tuple[bool, Job | None]:
     """Remember a delivery and, in the same transaction, queue its deploy
     ``(trigger, source, ref)``. Returns (is it new, the job queued): a redelivery of a
-    known id queues nothing."""
+    known id or body queues nothing."""
     with store.transaction() as db:
-        known = db.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery.id,)).fetchone()
+        known = db.execute(
+            "SELECT 1 FROM deliveries WHERE id = ? OR (app = ? AND digest = ?)",
+            (delivery.id, delivery.app, delivery.digest),
+        ).fetchone()
         if known:
             return False, None
         job_id = insert_deploy(db, delivery.app, *deploy) if deploy else None
         db.execute(
-            "INSERT INTO deliveries (id, app, event, received_at, outcome, job_id)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (delivery.id, delivery.app, delivery.event, now(), outcome, job_id),
+            "INSERT INTO deliveries (id, app, event, received_at, outcome, job_id, digest)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (delivery.id, delivery.app, delivery.event, now(), outcome, job_id, delivery.digest),
         )
     return True, job(store, job_id) if job_id else None
 

@@ -54,6 +54,24 @@ class Release:
     timings: dict[str, float] = field(default_factory=dict)
     finished_at: str | None = None
 
+    def to_json(self, current: bool) -> dict[str, Any]:
+        """What `hostctl releases --json` prints; env values never, only their keys."""
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "status": self.status,
+            "current": current,
+            "trigger": self.trigger,
+            "source": self.source,
+            "commit": self.commit_sha,
+            "image": self.image,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "timings": self.timings,
+            "env_keys": sorted(self.env),
+        }
+
 
 def open_database(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -96,7 +114,7 @@ class Store:
 
     # apps
 
-    def create_app(
+    def insert_app(
         self, name: str, hostnames: list[str], repo: str | None = None, branch: str = "main"
     ) -> App:
         with self.transaction() as db:

@@ -6,6 +6,14 @@ RUN echo 'app:x:10001:10001::/home/app:/bin/sh' >> /etc/passwd \
     && echo 'app:x:10001:' >> /etc/group \
     && mkdir -p /home/app /data /config && chown 10001:10001 /home/app /data /config
 EXPOSE {{ port }}
-CMD ["sh", "-c", "exec caddy file-server --listen :${PORT} --root /srv"]
+# Never served: dotfiles (.env, .git/…) and the files hostctl reads to deploy the site.
+RUN mkdir -p /etc/caddy && printf '%s\n' \
+    '{' '	admin off' '}' \
+    ':{$PORT}' \
+    'root * /srv' \
+    'file_server {' \
+    '	hide .* /srv/Dockerfile /srv/Procfile /srv/app.json /srv/hostctl.yml /srv/hostctl.yaml' \
+    '}' > /etc/caddy/Caddyfile
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
 COPY . /srv
 USER 10001:10001

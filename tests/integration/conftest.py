@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.backup_support import BackupHostctl, MotoS3
+from tests.harness.backup import BackupHostctl, MotoS3
 
 
 @pytest.fixture(scope="module")

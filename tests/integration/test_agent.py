@@ -3,9 +3,13 @@ repository standing in for GitHub (the same fetch code, a file:// URL)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
+import select
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess, push_payload, sign, wait_for_jobs
-from tests.conftest import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
-from tests.support import Hostctl, commit, make_repo
+from hostctl.agent.guard import CONNECTIONS_PER_CLIENT, HEADER_SECONDS
+from tests.harness.agent import AgentProcess, push_payload, sign, wait_for_jobs
+from tests.harness.env import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
+from tests.harness.hostctl import Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
 AGENT_NAMESPACE = f"{NAMESPACE}ag"
@@ -127,7 +132,7 @@ def test_bad_deliveries_deploy_nothing(agent_hostctl, agent, repo_app):
         ("not an object", agent.deliver(app, b"[1, 2]", secret), 400),
         ("bad commit id", agent.deliver(app, push_payload("not-a-sha"), secret), 400),
         ("oversized body", agent.oversized(app, 6 * 1024 * 1024), 413),
-        ("unknown app", agent.deliver("no-such-app", good, secret), 404),
+        ("unknown app", agent.deliver("no-such-app", good, secret), 401),
         ("other event", agent.deliver(app, {"action": "opened"}, secret, event="issues"), 200),
     ]
     wrong = [(name, got) for name, got, expected in cases if got[0] != expected]
@@ -167,7 +172,8 @@ def test_five_quick_pushes_build_at_most_twice_and_the_last_is_live(agent_hostct
     for sha in shas:
         assert agent.deliver(app, push_payload(sha), secret)[0] == 202
     jobs = wait_for_jobs(agent_hostctl, app, count=5)
-    built = [j for j in jobs if j["status"] != "superseded"]
+    # A job whose commit is no longer the branch's head by the time it runs is skipped.
+    built = [j for j in jobs if j["status"] not in ("superseded", "skipped")]
     assert len(built) <= 2 and built[-1]["ref"] == shas[-1], jobs
     assert all(j["status"] == "done" for j in built), jobs
     assert all(j["superseded_by"] for j in jobs if j["status"] == "superseded")
@@ -308,6 +314,134 @@ def test_a_slow_stopping_old_release_delays_neither_the_job_nor_the_next_push(
     while release_containers(app, 2) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not release_containers(app, 2) and len(release_containers(app, 3)) == 1
+
+
+def test_a_replayed_old_push_never_rolls_back_but_a_force_push_back_does(
+    agent_hostctl, agent, repo_app
+):
+    app, repo = repo_app
+    secret = str(app_info(agent_hostctl, app, "--show-secrets")["webhook_secret"])
+    old = commit(repo, {"VERSION": "old\n"})
+    old_body = json.dumps(push_payload(old)).encode()
+    assert agent.deliver(app, old_body, secret)[0] == 202
+    wait_for_jobs(agent_hostctl, app, count=1)
+    new = commit(repo, {"VERSION": "new\n"})
+    assert agent.deliver(app, push_payload(new, before=old), secret)[0] == 202
+    wait_for_jobs(agent_hostctl, app, count=2)
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python new\n")
+
+    # The delivery id is not signed: the same body under a new id is the same delivery.
+    assert agent.deliver(app, old_body, secret) == (200, {"status": "duplicate"})
+    # A signed payload of the old commit never seen before (say, captured on its way):
+    # it is queued, but the job finds that the commit is not main's head any more.
+    captured = push_payload(old, compare="https://example.com/captured")
+    status, answer = agent.deliver(app, captured, secret)
+    assert status == 202, answer
+    jobs = wait_for_jobs(agent_hostctl, app, count=3)
+    assert jobs[-1]["status"] == "skipped", jobs[-1]
+    assert f"{old[:10]} is no longer the head of main" in jobs[-1]["error"]
+    assert f"it is {new[:10]} now" in jobs[-1]["error"]
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python new\n")
+
+    git(repo, "reset", "--quiet", "--hard", old)  # a force-push back: old is the head again
+    assert agent.deliver(app, push_payload(old, before=new, forced=True), secret)[0] == 202
+    jobs = wait_for_jobs(agent_hostctl, app, count=4)
+    assert jobs[-1]["status"] == "done", jobs[-1]
+    assert agent_hostctl.get(f"{app}.agent.test") == (200, "python old\n")
+    assert [r["commit"] for r in releases(agent_hostctl, app)] == [old, new, old]
+
+
+def test_an_unknown_app_is_answered_like_a_bad_signature(agent_hostctl, agent, repo_app):
+    app, _ = repo_app
+    payload = push_payload("a" * 40)
+    bad_signature = agent.deliver(app, payload, "not-the-secret")
+    unknown_app = agent.deliver("no-such-app", payload, "not-the-secret")
+    not_a_name = agent.deliver("Not_A_Name", payload, "not-the-secret")
+    assert bad_signature[0] == 401
+    assert unknown_app == bad_signature and not_a_name == bad_signature
+
+
+def slow_client(port: int) -> socket.socket:
+    """A client on another loopback address that sends half a request's headers."""
+    sock = socket.socket()
+    sock.settimeout(5)
+    sock.bind(("127.0.0.2", 0))
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"POST /hooks/github/app HTTP/1.1\r\nHost: agent\r\n")
+    return sock
+
+
+def hung_up(sock: socket.socket) -> bool:
+    """Has the agent closed this connection (after a refusal, or without a word)?"""
+    if not select.select([sock], [], [], 0)[0]:
+        return False
+    with contextlib.suppress(OSError):
+        while sock.recv(4096):
+            pass
+    return True
+
+
+def test_slow_clients_cannot_starve_the_agent(agent):
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(100):
+            slow.append(slow_client(agent.port))
+        started = time.monotonic()
+        assert agent.request("GET", "/health")[0] == 200
+        assert time.monotonic() - started < 2, "/health kept answering at once"
+
+        time.sleep(0.5)
+        still_open = [s for s in slow if not hung_up(s)]
+        assert len(still_open) == CONNECTIONS_PER_CLIENT, "one client holds at most the cap"
+        deadline = started + HEADER_SECONDS + 3
+        while still_open and time.monotonic() < deadline:
+            for sock in still_open:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"X")  # trickling headers does not extend the deadline
+            time.sleep(0.5)
+            still_open = [s for s in still_open if not hung_up(s)]
+        assert still_open == [], "headers that never end are cut off"
+    finally:
+        for sock in slow:
+            sock.close()
+    with socket.create_connection(("127.0.0.1", agent.port), 5, ("127.0.0.2", 0)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 200"), "the client may connect again"
+    assert "event=http-refused client=127.0.0.2 reason='slow headers'" in agent.log()
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
+def test_the_tailnet_address_is_bound_only_when_hostctl_yml_asks(
+    agent_hostctl, agent_port, tmp_path
+):
+    # Tailscale cannot be installed here: a stand-in `tailscale` reports 127.0.0.2 as
+    # the box's tailnet address (loopback, so the agent can bind it).
+    stand_in = tmp_path / "bin" / "tailscale"
+    stand_in.parent.mkdir()
+    stand_in.write_text('#!/bin/sh\n[ "$1 $2" = "ip -4" ] && echo 127.0.0.2\n')
+    stand_in.chmod(0o755)
+    runner = Hostctl(agent_hostctl.env | {"PATH": f"{stand_in.parent}:{os.environ['PATH']}"})
+    config = Path(agent_hostctl.env["HOSTCTL_ETC"]) / "hostctl.yml"
+    original = config.read_text()
+    try:
+        for asked, bound in ((False, False), (True, True)):
+            config.write_text(original + ("  tailnet: true\n" if asked else ""))
+            agent = AgentProcess(runner, agent_port, tmp_path / f"{asked}.log", listen_flag=False)
+            agent.start()
+            try:
+                assert answers("127.0.0.1", agent_port)
+                assert answers("127.0.0.2", agent_port) == bound, (asked, agent.log())
+            finally:
+                assert agent.stop() == 0
+    finally:
+        config.write_text(original)
 
 
 def test_a_container_back_with_another_address_is_routed_at_once(agent_hostctl, agent, repo_app):

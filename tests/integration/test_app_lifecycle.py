@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.support import commit, make_repo
+from tests.harness.hostctl import commit, make_repo
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.backup_support import app_volumes, unpack, volume_dir, write_rows
+from tests.harness.backup import app_volumes, unpack, volume_dir, write_rows
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.backup_support import integrity_check, row_ids, unpack
-from tests.support import make_repo
+from tests.harness.backup import integrity_check, row_ids, unpack
+from tests.harness.hostctl import make_repo
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.backup_support import (
+from tests.harness.backup import (
     BackupHostctl,
     CuttingProxy,
     app_volumes,

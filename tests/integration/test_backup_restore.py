@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tests.backup_support import app_volumes
-from tests.support import Load, http_get, make_repo
+from tests.harness.backup import app_volumes
+from tests.harness.hostctl import Load, http_get, make_repo
 
 pytestmark = pytest.mark.integration
 

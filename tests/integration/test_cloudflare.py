@@ -15,10 +15,11 @@ import pytest
 
 from hostctl.adapters.cloudflare import MARKER, TUNNEL_EDIT
 from hostctl.cloudflare.connect import IMAGE
-from tests.conftest import NAMESPACE, isolated_env, stop_caddy
 from tests.doubles.cloudflare import TOKEN, CloudflareDouble
-from tests.support import Hostctl
+from tests.harness.env import NAMESPACE, isolated_env, stop_caddy
+from tests.harness.hostctl import Hostctl
 
+pytestmark = pytest.mark.integration
 FOREIGN_RULE = {"hostname": "legacy.example.com", "service": "http://192.0.2.9:8000"}
 CATCH_ALL = {"service": "http_status:404"}
 

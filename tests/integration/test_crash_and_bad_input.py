@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.support import Load, commit
+from tests.harness.hostctl import Load, commit
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.support import Load, commit, http_get
+from tests.harness.hostctl import Load, commit, http_get
 
 pytestmark = pytest.mark.integration
 

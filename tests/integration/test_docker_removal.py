@@ -12,7 +12,7 @@ import pytest
 
 from hostctl.adapters.docker import ContainerSpec, Docker
 from hostctl.core.templates import base_images
-from tests.conftest import NAMESPACE
+from tests.harness.env import NAMESPACE
 
 pytestmark = pytest.mark.integration
 LABELS = {"io.hostctl.namespace": NAMESPACE, "io.hostctl.test": "removal"}

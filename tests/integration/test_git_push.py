@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess
-from tests.conftest import free_port
-from tests.ssh_support import (
+from tests.harness.agent import AgentProcess
+from tests.harness.env import free_port
+from tests.harness.hostctl import Hostctl, commit, git, make_repo
+from tests.harness.ssh import (
     Sshd,
     client_key,
     forwarded_banner,
@@ -25,7 +26,6 @@ from tests.ssh_support import (
     ssh_command,
     start_sshd,
 )
-from tests.support import Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
 
@@ -214,3 +214,36 @@ def test_a_pusher_who_hangs_up_mid_deploy_does_not_stop_it(
     assert [(r["number"], r["status"]) for r in found] == [(1, "live")], found
     assert hostctl.get(hostname) == (200, "python hung up\n")
     hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def test_a_key_limited_to_an_app_reaches_no_other(hostctl, sshd, tmp_path, app_name):
+    mine, other = app_name, f"{app_name}-b"
+    for app in (mine, other):
+        hostctl.run("apps", "create", app)
+    key = client_key(tmp_path, "limited")
+    try:
+        added = hostctl.run("keys", "add", f"{key}.pub", "--app", mine)
+        assert f"it may push to {mine}" in added.stdout
+        listed = {k["name"]: k["apps"] for k in json.loads(hostctl.run("keys", "--json").stdout)}
+        assert listed["limited@laptop"] == [mine]
+        table = hostctl.run("keys").stdout
+        assert "MAY PUSH TO AND FETCH" in table and "limited@laptop" in table
+        refused = {
+            "fetch another app": ssh(sshd, key, f"git-upload-pack '{other}'"),
+            "push to another app": ssh(sshd, key, f"git-receive-pack '{other}'"),
+            "an app that does not exist": ssh(sshd, key, "git-upload-pack 'no-such-app'"),
+        }
+        assert let_through(refused) == {}
+        for done in refused.values():  # one answer, whether the app exists or not
+            assert "the push key limited@laptop may not push to or fetch" in done.stderr
+        repo = make_repo(tmp_path / "repo", "python")
+        git(repo, "remote", "add", "box", f"ssh://root@127.0.0.1:{sshd.port}/{other}")
+        pushed = push(repo, key, "box", "main")
+        assert pushed.returncode != 0 and "may not push to or fetch" in pushed.stderr
+        assert json.loads(hostctl.run("jobs", other, "--json").stdout) == [], "no deploy ran"
+        allowed = ssh(sshd, key, f"git-upload-pack '{mine}'")
+        assert allowed.stdout == "0000", "its own app is reachable"
+    finally:
+        hostctl.run("keys", "remove", "limited@laptop", check=False)
+        for app in (mine, other):
+            hostctl.run("apps", "destroy", app, "--yes")

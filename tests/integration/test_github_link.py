@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import AgentProcess, push_payload, wait_for_jobs
-from tests.conftest import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
 from tests.doubles.github import TOKEN, GitHubDouble
-from tests.support import Hostctl, make_repo
+from tests.harness.agent import AgentProcess, push_payload, wait_for_jobs
+from tests.harness.env import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
+from tests.harness.hostctl import Hostctl, make_repo
 
 pytestmark = pytest.mark.integration
 REPO = "octo-dev/blog"

@@ -9,8 +9,8 @@ import pytest
 
 from hostctl.adapters.docker import ContainerSpec, Docker
 from hostctl.core.templates import base_images
-from tests.conftest import NAMESPACE, free_port
-from tests.support import http_get
+from tests.harness.env import NAMESPACE, free_port
+from tests.harness.hostctl import http_get
 
 
 @pytest.mark.integration

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.support import commit
+from tests.harness.hostctl import commit
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""`hostctl setup` on a fresh box (a container running sshd, see tests/vps_support.py), then
+"""`hostctl setup` on a fresh box (a container running sshd, see tests/harness/vps.py), then
 `git push ssh://hostctl@BOX/APP` from the host through the box's real sshd and sudo."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAMESPACE
-from tests.ssh_support import client_key, forwarded_banner, let_through
-from tests.support import commit, git, http_get, make_repo
-from tests.vps_support import PYTHON, Vps, vps_image
+from tests.harness.env import NAMESPACE
+from tests.harness.hostctl import commit, git, http_get, make_repo
+from tests.harness.ssh import client_key, forwarded_banner, let_through
+from tests.harness.vps import PYTHON, Vps, vps_image
 
 pytestmark = pytest.mark.integration
 

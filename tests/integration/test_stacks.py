@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support import make_repo
+from tests.harness.hostctl import make_repo
 
 pytestmark = pytest.mark.integration
 

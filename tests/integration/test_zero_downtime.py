@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.support import Load, commit
+from tests.harness.hostctl import Load, commit
 
 pytestmark = pytest.mark.integration
 

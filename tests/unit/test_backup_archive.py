@@ -12,7 +12,7 @@ import pytest
 from hostctl.backup.archive import extract, file_sha256, verify, write_archive
 from hostctl.backup.snapshot import scan
 from hostctl.core.errors import HostctlError
-from tests.backup_support import row_ids, unpack, write_rows
+from tests.harness.backup import row_ids, unpack, write_rows
 
 
 @pytest.fixture

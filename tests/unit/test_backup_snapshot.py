@@ -6,7 +6,7 @@ import threading
 import time
 
 from hostctl.backup.snapshot import integrity, scan, snapshot
-from tests.backup_support import write_rows
+from tests.harness.backup import write_rows
 
 
 def make_volume(root):

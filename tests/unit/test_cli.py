@@ -71,7 +71,7 @@ def test_env_is_masked_unless_revealed(tmp_path):
 
     env = env_for(tmp_path)
     store = Store(tmp_path / "root" / "state.db")
-    store.create_app("blog", ["blog.localhost"])
+    store.insert_app("blog", ["blog.localhost"])
     store.replace_env("blog", {"SECRET_TOKEN": "hunter2-very-secret"})
     shown = hostctl("env", "blog", env=env)
     assert shown.returncode == 0 and "SECRET_TOKEN" in shown.stdout

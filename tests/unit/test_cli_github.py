@@ -78,9 +78,9 @@ def test_disconnect_forgets_the_token_and_names_apps_still_on_github(
 ) -> None:
     assert connect(gh).exit_code == 0
     store = Host().store
-    store.create_app("blog", ["blog.example.com"], repo="git@github.com:me/blog.git")
+    store.insert_app("blog", ["blog.example.com"], repo="git@github.com:me/blog.git")
     store.set_github("blog", {"repo": "me/blog", "hook_id": 1, "key_id": 2})
-    store.create_app("plain", ["plain.example.com"])
+    store.insert_app("plain", ["plain.example.com"])
     done = hostctl("github", "disconnect")
     assert done.exit_code == 0, done.output
     assert done.stdout == "Disconnected from GitHub.\n"

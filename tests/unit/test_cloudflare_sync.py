@@ -77,7 +77,7 @@ def test_connection_is_stored_0600(host: Host) -> None:
 def test_sync_follows_the_apps_and_keeps_foreign_things(
     host: Host, double: CloudflareDouble
 ) -> None:
-    host.store.create_app("blog", ["blog.example.com", "www.example.com", "blog.localhost"])
+    host.store.insert_app("blog", ["blog.example.com", "www.example.com", "blog.localhost"])
     report = sync(host)
     assert report is not None and not report.pending
     assert double.dns(zone(double)) == foreign(double) | {
@@ -134,7 +134,7 @@ def test_a_foreign_record_is_never_overwritten(host: Host, double: CloudflareDou
     with pytest.raises(HostctlError, match=r"A example\.com → 192\.0\.2\.1"):
         check_new_hostnames(host, ["example.com"], force=False)
 
-    host.store.create_app("shop", ["shop.example.com"])  # e.g. added while the API was down
+    host.store.insert_app("shop", ["shop.example.com"])  # e.g. added while the API was down
     report = sync(host)
     assert report is not None
     assert report.hostnames["shop.example.com"]["dns"].startswith("conflict: CNAME shop")
@@ -165,7 +165,7 @@ def test_multi_level_subdomains_are_refused_unless_forced(
     with pytest.raises(HostctlError, match="Advanced Certificate"):
         check_new_hostnames(host, ["a.b.example.com"], force=False)
     check_new_hostnames(host, ["a.b.example.com"], force=True)
-    host.store.create_app("deep", ["a.b.example.com"])
+    host.store.insert_app("deep", ["a.b.example.com"])
     assert sync(host) is not None
     assert double.dns(zone(double)) == foreign(double) | {cname(host, "hooks.example.com")}
     sync(host, force=["a.b.example.com"])
@@ -175,7 +175,7 @@ def test_multi_level_subdomains_are_refused_unless_forced(
 def test_an_outage_leaves_the_sync_pending_and_the_next_sync_repairs_it(
     host: Host, double: CloudflareDouble
 ) -> None:
-    host.store.create_app("blog", ["blog.example.com"])
+    host.store.insert_app("blog", ["blog.example.com"])
     double.fail("PUT", "configurations$", 500, times=10)
     report = sync(host, retries=0)
     assert report is not None and report.pending
@@ -196,7 +196,7 @@ def test_an_outage_leaves_the_sync_pending_and_the_next_sync_repairs_it(
 
 
 def test_a_revoked_token_is_recorded_and_raised(host: Host, double: CloudflareDouble) -> None:
-    host.store.create_app("blog", ["blog.example.com"])
+    host.store.insert_app("blog", ["blog.example.com"])
     double.tokens.clear()
     with pytest.raises(HostctlError, match="rejected the API token"):
         sync(host)
@@ -206,7 +206,7 @@ def test_a_revoked_token_is_recorded_and_raised(host: Host, double: CloudflareDo
 
 def test_not_connected_means_nothing_runs(hostctl_env: Path) -> None:
     host = Host()
-    host.store.create_app("blog", ["blog.example.com"])
+    host.store.insert_app("blog", ["blog.example.com"])
     assert sync(host) is None
     assert reconcile_cloudflare(host) == []
     check_new_hostnames(host, ["blog.example.com"], force=False)
@@ -214,18 +214,21 @@ def test_not_connected_means_nothing_runs(hostctl_env: Path) -> None:
 
 def test_cloudflared_container_spec(hostctl_env: Path) -> None:
     host = Host()
-    spec = connector_spec(host, "the-connector-token", "tunnel-id")
+    spec = connector_spec(host, "the-connector-token", "tunnel-id", "172.30.0.1")
     assert spec.image == IMAGE and ":" in IMAGE and not IMAGE.endswith(":latest")
     assert spec.command == COMMAND == ["tunnel", "--no-autoupdate", "run"]
     assert spec.env == {"TUNNEL_TOKEN": "the-connector-token"}
     assert "the-connector-token" not in " ".join(spec.command)
     assert spec.network == host.network and spec.restart
     assert spec.labels["io.hostctl.namespace"] == host.settings.namespace
+    assert spec.labels["io.hostctl.edge"] == "172.30.0.1", "a moved edge restarts it"
     arguments = run_arguments(spec)
     assert arguments["restart_policy"] == {"Name": "unless-stopped"}
     assert arguments["environment"] == {"TUNNEL_TOKEN": "the-connector-token"}
     assert arguments["network"] == host.network
-    assert arguments["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+    # The edge's address on hostctl's network, where Caddy listens (host-gateway would be
+    # docker0's address, where it does not).
+    assert arguments["extra_hosts"] == {"host.docker.internal": "172.30.0.1"}
     assert arguments["security_opt"] == ["no-new-privileges:true"]
 
 
@@ -239,7 +242,7 @@ def test_new_apps_default_to_the_connected_domain_and_webhooks_get_theirs(host: 
 def test_losing_or_damaging_the_state_file_changes_nothing(
     host: Host, double: CloudflareDouble
 ) -> None:
-    host.store.create_app("blog", ["blog.example.com", "www.example.com"])
+    host.store.insert_app("blog", ["blog.example.com", "www.example.com"])
     assert sync(host) is not None
     dns, ingress = double.dns(zone(double)), double.ingress(double_tunnel(host))
     for damage in (None, "{not json", '["a list"]', '{"hostnames": 3, "extra": 1}'):
@@ -258,7 +261,7 @@ def test_losing_or_damaging_the_state_file_changes_nothing(
 
 
 def test_a_conflict_never_deletes_hostctls_own_record(host: Host, double: CloudflareDouble) -> None:
-    host.store.create_app("blog", ["blog.example.com"])
+    host.store.insert_app("blog", ["blog.example.com"])
     sync(host)
     double.add_record(zone(double), "blog.example.com", "TXT", "someone else's")
     report = sync(host)
@@ -271,7 +274,7 @@ def test_a_conflict_never_deletes_hostctls_own_record(host: Host, double: Cloudf
 def test_a_token_error_is_not_retried_by_every_reconcile(
     host: Host, double: CloudflareDouble
 ) -> None:
-    host.store.create_app("blog", ["blog.example.com"])
+    host.store.insert_app("blog", ["blog.example.com"])
     sync(host)
     double.tokens.clear()
     host.store.set_hostnames("blog", ["www.example.com"])
@@ -294,7 +297,7 @@ def test_a_token_error_is_not_retried_by_every_reconcile(
 
 
 def test_an_outage_is_retried_by_the_next_reconcile(host: Host, double: CloudflareDouble) -> None:
-    host.store.create_app("blog", ["blog.example.com"])
+    host.store.insert_app("blog", ["blog.example.com"])
     double.fail("GET", "dns_records$", 503, times=1)
     report = sync(host, retries=0)
     assert report is not None and report.pending

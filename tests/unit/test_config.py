@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from hostctl.core.errors import HostctlError
@@ -53,17 +55,45 @@ def test_full_app_config_is_read_into_frozen_dataclasses():
             "resources: {memory: lots}",
             "hostctl.yml: resources/memory: should be a size like 256m or 1g",
         ),
-        ("stop_timeout: -1", "hostctl.yml: stop_timeout: should be a number of seconds"),
+        (
+            "stop_timeout: -1",
+            "hostctl.yml: stop_timeout: should be a number of seconds above 0 and at most 3600",
+        ),
+        # Numbers are finite and bounded (issue 12, item 9): each of these broke a box.
+        (
+            "stop_timeout: .inf",
+            "hostctl.yml: stop_timeout: should be a number of seconds above 0 and at most 3600",
+        ),
+        (
+            "healthcheck: {timeout: .nan}",
+            "hostctl.yml: healthcheck/timeout: should be a number of seconds above 0 and at most"
+            " 3600",
+        ),
+        (
+            "resources: {memory: 0}",
+            "hostctl.yml: resources/memory: should be a size from 6m to 1024g",
+        ),
+        (
+            "resources: {memory: 99999999999999999999999g}",
+            "hostctl.yml: resources/memory: should be a size like 256m or 1g",
+        ),
+        (
+            "resources: {cpus: .inf}",
+            "hostctl.yml: resources/cpus: should be a number of CPUs at least 0.01 and at most"
+            f" {os.cpu_count() or 1}",
+        ),
+        (
+            "resources: {pids: 99999999999}",
+            "hostctl.yml: resources/pids: should be at most 4194304",
+        ),
         (
             "deploy_timeout: .inf",
-            "hostctl.yml: deploy_timeout: should be a number of seconds, at most 21600",
+            "hostctl.yml: deploy_timeout: should be a number of seconds above 0 and at most 21600",
         ),
         (
             "deploy_timeout: 100000",
-            "hostctl.yml: deploy_timeout: should be a number of seconds, at most 21600",
+            "hostctl.yml: deploy_timeout: should be a number of seconds above 0 and at most 21600",
         ),
-        ("deploy_timeout: 0", "hostctl.yml: deploy_timeout: should be a number of seconds"),
-        ("stop_timeout: .nan", "hostctl.yml: stop_timeout: should be a number of seconds, finite"),
         ("- just\n- a list", "hostctl.yml: (top level): should be a mapping of keys to values"),
     ],
 )
@@ -105,3 +135,24 @@ def test_server_config_defaults_and_validation(tmp_path):
     assert public.value.message.endswith(
         "agent/listen: 0.0.0.0:80: the agent binds to loopback or the tailnet only"
     )
+
+
+def test_edge_listen_is_validated_with_its_key_path(tmp_path):
+    path = tmp_path / "hostctl.yml"
+    assert load_server_config(path).edge.listen is None, "unset: decided by the tunnel"
+    path.write_text("edge: {listen: ['127.0.0.1', '::1', tunnel, '127.0.0.1']}\n")
+    assert load_server_config(path).edge.listen == ("127.0.0.1", "::1", "tunnel")
+    path.write_text("edge: {listen: '*'}\n")
+    assert load_server_config(path).edge.listen == ("*",)
+    for listen, problem in (
+        ("0.0.0.0:80", "edge/listen: 0.0.0.0:80: expected an IP address (the port is http_port)"),
+        ("[]", "edge/listen: should be an address or a list of them"),
+        ("['*', '127.0.0.1']", "edge/listen: '*' already means every address"),
+    ):
+        path.write_text(f"edge: {{listen: {listen}}}\n")
+        with pytest.raises(HostctlError) as refused:
+            load_server_config(path)
+        assert problem in refused.value.message
+    path.write_text("edge: {port: 80}\n")
+    with pytest.raises(HostctlError, match="edge/port: unknown key"):
+        load_server_config(path)

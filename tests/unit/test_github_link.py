@@ -31,7 +31,7 @@ def gh(gh: GitHubDouble) -> GitHubDouble:
 def host(hostctl_env: Path, gh: GitHubDouble) -> Host:
     host = Host()
     connect_github(host, TOKEN, gh.url)
-    host.store.create_app("blog", ["blog.localhost"])
+    host.store.insert_app("blog", ["blog.localhost"])
     return host
 
 

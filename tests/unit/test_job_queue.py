@@ -29,8 +29,8 @@ from hostctl.state.queue import (
 @pytest.fixture
 def store(tmp_path):
     found = Store(tmp_path / "state.db")
-    found.create_app("blog", ["blog.test"])
-    found.create_app("shop", ["shop.test"])
+    found.insert_app("blog", ["blog.test"])
+    found.insert_app("shop", ["shop.test"])
     return found
 
 
@@ -100,7 +100,7 @@ def test_requeue_gives_the_attempt_back(store):
 
 
 def test_a_delivery_is_recorded_once_with_its_job_in_one_transaction(store):
-    delivery = Delivery("d-1", "blog", "push")
+    delivery = Delivery("d-1", "blog", "push", "1" * 64)
     new, queued = record_delivery(store, delivery, "queued", ("webhook:d-1", "/s", "f" * 40))
     assert new and queued is not None and queued.ref == "f" * 40
     assert record_delivery(store, delivery, "queued", ("webhook:d-1", "/s", "f" * 40)) == (
@@ -108,8 +108,14 @@ def test_a_delivery_is_recorded_once_with_its_job_in_one_transaction(store):
         None,
     )
     assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
-    ping = record_delivery(store, Delivery("d-2", "blog", "ping"), "pong")
+    ping = record_delivery(store, Delivery("d-2", "blog", "ping", "2" * 64), "pong")
     assert ping == (True, None)
+    same_body = Delivery("d-3", "blog", "push", "1" * 64)  # an old body with a new id
+    assert record_delivery(store, same_body, "queued", ("webhook:d-3", "/s", "f" * 40)) == (
+        False,
+        None,
+    )
+    assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
 
 
 def test_a_live_local_owner_keeps_its_job_even_past_its_lease(store):

@@ -35,8 +35,9 @@ def test_each_stack_is_detected_and_rendered_from_the_base_image_list(
 ):
     tree = tree_of(tmp_path, fixture)
     plan = plan_build(tree)
-    assert plan.stack == stack and plan.generated_dockerfile
-    assert f"FROM {base_images()[base]}" in (tree / "Dockerfile").read_text()
+    assert plan.stack == stack and plan.generated_dockerfile and plan.dockerfile
+    assert f"FROM {base_images()[base]}" in plan.dockerfile
+    assert not (tree / "Dockerfile").exists(), "the source tree is never written to"
 
 
 def test_a_dockerfile_is_used_as_it_is(tmp_path):
@@ -50,25 +51,20 @@ def test_a_dockerfile_is_used_as_it_is(tmp_path):
 
 def test_node_uses_npm_ci_with_a_lockfile_and_install_without(tmp_path):
     tree = tree_of(tmp_path, "node")
-    plan_build(tree)
-    assert "npm ci" in (tree / "Dockerfile").read_text()
+    assert "npm ci" in str(plan_build(tree).dockerfile)
     (tree / "package-lock.json").unlink()
-    (tree / "Dockerfile").unlink()
-    plan_build(tree)
-    assert "npm install" in (tree / "Dockerfile").read_text()
+    assert "npm install" in str(plan_build(tree).dockerfile)
 
 
 def test_dependency_layer_comes_before_the_source_copy(tmp_path):
     tree = tree_of(tmp_path, "python")
-    plan_build(tree)
-    text = (tree / "Dockerfile").read_text()
+    text = str(plan_build(tree).dockerfile)
     assert text.index("pip install -r requirements.txt") < text.index("COPY . .")
 
 
 def test_go_without_go_mod(tmp_path):
     tree = tree_of(tmp_path, main__go="package main\nfunc main() {}\n")
-    plan_build(tree)
-    assert "go mod init app" in (tree / "Dockerfile").read_text()
+    assert "go mod init app" in str(plan_build(tree).dockerfile)
 
 
 def test_procfile_release_and_hostctl_yml_overrides(tmp_path):
@@ -81,7 +77,7 @@ def test_procfile_release_and_hostctl_yml_overrides(tmp_path):
     plan = plan_build(tree)
     assert plan.processes == {"web": "gunicorn a:b", "worker": "python other.py"}
     assert plan.release_command == "python migrate.py"
-    assert "PORT=8080" in (tree / "Dockerfile").read_text()
+    assert "PORT=8080" in str(plan.dockerfile)
 
 
 def test_app_json_health_is_used_when_hostctl_yml_has_none(tmp_path):

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 
 from hostctl.cli import cli
 from hostctl.core.errors import HostctlError
-from hostctl.push.keys import PushKey, key_line, push_user_keys_text
+from hostctl.push.keys import key_line, push_user_keys_text
 from hostctl.push.launcher import hostctl_argv
 from hostctl.push.user import forced_command
 from hostctl.settings import Settings
 from hostctl.setup.git_shell import wrapper_text
 from hostctl.setup.steps import Step, StepResult, run_steps
 from hostctl.setup.sudoers import sudoers_text
+from hostctl.state.keys import PushKey
 
 
 class Box:

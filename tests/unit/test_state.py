@@ -19,7 +19,7 @@ def test_blank_database_is_migrated_in_wal_mode_and_private(tmp_path):
 def test_rerunning_migrations_applies_nothing_and_keeps_data(tmp_path):
     path = tmp_path / "state.db"
     store = Store(path)
-    store.create_app("blog", ["blog.example.com"])
+    store.insert_app("blog", ["blog.example.com"])
     store.close()
     again = Store(path)
     assert migrate(again.db) == []
@@ -41,7 +41,7 @@ def test_a_failing_migration_leaves_nothing_half_done(tmp_path, monkeypatch):
 
 def test_release_numbers_and_the_live_pointer(tmp_path):
     store = Store(tmp_path / "state.db")
-    store.create_app("blog", ["blog.localhost"])
+    store.insert_app("blog", ["blog.localhost"])
     first = store.new_release("blog", "deploy", "test", source="/src")
     second = store.new_release("blog", "deploy", "test")
     assert (first.number, second.number, first.status) == (1, 2, "building")
@@ -56,7 +56,7 @@ def test_release_numbers_and_the_live_pointer(tmp_path):
 
 def test_a_live_release_is_never_marked_failed_by_what_came_after(tmp_path):
     store = Store(tmp_path / "state.db")
-    store.create_app("blog", ["blog.example.com"])
+    store.insert_app("blog", ["blog.example.com"])
     first = store.new_release("blog", "deploy", "cli")
     store.make_live("blog", first.number, "blog-web-1")
     store.fail_release("blog", first.number, "interrupted")

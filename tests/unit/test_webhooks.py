@@ -9,7 +9,7 @@ import pytest
 
 from hostctl.agent.webhooks import handle_delivery, signature_ok
 from hostctl.state import Store
-from tests.agent_support import push_payload, sign
+from tests.harness.agent import push_payload, sign
 
 SHA = "c" * 40
 
@@ -17,7 +17,7 @@ SHA = "c" * 40
 @pytest.fixture
 def store(tmp_path):
     found = Store(tmp_path / "state.db")
-    found.create_app("blog", ["blog.test"], repo="file:///srv/blog.git", branch="main")
+    found.insert_app("blog", ["blog.test"], repo="file:///srv/blog.git", branch="main")
     return found
 
 
@@ -86,7 +86,7 @@ def test_headers_decide_before_the_body(store, change, status, outcome):
 
 def test_an_app_without_a_repository_says_how_to_link_one(tmp_path):
     store = Store(tmp_path / "state.db")
-    store.create_app("bare", ["bare.test"])
+    store.insert_app("bare", ["bare.test"])
     body = json.dumps(push_payload(SHA)).encode()
     answer = handle_delivery(store, "bare", headers(store.app("bare").webhook_secret, body), body)
     assert answer.status == 422 and "hostctl apps connect bare" in answer.body["error"]

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, remove_labelled
-from tests.ssh_support import ssh_command
+from tests.harness.env import REPO, free_port, remove_labelled
+from tests.harness.ssh import ssh_command
 
-REPO = Path(__file__).resolve().parent.parent
 IMAGE_LIST = REPO / "tests" / "vps-image.txt"
 PYTHON = sys.executable  # the venv's interpreter, at the same path in the box
 

@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from tests.conftest import NAMESPACE, free_port, isolated_env, stop_caddy
-from tests.support import Hostctl
+from tests.harness.env import NAMESPACE, free_port, isolated_env, stop_caddy
+from tests.harness.hostctl import Hostctl
 
 
 class MotoS3:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import Hostctl
+from tests.harness.hostctl import Hostctl
 
 
 @dataclass
@@ -26,20 +26,13 @@ class AgentProcess:
     port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None)
+    listen_flag: bool = True  # False: the addresses come from hostctl.yml
 
     def start(self) -> AgentProcess:
         log = self.log_path.open("ab")
+        listen = ["--listen", f"127.0.0.1:{self.port}"] if self.listen_flag else []
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hostctl",
-                "serve",
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-            ],
+            [sys.executable, "-m", "hostctl", "serve", *listen, "--workers", "2"],
             env=self.hostctl.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures" / "apps"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "apps"
 
 
 @dataclass

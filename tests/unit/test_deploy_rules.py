@@ -1,0 +1,112 @@
+"""The deploy engine's pure decisions, without Docker: the exec rule, stale containers,
+the image keep-set, and the supersede chain a follower walks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostctl.adapters.docker import ContainerState
+from hostctl.core.labels import PROCESS, RELEASE
+from hostctl.core.progress import Reporter
+from hostctl.deploy.rules import images_to_remove, process_command, stale_containers
+from hostctl.host import Host
+from hostctl.queue import follow
+from hostctl.settings import Settings
+from hostctl.state import App, Release
+from hostctl.state.queue import claim, enqueue, finish, lease_owner
+
+
+@pytest.mark.parametrize(
+    ("command", "argument"),
+    [
+        ("gunicorn app:app", "exec gunicorn app:app"),
+        ("python -m http.server $PORT", "exec python -m http.server $PORT"),
+        ("migrate && serve", "migrate && serve"),
+        ("a || b", "a || b"),
+        ("a; b", "a; b"),
+        ("a | b", "a | b"),
+        ("a & b", "a & b"),
+        ("echo `date`", "echo `date`"),
+        ("echo $(date)", "echo $(date)"),
+        ("one\ntwo", "one\ntwo"),
+    ],
+)
+def test_plain_commands_are_execd_and_shell_ones_are_not(command: str, argument: str) -> None:
+    assert process_command(command) == (["/bin/sh", "-c"], [argument])
+
+
+def container(name: str, release: int, process: str) -> ContainerState:
+    labels = {RELEASE: str(release), PROCESS: process}
+    return ContainerState(name, "running", labels, "10.0.0.2", 0, 0, "2026-01-01T00:00:00")
+
+
+def app(current: int | None, web: str | None) -> App:
+    return App("blog", "2026-01-01", ("blog.test",), current, web)
+
+
+def test_stale_containers_are_other_releases_and_idle_web_ones() -> None:
+    found = [
+        container("web-3", 3, "web"),  # serving
+        container("worker-3", 3, "worker"),  # the current release's worker
+        container("web-3b", 3, "web"),  # a second web of v3 that does not serve
+        container("web-2", 2, "web"),
+        container("worker-2", 2, "worker"),
+    ]
+    assert stale_containers(app(3, "web-3"), found) == ["web-3b", "web-2", "worker-2"]
+
+
+def test_before_any_release_every_container_is_stale() -> None:
+    found = [container("web-1", 1, "web"), container("worker-1", 1, "worker")]
+    assert stale_containers(app(None, None), found) == ["web-1", "worker-1"]
+
+
+def release(number: int, status: str) -> Release:
+    image = f"hostctl/blog:{number}"
+    return Release("blog", number, "deploy", status, "cli", "2026-01-01", image=image)
+
+
+def test_the_image_keep_set_is_the_last_releases_that_served() -> None:
+    releases = [  # newest first, as the store lists them
+        release(6, "failed"),
+        release(5, "live"),
+        release(4, "retired"),
+        release(3, "failed"),
+        release(2, "retired"),
+        release(1, "retired"),
+    ]
+    tags = [f"hostctl/blog:{n}" for n in range(1, 7)] + ["hostctl/blog:stray"]
+    removed = images_to_remove(tags, releases, keep=3)
+    assert removed == ["hostctl/blog:1", "hostctl/blog:3", "hostctl/blog:6", "hostctl/blog:stray"]
+    assert images_to_remove(tags[:2], releases, keep=10) == []
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.steps.append(text)
+
+    def detail(self, text: str) -> None:
+        pass
+
+
+def test_a_follower_walks_the_supersede_chain_to_the_job_that_ran(tmp_path: Path) -> None:
+    settings = Settings(tmp_path / "root", tmp_path / "etc", "hctunit", None)
+    host = Host(settings)
+    host.store.insert_app("blog", ["blog.test"])
+    first = enqueue(host.store, "blog", "cli", None, None)
+    second = enqueue(host.store, "blog", "cli", None, None)  # supersedes the first
+    third = enqueue(host.store, "blog", "cli", None, None)  # supersedes the second
+    claimed = claim(host.store, lease_owner(), third.id)
+    assert claimed is not None
+    finish(host.store, third.id, "done", release=7)
+    out = Recorder()
+    final = follow(host, first.id, out)
+    assert (final.id, final.status, final.release) == (third.id, "done", 7)
+    assert out.steps == [
+        f"Job {first.id} was superseded by job {second.id}, a newer deploy",
+        f"Job {second.id} was superseded by job {third.id}, a newer deploy",
+    ]
