@@ -37,10 +37,11 @@ def forwarding(target: Target, args: list[str]) -> click.Command:
     return click.Command(args[0], callback=forward, add_help_option=False)
 
 
-def confirm(ctx: click.Context) -> Callable[[HostKey], bool] | None:
-    """--trust-host-key, or a question when there is a terminal to answer it."""
+def confirm(ctx: click.Context, trust: bool = False) -> Callable[[HostKey], bool] | None:
+    """--trust-host-key (``trust``, or the root's), or a question when there is a terminal
+    to answer it."""
     ask = ask_about if sys.stdin.isatty() else None
-    return trusting(bool(ctx.find_root().params.get("trust_host_key")), ask)
+    return trusting(trust or bool(ctx.find_root().params.get("trust_host_key")), ask)
 
 
 def ask_about(key: HostKey) -> bool:

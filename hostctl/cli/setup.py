@@ -59,7 +59,7 @@ def setup(
 
     box = target_of(ctx, target, identity)
     if box is not None:
-        setup_there(ctx, box, check_only)
+        setup_there(ctx, box, check_only, trust_host_key)
         return
 
     from hostctl.push.shell import USAGE
@@ -70,7 +70,7 @@ def setup(
         click.echo(f"Add who may push with `hostctl keys add KEY.pub`, then: {USAGE}")
 
 
-def setup_there(ctx: click.Context, box: Target, check_only: bool) -> None:
+def setup_there(ctx: click.Context, box: Target, check_only: bool, trust: bool) -> None:
     """Install and run; a --check only looks (with the hostctl already on the box)."""
     import sys
 
@@ -81,8 +81,8 @@ def setup_there(ctx: click.Context, box: Target, check_only: bool) -> None:
     if check_only:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         args = ["setup", *forwarded(ctx)]
-        ctx.exit(run_hostctl(box, args, this_terminal(), interactive, confirm(ctx)))
-    ctx.exit(setup_remote(box, forwarded(ctx), this_terminal(), confirm(ctx), tell))
+        ctx.exit(run_hostctl(box, args, this_terminal(), interactive, confirm(ctx, trust)))
+    ctx.exit(setup_remote(box, forwarded(ctx), this_terminal(), confirm(ctx, trust), tell))
 
 
 # Options that say how to reach the box, not how to set it up.
