@@ -1,6 +1,6 @@
 """Driving a box from a laptop over SSH (paramiko): `hostctl --host USER@BOX …` and
 `hostctl setup USER@BOX`, against the real sshd of a "fresh VPS" container
-(tests/vps_support.py). The laptop is this machine with its own HOME and config dir."""
+(tests/harness/vps.py). The laptop is this machine with its own HOME and config dir."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import pytest
 
 from hostctl import __version__
 from hostctl.adapters import ssh
-from tests.conftest import NAMESPACE, free_port
-from tests.ssh_support import client_key
-from tests.vps_support import PYTHON, REPO, Vps, vps_image
+from tests.harness.env import NAMESPACE, REPO, free_port
+from tests.harness.ssh import client_key
+from tests.harness.vps import PYTHON, Vps, vps_image
 
 pytestmark = pytest.mark.integration
 
