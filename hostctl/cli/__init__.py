@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,6 +26,7 @@ COMMANDS = {
     "git-shell": ("hostctl.cli.push", "git_shell"),
     "git-hook": ("hostctl.cli.push", "git_hook"),
     "github": ("hostctl.cli.github", "github"),
+    "hosts": ("hostctl.cli.hosts", "hosts"),
     "jobs": ("hostctl.cli.jobs", "jobs"),
     "keys": ("hostctl.cli.push", "keys"),
     "offsite": ("hostctl.cli.backup", "offsite"),
@@ -38,6 +40,9 @@ COMMANDS = {
     "setup": ("hostctl.cli.setup", "setup"),
     "status": ("hostctl.cli.doctor", "status"),
 }
+# Commands that always run here: they manage this machine's list of boxes, or reach the
+# box themselves (`hostctl setup USER@HOST`).
+LOCAL_ONLY = {"hosts", "setup"}
 
 
 class HostctlGroup(click.Group):
@@ -50,6 +55,18 @@ class HostctlGroup(click.Group):
         module, attribute = COMMANDS[cmd_name]
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """With --host, HOSTCTL_HOST or a saved default, the command line goes to the box."""
+        if args and args[0] not in LOCAL_ONLY:
+            from hostctl.cli.remote import forwarding, target_of
+
+            target = target_of(ctx)
+            if target is not None:
+                return args[0], forwarding(target, args), []
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -81,14 +98,35 @@ def debugging(ctx: click.Context) -> bool:
 @click.group(cls=HostctlGroup)
 @click.version_option(__version__, prog_name="hostctl")
 @click.option("--debug", is_flag=True, help="Show tracebacks (also HOSTCTL_DEBUG=1).")
+@click.option(
+    "--host",
+    metavar="USER@HOST[:PORT]|NAME",
+    envvar="HOSTCTL_HOST",
+    help="Run the command on this box over SSH (also HOSTCTL_HOST; default: the saved "
+    "default host, see `hostctl hosts`).",
+)
+@click.option(
+    "-i",
+    "--identity",
+    type=click.Path(path_type=Path),
+    help="The SSH private key for --host (default: ssh-agent, ~/.ssh).",
+)
+@click.option(
+    "--trust-host-key",
+    is_flag=True,
+    help="Accept the box's host key on first contact without asking (for scripts).",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(
+    ctx: click.Context, debug: bool, host: str | None, identity: Path | None, trust_host_key: bool
+) -> None:
     """Push-to-deploy for many small apps on one Linux server.
 
     State lives under HOSTCTL_ROOT (default /var/lib/hostctl), server config under
-    HOSTCTL_ETC (default /etc/hostctl); HOSTCTL_HTTP_PORT sets the edge port.
+    HOSTCTL_ETC (default /etc/hostctl); HOSTCTL_HTTP_PORT sets the edge port. From a
+    laptop, --host runs any command on the box over SSH (see docs/remote.md).
     """
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "host": host, "identity": identity, "trust": trust_host_key}
 
 
 def main() -> None:

@@ -7,7 +7,12 @@ use. `app_paths` answers "everything of app X on disk".
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Where `hostctl setup USER@HOST` installs hostctl on a box (as install.sh does).
+BOX_VENV = "/opt/hostctl/venv"
+BOX_COMMAND = "/usr/local/bin/hostctl"
 
 
 class Paths:
@@ -110,3 +115,27 @@ class Paths:
         """The app's files that `apps destroy` removes (backups and deploy keys have
         their own owners: `hostctl backups`, `apps disconnect`)."""
         return [self.root / "repos" / f"{app}.git", self.push_repo(app), self.root / "logs" / app]
+
+
+class LaptopPaths:
+    """hostctl's own files on the machine it is driven from: saved hosts and known host
+    keys under HOSTCTL_CONFIG_DIR (default ~/.config/hostctl), built wheels under
+    HOSTCTL_CACHE_DIR (default ~/.cache/hostctl)."""
+
+    def __init__(self, config: Path, cache: Path) -> None:
+        self.config = config
+        self.cache = cache
+        self.hosts = config / "hosts.json"
+        self.known_hosts = config / "known_hosts"
+        self.wheels = cache / "wheels"
+
+    @classmethod
+    def from_env(cls) -> LaptopPaths:
+        home = Path.home()
+        config = os.environ.get("HOSTCTL_CONFIG_DIR") or Path(
+            os.environ.get("XDG_CONFIG_HOME") or home / ".config", "hostctl"
+        )
+        cache = os.environ.get("HOSTCTL_CACHE_DIR") or Path(
+            os.environ.get("XDG_CACHE_HOME") or home / ".cache", "hostctl"
+        )
+        return cls(Path(config), Path(cache))

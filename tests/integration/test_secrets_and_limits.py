@@ -120,8 +120,8 @@ def test_port_cannot_be_set_in_env(hostctl, app_name):
     [
         ("http_port: 70000\n", {}, "http_port: should be a TCP port between 1 and 65535"),
         ("", {"HOSTCTL_HTTP_PORT": "70000"}, "HOSTCTL_HTTP_PORT='70000' is not a port number"),
-        ("resources: {cpus: 0}\n", {}, "resources/cpus: should be a number of CPUs from 0.01"),
-        ("resources: {memory: 1k}\n", {}, "resources/memory: should be at least 6m"),
+        ("resources: {cpus: 0}\n", {}, "resources/cpus: should be a number of CPUs at least 0.01"),
+        ("resources: {memory: 1k}\n", {}, "resources/memory: should be a size from 6m"),
     ],
 )
 def test_bad_box_settings_are_refused_when_read(tmp_path, config, env, message):
@@ -138,9 +138,9 @@ def test_bad_box_settings_are_refused_when_read(tmp_path, config, env, message):
 @pytest.mark.parametrize(
     ("resources", "message"),
     [
-        ("{memory: 1k}", "hostctl.yml: resources/memory: should be at least 6m"),
-        ("{cpus: 4096}", "hostctl.yml: resources/cpus: should be a number of CPUs from 0.01"),
-        ("{cpus: 0}", "hostctl.yml: resources/cpus: should be a number of CPUs from 0.01"),
+        ("{memory: 1k}", "hostctl.yml: resources/memory: should be a size from 6m"),
+        ("{cpus: 4096}", "hostctl.yml: resources/cpus: should be a number of CPUs at least 0.01"),
+        ("{cpus: 0}", "hostctl.yml: resources/cpus: should be a number of CPUs at least 0.01"),
     ],
 )
 def test_an_apps_bad_resources_fail_before_the_build(
