@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAMESPACE
-from tests.support import Hostctl, commit, make_repo
+from tests.harness.env import NAMESPACE
+from tests.harness.hostctl import Hostctl, commit, make_repo
 
 pytestmark = pytest.mark.integration
 
