@@ -39,8 +39,8 @@ def routes(host: Host) -> list[Route]:
     hostname = webhook_hostname(host)
     if hostname:
         agent = host.settings.server.agent.listen[0]
-        found.append(Route(WEBHOOKS_ROUTE, (hostname,), agent, path="/hooks/*"))
-    found += [Route(app.name, app.hostnames, upstream(host, app)) for app in host.store.apps()]
+        found.append(Route(WEBHOOKS_ROUTE, (hostname,), (agent,), path="/hooks/*"))
+    found += [Route(app.name, app.hostnames, upstreams(host, app)) for app in host.store.apps()]
     return found
 
 
@@ -59,6 +59,14 @@ def listen_addresses(host: Host) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def shared_network_needed(host: Host) -> bool:
+    """Whether hostctl's own network is in use: cloudflared runs on it, and the edge may
+    listen on its gateway. Apps have networks of their own."""
+    connected = load_connection(host.settings) is not None
+    wanted = host.settings.server.edge.listen or ()
+    return connected or EDGE_TUNNEL in wanted
+
+
 def tunnel_address(host: Host) -> str:
     """The host's address on hostctl's network: cloudflared, a container on it, reaches
     the edge there (as host.docker.internal)."""
@@ -73,11 +81,17 @@ def tunnel_address(host: Host) -> str:
     return gateway
 
 
-def upstream(host: Host, app: App) -> str | None:
-    if app.current_release is None or app.web_container is None:
-        return None
+def upstreams(host: Host, app: App) -> tuple[str, ...]:
+    """The addresses of the app's serving web containers that are up."""
+    if app.current_release is None or not app.serving:
+        return ()
     release = host.store.release(app.name, app.current_release)
-    state = host.docker.state(app.web_container, host.app_network(app.name))
-    if release.spec is None or state is None or state.ip is None:
-        return None
-    return f"{state.ip}:{RuntimeSpec.from_json(release.spec).port}"
+    if release.spec is None:
+        return ()
+    port = RuntimeSpec.from_json(release.spec).port
+    found = []
+    for name in app.serving:
+        state = host.docker.state(name, host.app_network(app.name))
+        if state is not None and state.ip is not None:
+            found.append(f"{state.ip}:{port}")
+    return tuple(found)

@@ -10,15 +10,16 @@ Caddy gets every app's route from the state store.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 
 from hostctl.cloudflare.sync import reconcile_cloudflare
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS
 from hostctl.core.locks import try_lock
 from hostctl.core.progress import Reporter, Silent
-from hostctl.deploy.rules import stale_containers
+from hostctl.deploy.rules import process_counts, stale_containers
 from hostctl.deploy.swap import container_spec, swap
-from hostctl.edge import edge_locked, refresh_edge
+from hostctl.edge import edge_locked, refresh_edge, shared_network_needed
 from hostctl.host import Host
 from hostctl.queue import agent_running
 from hostctl.stack.plan import RuntimeSpec
@@ -30,7 +31,10 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
     """Repair what needs it; returns a line per repair made."""
     out = out or Silent()
     repairs: list[str] = []
-    host.docker.ensure_network(host.network, host.labels())
+    if shared_network_needed(host):
+        host.docker.ensure_network(host.network, host.labels())
+    else:  # apps have networks of their own; nothing else uses it
+        host.docker.remove_network(host.network)
     if host.store.apps():
         host.ensure_firewall()  # after a reboot
     for release in host.store.unfinished_releases():
@@ -89,23 +93,27 @@ def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
     if release.spec is None:
         return repairs
     network = host.app_network(app.name)
-    web = host.docker.state(app.web_container, network) if app.web_container else None
+    spec = RuntimeSpec.from_json(release.spec)
+    counts = process_counts(spec.processes, spec.formation, app.scale)
+    webs = [host.docker.state(name, network) for name in app.serving]
     # No address on the app's network: a container from before networks were per app.
-    stopped = web is None or web.status in ("exited", "dead", "created")
-    if stopped or (web is not None and web.status == "running" and web.ip is None):
+    down = [w for w in webs if w is None or w.status in ("exited", "dead", "created")]
+    lost = [w for w in webs if w is not None and w.status == "running" and w.ip is None]
+    if down or lost or (not webs and counts.get("web", 0) > 0):
         try:
             swap(host, release, out, new_release=False)
             repairs.append(f"{app.name}: started release {release.number} again")
         except HostctlError as exc:
             repairs.append(f"{app.name}: could not start release {release.number}: {exc}")
         return repairs
-    running = {
+    running = Counter(
         c.labels.get(PROCESS)
         for c in host.docker.containers(host.labels(app.name, release=str(release.number)), network)
-    }
-    for process, command in RuntimeSpec.from_json(release.spec).processes.items():
-        if process not in running:
-            host.docker.run(container_spec(host, release, process, command))
+    )
+    for process, command in spec.processes.items():
+        if process != "web" and running[process] < counts[process]:
+            for _ in range(counts[process] - running[process]):
+                host.docker.run(container_spec(host, release, process, command))
             repairs.append(f"{app.name}: started missing {process} process")
     return repairs
 

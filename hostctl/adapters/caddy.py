@@ -40,11 +40,12 @@ ALL_INTERFACES = "*"
 
 @dataclass(frozen=True)
 class Route:
-    """One app's entry at the edge: its hostnames and where they go (None: no release yet)."""
+    """One app's entry at the edge: its hostnames and where they go (none: no release yet,
+    or a release with no web process)."""
 
     app: str
     hostnames: tuple[str, ...]
-    upstream: str | None
+    upstreams: tuple[str, ...]
     path: str | None = None  # only these paths (the agent's webhooks), e.g. /hooks/*
 
 
@@ -295,14 +296,14 @@ class Caddy:
         return f"{host}:{self.http_port}"
 
     def app_route(self, route: Route) -> dict[str, Any]:
-        if route.upstream is None:
+        if not route.upstreams:
             handler: dict[str, Any] = {
                 "handler": "static_response",
                 "status_code": 503,
-                "body": f"{route.app} has no release yet\n",
+                "body": f"{route.app} has no web process running\n",
             }
         else:
-            handler = self.proxy([route.upstream])
+            handler = self.proxy(list(route.upstreams))
         match: dict[str, Any] = {"host": list(route.hostnames)}
         if route.path:
             match["path"] = [route.path]
@@ -336,11 +337,12 @@ class Caddy:
 
     # the swap
 
-    def switch(self, app: str, upstream: str) -> list[str]:
-        """Send all of the app's hostnames to ``upstream`` in one config change.
+    def switch(self, app: str, upstreams: list[str]) -> list[str]:
+        """Send all of the app's hostnames to ``upstreams`` in one config change (none:
+        a 503, for an app with no web process).
 
-        The addresses it served before are parked to drain, and returned. Each change
-        reloads Caddy, so a switch is exactly one change.
+        The addresses it served before are parked to drain together, and returned. Each
+        change reloads Caddy, so a switch is exactly one change.
         """
         routes = self.request("GET", ROUTES) or []
         app_route = next((r for r in routes if r.get("@id") == route_id(app)), None)
@@ -350,9 +352,10 @@ class Caddy:
                 f"Caddy has no route for {app}", "run `hostctl apps` to reconcile the edge"
             )
         old = [u["dial"] for u in app_route["handle"][0].get("upstreams", [])]
-        old = [address for address in old if address != upstream]
+        old = [address for address in old if address not in upstreams]
         still_draining = [a for a in self.draining() if self.in_flight(a) > 0]
-        app_route["handle"] = [self.proxy([upstream])]
+        route = Route(app, (), tuple(upstreams))
+        app_route["handle"] = self.app_route(route)["handle"]
         parked["handle"] = [self.proxy(sorted({*still_draining, *old}))]
         self.request("PATCH", ROUTES, routes)
         return old

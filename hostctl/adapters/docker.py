@@ -154,11 +154,18 @@ class Docker:
         )
 
     def remove_network(self, name: str) -> None:
+        """Remove the network unless a container still uses it (the engine refuses: 403)."""
+
         def remove() -> None:
             for network in self.client.networks.list(names=[name]):
                 if network.name == name:
-                    with contextlib.suppress(docker.errors.NotFound):
+                    try:
                         network.remove()
+                    except docker.errors.NotFound:
+                        pass
+                    except docker.errors.APIError as exc:
+                        if exc.status_code != 403:
+                            raise
 
         self.call(remove, f"remove network {name}")
 
@@ -299,6 +306,11 @@ class Docker:
         """The user the image runs as ("" for root, else "user" or "user:group")."""
         image = self.call(lambda: self.client.images.get(tag), f"inspect image {tag}")
         return str((image.attrs.get("Config") or {}).get("User") or "")
+
+    def image_entrypoint(self, tag: str) -> list[str]:
+        """The image's own ENTRYPOINT ([] when it has none)."""
+        image = self.call(lambda: self.client.images.get(tag), f"inspect image {tag}")
+        return list((image.attrs.get("Config") or {}).get("Entrypoint") or [])
 
     def images(self, repository: str) -> list[str]:
         """The tags of ``repository`` (e.g. "hostctl/blog": each of the app's releases)."""

@@ -38,6 +38,8 @@ def app_status(host: Host, app: App) -> AppStatus:
             web = container
     if app.current_release is None:
         status = "not deployed"
+    elif not app.serving:  # no web process: the app is up while its processes run
+        status = "running" if any(processes.values()) else "down"
     elif web is None:
         status = "down"
     else:

@@ -8,7 +8,7 @@ from hostctl.cloudflare.sync import check_new_hostnames, sync_after_change
 from hostctl.core.errors import HostctlError
 from hostctl.core.locks import file_lock
 from hostctl.core.names import check_app_name, check_hostname
-from hostctl.edge import edge_locked, refresh_edge
+from hostctl.edge import edge_locked, refresh_edge, shared_network_needed
 from hostctl.github.link import Linked, check_branch, link_app, unlink_github
 from hostctl.github.repo import parse_repo
 from hostctl.host import Host
@@ -81,6 +81,9 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
                 removed.append(f"volume {data}")
         for path in host.settings.paths.app_paths(name):
             shutil.rmtree(path, ignore_errors=True)
+        if not host.store.apps() and not shared_network_needed(host):
+            host.docker.remove_network(host.network)  # the last app: leave no network behind
+            removed.append(f"network {host.network}")
         host.store.audit("apps:destroy", name, "; ".join(removed))
     return removed
 

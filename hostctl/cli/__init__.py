@@ -37,6 +37,7 @@ COMMANDS = {
     "releases": ("hostctl.cli.deploy", "releases"),
     "restart": ("hostctl.cli.operate", "restart"),
     "rollback": ("hostctl.cli.deploy", "rollback"),
+    "scale": ("hostctl.cli.operate", "scale"),
     "setup": ("hostctl.cli.setup", "setup"),
     "status": ("hostctl.cli.doctor", "status"),
 }

@@ -9,6 +9,7 @@ import click
 from hostctl.cli.context import open_host, queue_host
 from hostctl.cli.render import TerminalReporter, print_json, table
 from hostctl.core.errors import HostctlError
+from hostctl.deploy.rules import serving_before
 from hostctl.hostnames import app_urls
 
 
@@ -34,10 +35,11 @@ def deploy(app: str, source: str | None, ref: str | None) -> None:
     done = submit_deploy(host, app, source, ref, trigger(), TerminalReporter())
     if done.status != "done" or done.release is None:
         log = host.settings.paths.release_log(app, done.release) if done.release else None
+        serving = serving_before(host.store.app(app).current_release)
         raise HostctlError(
             done.error or f"job {done.id} {done.status}",
             (f"Full log: {log}. " if log else "")
-            + f"The previous release keeps serving; see `hostctl jobs {app}`.",
+            + f"{serving[0].upper()}{serving[1:]}; see `hostctl jobs {app}`.",
         )
     urls = app_urls(host, host.store.app(app))
     click.echo(f"Deployed {app} release {done.release}: {' '.join(urls)}")

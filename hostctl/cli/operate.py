@@ -1,4 +1,4 @@
-"""hostctl logs, ps, restart."""
+"""hostctl logs, ps, restart, scale."""
 
 from __future__ import annotations
 
@@ -49,3 +49,17 @@ def restart(app: str) -> None:
 
     run_restart(open_host(), app, TerminalReporter())
     click.echo(f"Restarted {app}")
+
+
+@click.command()
+@click.argument("app")
+@click.argument("counts", nargs=-1, metavar="[TYPE=COUNT]...")
+def scale(app: str, counts: tuple[str, ...]) -> None:
+    """Set how many containers of each process type run, e.g. `web=2 worker=0`.
+
+    With no TYPE=COUNT, print the counts. A type scaled to 0 does not run; the change
+    is swapped in with zero downtime and kept for the app's next releases."""
+    from hostctl.deploy.releases import scale as run_scale
+
+    now = run_scale(open_host(), app, list(counts), TerminalReporter())
+    click.echo(" ".join(f"{process}={count}" for process, count in now.items()))

@@ -116,17 +116,19 @@ def git_shell(key_name: str) -> None:
 def git_hook(hook: str) -> None:
     """Run by git in a push repository: deploys the pushed commit of the app's branch."""
     from hostctl.cli.context import queue_host
+    from hostctl.deploy.rules import serving_before
     from hostctl.push.hook import parse_updates, pre_receive
 
     repo = Path(os.environ.get("GIT_DIR", ".")).resolve()
     pusher = os.environ.get("HOSTCTL_PUSHER", "ssh")
     updates = parse_updates(sys.stdin)
-    done = pre_receive(queue_host(), repo, updates, pusher, TerminalReporter())
+    host = queue_host()
+    done = pre_receive(host, repo, updates, pusher, TerminalReporter())
     if done is None:
         return
     if done.status != "done":
         raise HostctlError(
             f"the deploy failed, so the push is refused: {done.error or done.status}",
-            "the previous release keeps serving; fix it and push again",
+            f"{serving_before(host.store.app(done.app).current_release)}; fix it and push again",
         )
     click.echo(f"-----> {repo.name.removesuffix('.git')} release {done.release} is live")

@@ -40,6 +40,11 @@ class Logged:
         self.file.flush()
         self.pass_on(self.inner.detail, text)
 
+    def note(self, text: str) -> None:
+        """To the log file only: the caller tells the watcher itself (e.g. as an error)."""
+        self.file.write(f"-----> {text}\n")
+        self.file.flush()
+
     def pass_on(self, tell: Callable[[str], None], text: str) -> None:
         try:
             tell(text)

@@ -50,6 +50,5 @@ def failed(docker: Docker, container: str, reason: str) -> HostctlError:
     shown = "\n".join(f"  | {line}" for line in logs) if logs else "  (no output)"
     return HostctlError(
         f"{reason}\nlast lines of its output:\n{shown}",
-        "make the app listen on $PORT and answer HTTP on the health-check path; "
-        "the previous release is still serving",
+        "make the app listen on $PORT and answer HTTP on the health-check path",
     )

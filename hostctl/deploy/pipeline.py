@@ -17,7 +17,7 @@ from hostctl.adapters.docker import BuildLimits
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
-from hostctl.deploy.rules import images_to_remove
+from hostctl.deploy.rules import images_to_remove, serving_before
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
@@ -91,20 +91,26 @@ def last_source(host: Host, app: str) -> str:
 def run_release(
     host: Host, release: Release, out: Reporter, work: Callable[[Logged], Release]
 ) -> Release:
-    """Run a release's work with its log; on failure record why, keep the old one serving."""
+    """Run a release's work with its log; on failure record why in the log and on the
+    release, remove the image built for it, and keep the old one serving."""
     log_path = host.settings.paths.release_log(release.app, release.number)
     log = Logged(log_path, out)
     log.step(f"Release {release.number} of {release.app} ({release.kind}, by {release.trigger})")
+    before = host.store.app(release.app).current_release
     try:
         done = work(log)
         prune_images(host, release.app)
         host.store.audit(release.kind, release.app, f"release {release.number} is live")
         return done
     except HostctlError as exc:
+        log.note(f"Failed: {exc.message}")
         host.store.fail_release(release.app, release.number, exc.message)
+        if host.store.release(release.app, release.number).status == "failed":
+            host.docker.remove_image(host.image_tag(release.app, release.number))
+        hint = exc.hint.rstrip(". ") + "; " if exc.hint else ""
         raise HostctlError(
             f"release {release.number} of {release.app} failed: {exc.message}",
-            f"{exc.hint or ''} Full log: {log_path}".strip(),
+            f"{hint}{serving_before(before)}. Full log: {log_path}",
         ) from exc
     except OSError as exc:
         if exc.errno != errno.ENOSPC:

@@ -1,4 +1,5 @@
-"""Releases that reuse an image: rollback, env changes; and restart (no new release)."""
+"""Releases that reuse an image: rollback, env changes; and restart and scale (no new
+release)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_env_key
 from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.pipeline import app_lock, run_release
+from hostctl.deploy.rules import parse_scale, process_counts
 from hostctl.deploy.swap import swap
 from hostctl.host import Host
+from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import Release
 
 
@@ -98,3 +101,23 @@ def restart(host: Host, app: str, out: Reporter) -> None:
         if current is None:
             raise HostctlError(f"{app} has no live release to restart", "deploy it first")
         swap(host, host.store.release(app, current), out, new_release=False)
+
+
+def scale(host: Host, app: str, arguments: list[str], out: Reporter) -> dict[str, int]:
+    """Run TYPE=COUNT containers of the live release's process types (none given: the
+    counts now). The new counts are kept only once the swap to them succeeded."""
+    with app_lock(host, app, out):
+        found = host.store.app(app)
+        if found.current_release is None:
+            raise HostctlError(f"{app} has no live release to scale", "deploy it first")
+        live = host.store.release(app, found.current_release)
+        assert live.spec is not None
+        spec = RuntimeSpec.from_json(live.spec)
+        if not arguments:
+            return process_counts(spec.processes, spec.formation, found.scale)
+        wanted = found.scale | parse_scale(arguments, spec.processes)
+        out.step(f"Scaling {app}: {' '.join(f'{p}={n}' for p, n in sorted(wanted.items()))}")
+        swap(host, live, out, new_release=False, scale=wanted)
+        host.store.set_scale(app, wanted)
+        host.store.audit("scale", app, " ".join(arguments))
+        return process_counts(spec.processes, spec.formation, wanted)

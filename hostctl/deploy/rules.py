@@ -1,16 +1,21 @@
 """The deploy engine's pure decisions, apart from the I/O that acts on them: how a
-process command runs, which containers are stale, which images a prune keeps."""
+process command runs, how many of each process run, which containers are stale, which
+images a prune keeps."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import shlex
+from collections.abc import Iterable, Mapping
 
 from hostctl.adapters.docker import ContainerState
+from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.state import App, Release
 
 SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
+VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+MAX_SCALE = 20  # containers of one process type on one box
 KEPT_STATUSES = ("live", "retired")  # releases that served, so a rollback can go back to them
 
 
@@ -22,14 +27,71 @@ def process_command(command: str) -> tuple[list[str], list[str]]:
     return ["/bin/sh", "-c"], [f"exec {command}" if simple else command]
 
 
+def entrypoint_arguments(command: str, env: Mapping[str, str]) -> list[str]:
+    """The arguments a Procfile command gives an image's own ENTRYPOINT, as Dokku passes
+    them: its words, with $VAR and ${VAR} from the app's env (no shell is run)."""
+
+    def value(match: re.Match[str]) -> str:
+        return env.get(match.group(1) or match.group(2), "")
+
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise HostctlError(
+            f"the command {command!r} cannot be split into arguments ({exc})",
+            "close its quotes in the Procfile",
+        ) from None
+    return [VARIABLE.sub(value, word) for word in words]
+
+
+def process_counts(
+    processes: Iterable[str], formation: Mapping[str, int], scale: Mapping[str, int]
+) -> dict[str, int]:
+    """How many containers of each process type run: `hostctl scale`, else app.json's
+    formation, else one each."""
+    return {p: scale.get(p, formation.get(p, 1)) for p in processes}
+
+
+def parse_scale(arguments: Iterable[str], processes: Iterable[str]) -> dict[str, int]:
+    """TYPE=COUNT arguments of `hostctl scale`, checked against the release's types."""
+    known = list(processes)
+    wanted: dict[str, int] = {}
+    for argument in arguments:
+        name, equals, count = argument.partition("=")
+        if not equals or not count.isdigit():
+            raise HostctlError(
+                f"{argument!r} is not TYPE=COUNT", "e.g. `hostctl scale APP web=2 worker=0`"
+            )
+        if name not in known:
+            raise HostctlError(
+                f"the live release has no {name!r} process (it has {', '.join(known) or 'none'})",
+                "scale a process type from the Procfile",
+            )
+        if int(count) > MAX_SCALE:
+            raise HostctlError(
+                f"{name}={count} is too many", f"run at most {MAX_SCALE} containers of a type"
+            )
+        wanted[name] = int(count)
+    if not wanted:
+        raise HostctlError("no TYPE=COUNT given", "e.g. `hostctl scale APP web=2 worker=0`")
+    return wanted
+
+
+def serving_before(current_release: int | None) -> str:
+    """How a failed deploy's hint ends: what serves now."""
+    if current_release is None:
+        return "nothing was serving before, and nothing serves now"
+    return f"release {current_release} is still serving"
+
+
 def stale_containers(app: App, containers: Iterable[ContainerState]) -> list[str]:
     """Containers of other releases than the current one, and web containers that do not
-    serve (the serving one is ``app.web_container``)."""
+    serve (the serving ones are ``app.serving``)."""
     current = str(app.current_release)
     return [
         c.name
         for c in containers
-        if c.name != app.web_container
+        if c.name not in app.serving
         and (c.labels.get(RELEASE) != current or c.labels.get(PROCESS) == "web")
     ]
 

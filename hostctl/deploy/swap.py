@@ -1,6 +1,6 @@
-"""The zero-downtime swap: start, health gate, switch, drain, stop; then workers.
+"""The zero-downtime swap: start every process, health gate, check, switch, drain, stop.
 
-The commit point is recording the new web container as serving, made under the edge
+The commit point is recording the new web containers as serving, made under the edge
 lock right before Caddy switches; reconcile treats that record as the truth, so a crash
 on either side of it leaves a box that reconcile can put right.
 """
@@ -14,18 +14,20 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hostctl.adapters.docker import ContainerSpec
+from hostctl.adapters.docker import ContainerSpec, ContainerState
 from hostctl.core.errors import HostctlError
+from hostctl.core.labels import PROCESS
 from hostctl.core.locks import shared_lock
 from hostctl.core.progress import Reporter
 from hostctl.deploy.health import wait_until_healthy
-from hostctl.deploy.rules import process_command
+from hostctl.deploy.rules import entrypoint_arguments, process_command, process_counts
 from hostctl.edge import edge_locked
 from hostctl.host import Host
 from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import Release
 
 RELEASE_TIMEOUT = 600
+PROCESS_CHECK_SECONDS = 5  # a non-web process must keep running this long after it starts
 
 
 def container_spec(
@@ -33,7 +35,13 @@ def container_spec(
 ) -> ContainerSpec:
     assert release.spec is not None and release.image is not None
     spec = RuntimeSpec.from_json(release.spec)
-    entrypoint, argv = process_command(command) if command else (None, None)
+    env = release.env | {"PORT": str(spec.port), "TINI_KILL_PROCESS_GROUP": "1"}
+    entrypoint: list[str] | None = None
+    argv: list[str] | None = None
+    if command and host.docker.image_entrypoint(release.image):
+        argv = entrypoint_arguments(command, env)  # the image's ENTRYPOINT runs them
+    elif command:
+        entrypoint, argv = process_command(command)
     return ContainerSpec(
         name=host.container_name(release.app, process, release.number),
         image=release.image,
@@ -41,7 +49,7 @@ def container_spec(
         network=host.app_network(release.app),
         command=argv,
         entrypoint=entrypoint,
-        env=release.env | {"PORT": str(spec.port), "TINI_KILL_PROCESS_GROUP": "1"},
+        env=env,
         volume=host.volume(release.app),
         memory=spec.resources.memory,
         pids=spec.resources.pids,
@@ -105,7 +113,7 @@ def run_release_command(
         tail = "\n".join(f"  | {line}" for line in output.splitlines()[-15:])
         raise HostctlError(
             f"the release command failed with exit code {code}\n{tail}",
-            "fix it and deploy again; the previous release is still serving",
+            "fix it and deploy again",
         )
 
 
@@ -143,53 +151,123 @@ def swap(
     *,
     new_release: bool = True,
     leftovers: Leftovers | None = None,
+    scale: dict[str, int] | None = None,
 ) -> None:
     """Put ``release`` in service with no lost request. On failure nothing changes.
 
-    The old containers are stopped before returning, or handed to ``leftovers``."""
+    Every process starts next to the old ones: each web container must pass its health
+    check and every other process must keep running for its first seconds before the
+    route switches to all of the web containers at once. ``scale`` (else the app's) says
+    how many of each run. The old containers are stopped before returning, or handed to
+    ``leftovers``."""
     assert release.spec is not None
     spec = RuntimeSpec.from_json(release.spec)
     app = release.app
     network = host.app_network(app)
+    counts = process_counts(spec.processes, spec.formation, scale or host.store.app(app).scale)
     prepare(host, release, out)
     before = [c.name for c in host.docker.containers(host.labels(app), network)]
 
-    web = container_spec(host, release, "web", spec.processes.get("web"))
-    out.step(f"Starting {web.name}")
-    host.docker.run(web)
+    specs = [
+        container_spec(host, release, process, command)
+        for process, command in spec.processes.items()
+        for _ in range(counts[process])
+    ]
+    webs = [c.name for c in specs if c.labels[PROCESS] == "web"]
+    started: list[str] = []
+    committed = False
     try:
-        address = wait_until_healthy(host.docker, web.name, network, spec.port, spec.health)
+        for container in specs:
+            host.docker.run(container)
+            started.append(container.name)
+            out.step(f"Started {container.labels[PROCESS]} process {container.name}")
+        since = time.monotonic()
+        addresses = health_gate(host, webs, network, spec)
+        for address in addresses:
+            out.step(f"Healthy at {address}{spec.health.path}")
+        others = [c.name for c in specs if c.labels[PROCESS] != "web"]
+        check_processes(host, others, network, since, out)
+        with edge_locked(host):
+            still_there(host, webs, addresses, network, spec.port)
+            if new_release:
+                host.store.make_live(app, release.number, webs)
+            else:
+                host.store.set_web_containers(app, webs)
+            committed = True  # reconcile puts the edge right from here on
+            old_addresses = host.caddy.switch(app, addresses)
     except BaseException:
-        host.docker.remove(web.name, timeout=5)
+        if not committed:
+            remove_all(host, started)
         raise
-    out.step(f"Healthy at {address}{spec.health.path}")
-
-    with edge_locked(host):
-        # A container that restarted since its health check may have another address.
-        now = host.docker.state(web.name, network)
-        if now is None or now.status != "running" or f"{now.ip}:{spec.port}" != address:
-            host.docker.remove(web.name, timeout=5)
-            raise HostctlError(
-                f"{web.name} restarted after its health check, so it was not put in service",
-                "see `hostctl logs`, and deploy again; the previous release is still serving",
-            )
-        if new_release:
-            host.store.make_live(app, release.number, web.name)
-        else:
-            host.store.set_web_container(app, web.name)
-        old_addresses = host.caddy.switch(app, address)
-    out.step("Switched traffic to the new container")
+    out.step(f"Switched traffic to {len(webs)} web container(s)" if webs else "No web process")
 
     drain(host, old_addresses, out)
-    for process, command in spec.processes.items():
-        if process != "web":
-            worker = container_spec(host, release, process, command)
-            host.docker.run(worker)
-            out.step(f"Started {process} process {worker.name}")
     old = leftovers if leftovers is not None else Leftovers(app)
     old.hand_off(host, before)
     if leftovers is None:
         old.stop(host, out)
+
+
+def health_gate(host: Host, webs: list[str], network: str, spec: RuntimeSpec) -> list[str]:
+    """Each web container's address once it answers; they start up side by side."""
+    if not webs:
+        return []
+
+    def gate(name: str) -> str:
+        return wait_until_healthy(host.docker, name, network, spec.port, spec.health)
+
+    with ThreadPoolExecutor(len(webs)) as pool:
+        return list(pool.map(gate, webs))
+
+
+def check_processes(
+    host: Host, names: list[str], network: str, since: float, out: Reporter
+) -> None:
+    """Fail when a non-web process exits or restarts within its first seconds."""
+    if not names:
+        return
+    out.step(f"Checking that {len(names)} other process(es) keep running")
+    deadline = since + PROCESS_CHECK_SECONDS
+    while True:
+        for name in names:
+            state = host.docker.state(name, network)
+            if state is None or state.status != "running" or state.restart_count > 0:
+                raise process_failed(host, name, state)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.5)
+
+
+def process_failed(host: Host, name: str, state: ContainerState | None) -> HostctlError:
+    process = state.labels.get(PROCESS, "") if state else ""
+    if state is not None and state.restart_count > 0:
+        what = f"kept crashing (restarted {state.restart_count} time(s))"
+    else:
+        what = f"exited with code {state.exit_code}" if state else "is gone"
+    logs = list(host.docker.logs(name, tail=20))
+    shown = "\n".join(f"  | {line}" for line in logs) if logs else "  (no output)"
+    return HostctlError(
+        f"the {process} process {name} {what} in its first {PROCESS_CHECK_SECONDS:g}s\n"
+        f"last lines of its output:\n{shown}",
+        f"fix its command in the Procfile, or scale it to 0 (`hostctl scale APP {process}=0`)",
+    )
+
+
+def still_there(host: Host, webs: list[str], addresses: list[str], network: str, port: int) -> None:
+    """A container that restarted since its health check may have another address."""
+    for name, address in zip(webs, addresses, strict=True):
+        now = host.docker.state(name, network)
+        if now is None or now.status != "running" or f"{now.ip}:{port}" != address:
+            raise HostctlError(
+                f"{name} restarted after its health check, so it was not put in service",
+                "see `hostctl logs`, and deploy again",
+            )
+
+
+def remove_all(host: Host, names: list[str]) -> None:
+    if names:
+        with ThreadPoolExecutor(len(names)) as pool:
+            list(pool.map(lambda name: host.docker.remove(name, timeout=5), names))
 
 
 def drain(host: Host, addresses: list[str], out: Reporter) -> None:

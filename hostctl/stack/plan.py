@@ -11,7 +11,7 @@ import errno
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from hostctl.core.templates import render
 from hostctl.core.yaml_sections import Resources, Section
 from hostctl.stack.app_config import AppConfig, HealthCheck, parse_app_config
 from hostctl.stack.appjson import health_from_app_json, load_json
+from hostctl.stack.formation import formation_from_app_json
 from hostctl.stack.procfile import parse_procfile
 
 DEFAULT_PORT = 5000
@@ -41,6 +42,7 @@ class RuntimeSpec:
     health: HealthCheck
     resources: Resources
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    formation: dict[str, int] = field(default_factory=dict)  # app.json: containers per type
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +56,7 @@ class RuntimeSpec:
             health=HealthCheck(**data["health"]),
             resources=Resources(**data["resources"]),
             stop_timeout=data.get("stop_timeout", DEFAULT_STOP_TIMEOUT),  # older releases
+            formation=data.get("formation", {}),
         )
 
 
@@ -65,6 +68,7 @@ class BuildPlan:
     processes: dict[str, str | None]
     release_command: str | None
     health: HealthCheck
+    formation: dict[str, int] = field(default_factory=dict)
 
     @property
     def generated_dockerfile(self) -> bool:
@@ -78,6 +82,7 @@ class BuildPlan:
             health=self.health,
             resources=self.app_config.resources_over(defaults),
             stop_timeout=self.app_config.stop_timeout,
+            formation=self.formation,
         )
 
 
@@ -91,7 +96,9 @@ def plan_build(tree: Path) -> BuildPlan:
         processes.update(parse_procfile(procfile))
     processes.update(config.processes)
     release_command = config.release or processes.pop("release", None)
-    if "web" not in processes:
+    # A Procfile with processes but no web (a worker-only app) runs no web: no route.
+    worker_only = procfile is not None and bool(processes)
+    if "web" not in processes and not worker_only:
         if default_web is False:
             where = "the Procfile" if procfile is not None else "a Procfile"
             raise HostctlError(
@@ -100,8 +107,8 @@ def plan_build(tree: Path) -> BuildPlan:
             )
         processes["web"] = default_web if isinstance(default_web, str) else None
     health = config.healthcheck
-    app_json = read_tree_file(tree, "app.json") if health is None else None
-    if app_json is not None:
+    app_json = read_tree_file(tree, "app.json")
+    if app_json is not None and health is None:
         health = health_from_app_json(app_json)
     return BuildPlan(
         stack=stack,
@@ -110,6 +117,7 @@ def plan_build(tree: Path) -> BuildPlan:
         processes=processes,
         release_command=release_command,
         health=health or HealthCheck(),
+        formation=formation_from_app_json(app_json) if app_json is not None else {},
     )
 
 

@@ -233,6 +233,18 @@ def push_key_apps(db: sqlite3.Connection) -> None:
     )
 
 
+def process_scale(db: sqlite3.Connection) -> None:
+    """Apps run several containers of a process type (`hostctl scale`), and serve from
+    all of their web containers. An app from before serves from web_container alone."""
+    run(
+        db,
+        """
+        ALTER TABLE apps ADD COLUMN scale TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE apps ADD COLUMN web_containers TEXT NOT NULL DEFAULT '[]'
+        """,
+    )
+
+
 # In the order they apply; a new migration is a new function appended here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     initial_schema,
@@ -241,4 +253,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     unread_backup_state_dropped,
     delivery_digests,
     push_key_apps,
+    process_scale,
 ]

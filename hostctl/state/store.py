@@ -35,6 +35,15 @@ class App:
     webhook_secret: str = ""
     github: dict[str, Any] = field(default_factory=dict)  # what hostctl made on GitHub
     volume: str | None = None  # the /data volume, when a restore moved the app off the default
+    scale: dict[str, int] = field(default_factory=dict)  # `hostctl scale`: containers per type
+    web_containers: tuple[str, ...] = ()  # all that serve; web_container is the first
+
+    @property
+    def serving(self) -> tuple[str, ...]:
+        """The web containers the edge sends requests to."""
+        if self.web_containers:
+            return self.web_containers
+        return (self.web_container,) if self.web_container else ()
 
 
 @dataclass(frozen=True)
@@ -232,8 +241,9 @@ class Store:
         )
         return [release_from_row(r) for r in rows]
 
-    def make_live(self, app: str, number: int, web_container: str) -> None:
-        """The commit point of a swap: the release and its web container now serve the app."""
+    def make_live(self, app: str, number: int, web_containers: list[str]) -> None:
+        """The commit point of a swap: the release and its web containers now serve the app
+        (none: an app with no web process)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE releases SET status = 'retired' WHERE app = ? AND status = 'live'"
@@ -241,8 +251,14 @@ class Store:
                 (app, number),
             )
             db.execute(
-                "UPDATE apps SET current_release = ?, web_container = ? WHERE name = ?",
-                (number, web_container, app),
+                "UPDATE apps SET current_release = ?, web_container = ?, web_containers = ?"
+                " WHERE name = ?",
+                (
+                    number,
+                    web_containers[0] if web_containers else None,
+                    json.dumps(web_containers),
+                    app,
+                ),
             )
             db.execute(
                 "UPDATE releases SET status = 'live', finished_at = COALESCE(finished_at, ?)"
@@ -250,8 +266,14 @@ class Store:
                 (now(), app, number),
             )
 
-    def set_web_container(self, app: str, web_container: str | None) -> None:
-        self.db.execute("UPDATE apps SET web_container = ? WHERE name = ?", (web_container, app))
+    def set_web_containers(self, app: str, web_containers: list[str]) -> None:
+        self.db.execute(
+            "UPDATE apps SET web_container = ?, web_containers = ? WHERE name = ?",
+            (next(iter(web_containers), None), json.dumps(web_containers), app),
+        )
+
+    def set_scale(self, app: str, scale: dict[str, int]) -> None:
+        self.db.execute("UPDATE apps SET scale = ? WHERE name = ?", (json.dumps(scale), app))
 
     def fail_release(self, app: str, number: int, error: str) -> None:
         """A release that went live stays so: what fails after the switch is not its own."""
@@ -283,6 +305,8 @@ def app_from_row(row: sqlite3.Row) -> App:
         webhook_secret=row["webhook_secret"],
         github=json.loads(row["github"]),
         volume=row["volume"],
+        scale=json.loads(row["scale"]),
+        web_containers=tuple(json.loads(row["web_containers"])),
     )
 
 

@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 
 from hostctl.adapters.docker import ContainerState
+from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.core.progress import Reporter
-from hostctl.deploy.rules import images_to_remove, process_command, stale_containers
+from hostctl.deploy.rules import (
+    entrypoint_arguments,
+    images_to_remove,
+    parse_scale,
+    process_command,
+    process_counts,
+    serving_before,
+    stale_containers,
+)
 from hostctl.host import Host
 from hostctl.queue import follow
 from hostctl.settings import Settings
@@ -110,3 +119,55 @@ def test_a_follower_walks_the_supersede_chain_to_the_job_that_ran(tmp_path: Path
         f"Job {first.id} was superseded by job {second.id}, a newer deploy",
         f"Job {second.id} was superseded by job {third.id}, a newer deploy",
     ]
+
+
+def test_entrypoint_arguments_are_the_words_with_variables_set() -> None:
+    env = {"PORT": "5000", "NAME": "a b"}
+    command = "serve --port $PORT --name ${NAME} 'two words' $UNSET"
+    assert entrypoint_arguments(command, env) == [
+        "serve",
+        "--port",
+        "5000",
+        "--name",
+        "a b",
+        "two words",
+        "",
+    ]
+    with pytest.raises(HostctlError, match="cannot be split"):
+        entrypoint_arguments("serve 'open", env)
+
+
+def test_process_counts_scale_over_formation_over_one_each() -> None:
+    processes = ["web", "worker", "clock"]
+    counts = process_counts(processes, {"web": 2, "worker": 0}, {"worker": 3})
+    assert counts == {"web": 2, "worker": 3, "clock": 1}
+
+
+def test_parse_scale_checks_types_and_counts() -> None:
+    assert parse_scale(["web=2", "worker=0"], ["web", "worker"]) == {"web": 2, "worker": 0}
+    for arguments, problem in [
+        (["web"], "not TYPE=COUNT"),
+        (["web=-1"], "not TYPE=COUNT"),
+        (["clock=1"], "no 'clock' process"),
+        (["web=21"], "too many"),
+        ([], "no TYPE=COUNT"),
+    ]:
+        with pytest.raises(HostctlError, match=problem):
+            parse_scale(arguments, ["web", "worker"])
+
+
+def test_a_failed_first_deploy_says_nothing_was_serving() -> None:
+    assert serving_before(None) == "nothing was serving before, and nothing serves now"
+    assert serving_before(4) == "release 4 is still serving"
+
+
+def test_web_containers_that_serve_are_not_stale() -> None:
+    serving = App(
+        "blog", "2026-01-01", ("blog.test",), 3, "web-a", web_containers=("web-a", "web-b")
+    )
+    found = [
+        container("web-a", 3, "web"),
+        container("web-b", 3, "web"),
+        container("web-c", 3, "web"),
+    ]
+    assert stale_containers(serving, found) == ["web-c"]
