@@ -37,6 +37,21 @@ def test_ten_deploys_and_two_rollbacks_under_load_lose_nothing(hostctl, live_app
     assert pruned.returncode == 1 and "was pruned" in pruned.stderr, "only 5 images are kept"
 
 
+def test_deploys_with_two_web_containers_lose_nothing(hostctl, live_app):
+    app, hostname, repo = live_app
+    hostctl.run("scale", app, "web=2")
+    with Load(hostctl.port, hostname) as load:
+        for version in range(2, 5):
+            commit(repo, {"VERSION": f"v{version}\n"})
+            hostctl.run("deploy", app, str(repo))
+            assert hostctl.get(hostname) == (200, f"python v{version}\n")
+            serving = {hostctl.get(hostname, "/env/HOSTNAME") for _ in range(30)}
+            assert len(serving) == 2, f"both web containers serve: {serving}"
+    assert load.failures == [], load.outcomes
+    assert load.outcomes["/slow 200"] >= 3, "slow requests were in flight during the swaps"
+    assert [c[:2] for c in containers(hostctl, app)] == [["web", "v4"], ["web", "v4"]]
+
+
 BROKEN = {
     "crashes on boot": {"Procfile": "web: python -c 'import sys; sys.exit(3)'\n"},
     "release command fails": {
