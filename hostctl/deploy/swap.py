@@ -178,9 +178,9 @@ def swap(
     committed = False
     try:
         for container in specs:
+            out.step(f"Starting {container.labels[PROCESS]} process {container.name}")
             host.docker.run(container)
             started.append(container.name)
-            out.step(f"Started {container.labels[PROCESS]} process {container.name}")
         since = time.monotonic()
         addresses = health_gate(host, webs, network, spec)
         for address in addresses:

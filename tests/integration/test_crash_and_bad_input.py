@@ -56,7 +56,8 @@ BAD_SOURCES = {
         "hostctl.yml: healthcheck/timeout: should be a number of seconds",
     ),
     "unknown hostctl.yml key": ({"hostctl.yml": "prot: 80\n"}, "hostctl.yml: prot: unknown key"),
-    "no web process": ({"Procfile": "worker: python w.py\n"}, "must have a `web:` line"),
+    # a worker-only Procfile deploys (tests/integration/test_processes.py); none at all not
+    "no web process": ({"Procfile": "release: python m.py\n"}, "must have a `web:` line"),
 }
 
 
