@@ -621,7 +621,9 @@ def app_outcome(view: AppView) -> Outcome:
     logs = f"`hostctl logs {name} --release {last['release']}`"
     if view.release is None:
         return fail(f"nothing serves it; the last deploy, {failed}", f"{logs}, fix, deploy again")
-    if view.container_status in ("gone", "none"):
+    if view.container_status == "none":  # no web process, or web scaled to 0
+        return ok(f"release {view.release} live, with no web container to route to")
+    if view.container_status == "gone":
         return fail(
             f"release {view.release} should serve it, but its web container "
             f"{view.container} is gone",
