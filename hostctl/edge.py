@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hostctl.adapters.caddy import ALL_INTERFACES, Route
+from hostctl.adapters.caddy import ALL_INTERFACES, NO_RELEASE, NO_WEB, Route
 from hostctl.core.errors import HostctlError
 from hostctl.core.locks import file_lock
 from hostctl.credentials.cloudflare import load_connection
@@ -40,7 +40,10 @@ def routes(host: Host) -> list[Route]:
     if hostname:
         agent = host.settings.server.agent.listen[0]
         found.append(Route(WEBHOOKS_ROUTE, (hostname,), (agent,), path="/hooks/*"))
-    found += [Route(app.name, app.hostnames, upstreams(host, app)) for app in host.store.apps()]
+    found += [
+        Route(app.name, app.hostnames, upstreams(host, app), idle=idle(app))
+        for app in host.store.apps()
+    ]
     return found
 
 
@@ -79,6 +82,10 @@ def tunnel_address(host: Host) -> str:
             f"{host.settings.paths.server_config}",
         )
     return gateway
+
+
+def idle(app: App) -> str:
+    return NO_WEB if app.current_release is not None else NO_RELEASE
 
 
 def upstreams(host: Host, app: App) -> tuple[str, ...]:

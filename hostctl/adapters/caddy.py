@@ -36,6 +36,8 @@ ROUTES = "/config/apps/http/servers/edge/routes"
 START_TIMEOUT = 15.0
 PROBE_TIMEOUT = 5.0  # a Caddy that does not answer /config/ in this long is unresponsive
 ALL_INTERFACES = "*"
+NO_RELEASE = "has no release yet"
+NO_WEB = "has no web process running"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Route:
     app: str
     hostnames: tuple[str, ...]
     upstreams: tuple[str, ...]
+    idle: str = NO_RELEASE  # what a request gets with no upstream (503)
     path: str | None = None  # only these paths (the agent's webhooks), e.g. /hooks/*
 
 
@@ -300,7 +303,7 @@ class Caddy:
             handler: dict[str, Any] = {
                 "handler": "static_response",
                 "status_code": 503,
-                "body": f"{route.app} has no web process running\n",
+                "body": f"{route.app} {route.idle}\n",
             }
         else:
             handler = self.proxy(list(route.upstreams))
@@ -354,7 +357,7 @@ class Caddy:
         old = [u["dial"] for u in app_route["handle"][0].get("upstreams", [])]
         old = [address for address in old if address not in upstreams]
         still_draining = [a for a in self.draining() if self.in_flight(a) > 0]
-        route = Route(app, (), tuple(upstreams))
+        route = Route(app, (), tuple(upstreams), idle=NO_WEB)
         app_route["handle"] = self.app_route(route)["handle"]
         parked["handle"] = [self.proxy(sorted({*still_draining, *old}))]
         self.request("PATCH", ROUTES, routes)

@@ -67,10 +67,10 @@ def test_an_app_with_no_web_process_deploys_and_gets_no_route(hostctl, tmp_path,
     hostname = f"{app_name}.worker.test"
     hostctl.run("apps", "create", app_name, "--domain", hostname)
     try:
+        assert hostctl.get(hostname) == (503, f"{app_name} has no release yet\n")
         hostctl.run("deploy", app_name, str(repo))
         assert running(hostctl, app_name) == [("worker", "v1")]
-        status, body = hostctl.get(hostname)
-        assert status == 503 and "no web process" in body
+        assert hostctl.get(hostname) == (503, f"{app_name} has no web process running\n")
         listed = json.loads(hostctl.run("apps", "--json").stdout)
         assert [a["status"] for a in listed if a["name"] == app_name] == ["running"]
     finally:
