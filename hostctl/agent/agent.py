@@ -109,7 +109,7 @@ class Agent:
         rounds = 0
 
         def round_of_repairs() -> None:
-            for repair in reconcile(host):
+            for repair in reconcile(host, cloudflare=True):
                 event("repaired", detail=repair)
             # Reconcile skips Cloudflare's API when nothing changed here; drift made in
             # the dashboard is found by a full sync now and then.
@@ -186,7 +186,7 @@ class Agent:
             sockets = [bind(a) for a in addresses]
             setup_logging()
             host = Host(self.settings)
-            for repair in reconcile(host):
+            for repair in reconcile(host, cloudflare=True):
                 event("repaired", detail=repair)
             host.store.close()
             for thread in self.threads:
