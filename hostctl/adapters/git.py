@@ -29,6 +29,11 @@ def run_git(
         )
     except FileNotFoundError as exc:
         raise HostctlError("git is not installed", "install it (apt-get install git)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise HostctlError(
+            f"git {args[0]} did not finish in {exc.timeout:.0f} s",
+            "check that the repository is reachable from this machine, then try again",
+        ) from exc
     if check and done.returncode != 0:
         if DISK_FULL in done.stderr.lower():
             raise disk_full(f"run git {args[0]}")
