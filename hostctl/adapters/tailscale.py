@@ -140,3 +140,23 @@ def tailscale(*args: str, timeout: float | None, capture: bool = True) -> None:
             "an auth key must be valid and unused (or reusable): make one at "
             "https://login.tailscale.com/admin/settings/keys",
         )
+
+
+def ssh_login_works(address: str) -> bool:
+    """Does `ssh root@ADDRESS true` succeed without a prompt? Host keys are not checked:
+    the address is this box's own, on the tailnet, whose WireGuard link is authenticated."""
+    try:
+        done = subprocess.run(
+            [
+                *("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"),
+                *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+                f"root@{address}",
+                "true",
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
