@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,13 +76,8 @@ def run(verified: bool) -> list[StepResult]:
 
 
 def expected(ssh_open: bool, v6: bool = False, docker: bool = True) -> str:
-    ssh = (
-        [
-            '-A HOSTCTL-INPUT -p tcp -m tcp --dport 22 -m comment --comment "hostctl:public-ssh" -j ACCEPT'
-        ]
-        if ssh_open
-        else []
-    )
+    comment = '-m comment --comment "hostctl:public-ssh"'
+    ssh = [f"-A HOSTCTL-INPUT -p tcp -m tcp --dport 22 {comment} -j ACCEPT"] if ssh_open else []
     docker_chains = [
         "-A FORWARD -j DOCKER-USER",
         '-A DOCKER-USER -m comment --comment "hostctl:firewall" -j HOSTCTL-DOCKER',
@@ -183,3 +179,83 @@ def test_a_session_over_the_tailnet_counts_as_verified() -> None:
     assert firewall.came_over_tailnet("fd7a:115c:a1e0::9 52100 fd7a:115c:a1e0::1 22")
     assert not firewall.came_over_tailnet("203.0.113.5 52100 198.51.100.1 22")
     assert not firewall.came_over_tailnet("")
+
+
+LISTEN = """
+import socket, sys, time
+kept = []
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.bind(("0.0.0.0", int(port)))
+    s.listen()
+    kept.append(s)
+print("ready", flush=True)
+time.sleep(120)
+"""
+CONNECT = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)"
+
+
+@pytest.fixture
+def outside(netns: Namespace) -> Iterator[Namespace]:
+    """A second namespace wired to the box's by a veth pair: the public internet. The box
+    is 10.77.0.1 on its eth0, the outside 10.77.0.2."""
+    other = Namespace(f"hostctl-test-{secrets.token_hex(4)}")
+    subprocess.run(["ip", "netns", "add", other.name], check=True)
+    try:
+        subprocess.run(
+            [
+                *("ip", "-n", netns.name, "link", "add", "eth0", "type", "veth"),
+                *("peer", "name", "eth0", "netns", other.name),
+            ],
+            check=True,
+        )
+        for namespace, address in ((netns, "10.77.0.1/24"), (other, "10.77.0.2/24")):
+            subprocess.run(
+                ["ip", "-n", namespace.name, "addr", "add", address, "dev", "eth0"], check=True
+            )
+            for link in ("lo", "eth0"):
+                subprocess.run(["ip", "-n", namespace.name, "link", "set", link, "up"], check=True)
+        yield other
+    finally:
+        subprocess.run(["ip", "netns", "delete", other.name], check=True)
+
+
+def listen(namespace: Namespace, *ports: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", namespace.name, sys.executable, "-c", LISTEN, *map(str, ports)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    return process
+
+
+def reaches(namespace: Namespace, address: str, port: int) -> bool:
+    done = subprocess.run(
+        ["ip", "netns", "exec", namespace.name, sys.executable, "-c", CONNECT, address, str(port)],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+def test_packets_from_outside_are_dropped_but_ssh_until_verified(
+    netns: Namespace, outside: Namespace
+) -> None:
+    with_docker_chain(netns)
+    box = listen(netns, 22, 3000)
+    world = listen(outside, 4000)
+    try:
+        assert reaches(outside, "10.77.0.1", 22) and reaches(outside, "10.77.0.1", 3000)
+        run(verified=False)
+        assert reaches(outside, "10.77.0.1", 22), "public SSH stays open, unverified"
+        assert not reaches(outside, "10.77.0.1", 3000)
+        assert reaches(netns, "127.0.0.1", 3000), "loopback is open"
+        assert reaches(netns, "10.77.0.2", 4000), "the box's own connections get replies"
+        run(verified=True)
+        assert not reaches(outside, "10.77.0.1", 22)
+        assert reaches(netns, "10.77.0.2", 4000)
+    finally:
+        box.kill()
+        world.kill()
+        box.wait()
+        world.wait()
