@@ -185,8 +185,8 @@ def must(done: subprocess.CompletedProcess[str], chain: str) -> None:
 
 
 def box_firewall_state() -> str | None:
-    """"ssh-open" (public SSH still allowed), "closed", or None: no box firewall (or it
-    cannot be read)."""
+    """The box firewall's state: "ssh-open" (public SSH still allowed), "closed", or None
+    (no box firewall, or it cannot be read)."""
     found = chain_rules(INPUT_CHAIN)
     if found is None:
         return None
