@@ -11,6 +11,7 @@ import ipaddress
 import os
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 from hostctl.adapters import firewall, tailscale
 from hostctl.server_config import TAILNET
@@ -22,11 +23,30 @@ from hostctl.setup.steps import Step
 def ssh_over_tailscale_verified() -> bool:
     """This very session came in over the tailnet, or a login to the box's own tailnet
     address with Tailscale SSH on works."""
-    if came_over_tailnet(os.environ.get("SSH_CONNECTION", "")):
+    if came_over_tailnet(session_ssh_connection()):
         return True
     found = tailscale.tailscale_status()
     address = tailscale.tailnet_ipv4()
     return bool(found and found.ssh and address and tailscale.ssh_login_works(address))
+
+
+def session_ssh_connection() -> str:
+    """SSH_CONNECTION of this process, or of its nearest ancestor that has it: sudo drops
+    it from the environment, the login shell above sudo still has it."""
+    if "SSH_CONNECTION" in os.environ:
+        return os.environ["SSH_CONNECTION"]
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return ""
+        for item in environ.split(b"\0"):
+            if item.startswith(b"SSH_CONNECTION="):
+                return item.partition(b"=")[2].decode(errors="replace")
+        pid = int(stat.rpartition(")")[2].split()[1])  # the field after the state: ppid
+    return ""
 
 
 def came_over_tailnet(ssh_connection: str) -> bool:

@@ -259,3 +259,20 @@ def test_packets_from_outside_are_dropped_but_ssh_until_verified(
         world.kill()
         box.wait()
         world.wait()
+
+
+def test_the_ssh_session_is_found_above_sudo() -> None:
+    """A process without SSH_CONNECTION (as under sudo) finds its ancestor's."""
+    inner = "from hostctl.setup.firewall import session_ssh_connection as s; print(s())"
+    outer = (
+        "import subprocess, sys; subprocess.run("
+        f"[sys.executable, '-c', {inner!r}], env={{'PATH': '/usr/bin:/bin'}}, check=True)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", outer],
+        env={"SSH_CONNECTION": "100.64.0.7 52100 100.64.0.1 22", "PYTHONPATH": str(Path.cwd())},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout == "100.64.0.7 52100 100.64.0.1 22\n"
