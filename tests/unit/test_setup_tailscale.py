@@ -156,3 +156,40 @@ def test_a_key_that_expires_is_a_warning(stand_in: StandIn) -> None:
 
 def test_skipped_without_an_answer(hostctl_env: Path) -> None:
     assert tailscale.steps(Settings.from_env(), Answers()) == []
+
+
+def test_the_repository_is_added_signed_by_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pkgs.tailscale.com cannot be reached here: the key's download and apt are replaced,
+    the files are written for real (into tmp_path)."""
+    installed: list[list[str]] = []
+    monkeypatch.setattr(tailscale, "KEYRING", tmp_path / "tailscale.gpg")
+    monkeypatch.setattr(tailscale, "SOURCE", tmp_path / "tailscale.list")
+    monkeypatch.setattr(
+        tailscale.platform,
+        "freedesktop_os_release",
+        lambda: {"ID": "debian", "VERSION_CODENAME": "bookworm"},
+    )
+    fetched: list[tuple[str, str]] = []
+
+    def key(distribution: str, codename: str) -> bytes:
+        fetched.append((distribution, codename))
+        return b"\x99\x01binary key"
+
+    monkeypatch.setattr(tailscale.tailscale, "repository_key", key)
+    monkeypatch.setattr(tailscale, "apt_install", installed.append)
+    tailscale.install()
+    assert fetched == [("debian", "bookworm")] and installed == [["tailscale"]]
+    assert (tmp_path / "tailscale.gpg").read_bytes() == b"\x99\x01binary key"
+    assert (tmp_path / "tailscale.list").read_text().splitlines()[-1] == (
+        f"deb [signed-by={tmp_path}/tailscale.gpg] https://pkgs.tailscale.com/stable/debian "
+        "bookworm main"
+    )
+    assert (tmp_path / "tailscale.list").stat().st_mode & 0o777 == 0o644
+
+
+def test_no_repository_for_other_systems(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tailscale.platform, "freedesktop_os_release", lambda: {"ID": "fedora"})
+    with pytest.raises(HostctlError, match="no packages for fedora"):
+        tailscale.install()
