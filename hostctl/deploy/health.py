@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from hostctl.adapters.docker import Docker
@@ -10,14 +11,18 @@ from hostctl.core.errors import HostctlError
 from hostctl.stack.app_config import HealthCheck
 
 POLL_INTERVAL = 0.05
+LISTEN = "0A"  # the TCP state of a listening socket in /proc/net/tcp
 
 
 def wait_until_healthy(
     docker: Docker, container: str, network: str, port: int, check: HealthCheck
 ) -> str:
     """Poll until the container answers; returns its address (ip:port) on the network."""
+    if check.type == "uptime":
+        return wait_for_uptime(docker, container, network, port, check.seconds)
     deadline = time.monotonic() + check.timeout
     last_problem = "it did not answer yet"
+    refused = False  # the last probe found nothing listening on the port
     with health_probe() as probe:
         while True:
             state = docker.state(container, network)
@@ -28,6 +33,7 @@ def wait_until_healthy(
                 address = f"{state.ip}:{port}"
                 try:
                     answer = probe(f"http://{address}{check.path}")
+                    refused = False
                     if answer.status >= 500:
                         last_problem = f"{check.path} answered {answer.status}"
                     elif check.content and check.content not in answer.text:
@@ -35,21 +41,82 @@ def wait_until_healthy(
                     else:
                         return address
                 except ProbeError as exc:
+                    refused = True
                     last_problem = f"{check.path}: {exc} on port {port}"
             if time.monotonic() > deadline:
-                raise failed(
-                    docker,
-                    container,
-                    f"the health check failed after {check.timeout:.0f}s: {last_problem}",
-                )
+                reason = f"the health check failed after {check.timeout:.0f}s: {last_problem}"
+                if refused:
+                    elsewhere = wrong_port(docker.socket_tables(container), port)
+                    if elsewhere is not None:
+                        raise failed(docker, container, f"{reason}\n{elsewhere[0]}", elsewhere[1])
+                raise failed(docker, container, reason)
             time.sleep(POLL_INTERVAL)
 
 
-def failed(docker: Docker, container: str, reason: str) -> HostctlError:
+def wait_for_uptime(docker: Docker, container: str, network: str, port: int, seconds: float) -> str:
+    """Healthy once the web process has run ``seconds`` without exiting or restarting
+    (Dokku's check for an app that declares none), for a web process that is not HTTP."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = docker.state(container, network)
+        if state is None or state.status in ("exited", "dead") or state.restart_count > 0:
+            code = f" with code {state.exit_code}" if state else ""
+            raise failed(
+                docker, container, f"the web process exited{code} within its first {seconds:g}s"
+            )
+        if time.monotonic() > deadline and state.status == "running" and state.ip:
+            return f"{state.ip}:{port}"
+        time.sleep(POLL_INTERVAL)
+
+
+def listening(tables: str) -> set[tuple[str, int]]:
+    """(address, port) of each listening TCP socket in /proc/net/tcp{,6} text; the address
+    is "loopback", "any" or "other"."""
+    found = set()
+    for line in tables.splitlines():
+        match = re.match(
+            r"\s*\d+:\s+([0-9A-Fa-f]+):([0-9A-Fa-f]{4})\s+\S+\s+([0-9A-Fa-f]{2})\s", line
+        )
+        if match is None or match[3].upper() != LISTEN:
+            continue
+        address = match[1].upper()
+        if set(address) == {"0"}:
+            kind = "any"
+        elif address in ("0100007F", "00000000000000000000000001000000") or address.endswith(
+            "0000FFFF0100007F"
+        ):
+            kind = "loopback"
+        else:
+            kind = "other"
+        found.add((kind, int(match[2], 16)))
+    return found
+
+
+def wrong_port(tables: str, port: int) -> tuple[str, str] | None:
+    """Why nothing answered on ``port`` when the process listens elsewhere, and the fix."""
+    sockets = listening(tables)
+    if ("loopback", port) in sockets and ("any", port) not in sockets:
+        return (
+            f"the web process listens on port {port} of 127.0.0.1 only, "
+            "where the edge cannot reach it",
+            f"make it listen on 0.0.0.0:{port} (all addresses), e.g. `--bind 0.0.0.0:$PORT`",
+        )
+    others = sorted({p for kind, p in sockets if kind != "loopback" and p != port})
+    if not others:
+        return None
+    named = ", ".join(str(p) for p in others)
+    return (
+        f"the web process listens on port {named}, not on $PORT ({port})",
+        f"make it listen on $PORT, or set `port: {others[0]}` in hostctl.yml"
+        f" (or EXPOSE {others[0]} in the Dockerfile, as its only EXPOSE)",
+    )
+
+
+def failed(docker: Docker, container: str, reason: str, hint: str | None = None) -> HostctlError:
     logs = list(docker.logs(container, tail=20))
     shown = "\n".join(f"  | {line}" for line in logs) if logs else "  (no output)"
     return HostctlError(
         f"{reason}\nlast lines of its output:\n{shown}",
-        "make the app listen on $PORT and answer HTTP on the health-check path; "
-        "the previous release is still serving",
+        (hint or "make the app listen on $PORT and answer HTTP on the health-check path")
+        + "; the previous release is still serving",
     )
