@@ -115,9 +115,9 @@ def pep440(spec: str) -> list[tuple[str, tuple[int, ...], bool]]:
 def satisfies(series: tuple[int, int], clause: tuple[str, tuple[int, ...], bool]) -> bool:
     """Whether some release of ``series`` (3.X) meets the clause, compared on major.minor."""
     op, release, wildcard = clause
-    wanted = ((*release, 0))[:2]
-    if op == "~=":
-        return series >= wanted and series[0] == wanted[0]
+    wanted = (*release, 0)[:2]
+    if op == "~=":  # ~=3.10: 3.10 and later 3.X; ~=3.10.2: 3.10 only
+        return series == wanted if len(release) > 2 else series >= wanted and series[0] == wanted[0]
     if op == "==":
         return series == wanted if (wildcard or len(release) > 1) else series[0] == wanted[0]
     if op == "!=":
