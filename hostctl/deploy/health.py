@@ -48,7 +48,7 @@ def wait_until_healthy(
                 if refused:
                     elsewhere = wrong_port(docker.socket_tables(container), port)
                     if elsewhere is not None:
-                        raise failed(docker, container, f"{reason}\n{elsewhere[0]}", elsewhere[1])
+                        raise failed(docker, container, f"{reason}\n{elsewhere}")
                 raise failed(docker, container, reason)
             time.sleep(POLL_INTERVAL)
 
@@ -80,43 +80,49 @@ def listening(tables: str) -> set[tuple[str, int]]:
         if match is None or match[3].upper() != LISTEN:
             continue
         address = match[1].upper()
-        if set(address) == {"0"}:
-            kind = "any"
-        elif address in ("0100007F", "00000000000000000000000001000000") or address.endswith(
-            "0000FFFF0100007F"
-        ):
-            kind = "loopback"
-        else:
-            kind = "other"
-        found.add((kind, int(match[2], 16)))
+        found.add((address_kind(address), int(match[2], 16)))
     return found
 
 
-def wrong_port(tables: str, port: int) -> tuple[str, str] | None:
-    """Why nothing answered on ``port`` when the process listens elsewhere, and the fix."""
+def address_kind(address: str) -> str:
+    """The hex address of /proc/net/tcp{,6} (32-bit words in host order, little-endian):
+    "any", "loopback" (127.0.0.0/8, ::1, ::ffff:127.x) or "other"."""
+    if set(address) == {"0"}:
+        return "any"
+    ipv4 = address if len(address) == 8 else None
+    if len(address) == 32 and address[:24] == "0" * 16 + "FFFF0000":
+        ipv4 = address[24:]
+    if (ipv4 is not None and ipv4.endswith("7F")) or address == "0" * 24 + "01000000":
+        return "loopback"
+    return "other"
+
+
+def wrong_port(tables: str, port: int) -> str | None:
+    """Why nothing answered on ``port`` when the process listens elsewhere, and the fix
+    (in the message: a failed job keeps only that)."""
     sockets = listening(tables)
     if ("loopback", port) in sockets and ("any", port) not in sockets:
         return (
-            f"the web process listens on port {port} of 127.0.0.1 only, "
-            "where the edge cannot reach it",
-            f"make it listen on 0.0.0.0:{port} (all addresses), e.g. `--bind 0.0.0.0:$PORT`",
+            f"the web process listens on port {port} of 127.0.0.1 only, where the edge cannot"
+            f" reach it: make it listen on 0.0.0.0:{port} (all addresses)"
         )
+    # Loopback listeners (Docker's embedded DNS among them) cannot be the web process.
     others = sorted({p for kind, p in sockets if kind != "loopback" and p != port})
     if not others:
         return None
     named = ", ".join(str(p) for p in others)
     return (
-        f"the web process listens on port {named}, not on $PORT ({port})",
-        f"make it listen on $PORT, or set `port: {others[0]}` in hostctl.yml"
-        f" (or EXPOSE {others[0]} in the Dockerfile, as its only EXPOSE)",
+        f"the web process listens on port {named}, not on $PORT ({port}): make it listen on"
+        f" $PORT, or set `port: {others[0]}` in hostctl.yml"
+        f" (or EXPOSE {others[0]} in the Dockerfile, as its only EXPOSE)"
     )
 
 
-def failed(docker: Docker, container: str, reason: str, hint: str | None = None) -> HostctlError:
+def failed(docker: Docker, container: str, reason: str) -> HostctlError:
     logs = list(docker.logs(container, tail=20))
     shown = "\n".join(f"  | {line}" for line in logs) if logs else "  (no output)"
     return HostctlError(
         f"{reason}\nlast lines of its output:\n{shown}",
-        (hint or "make the app listen on $PORT and answer HTTP on the health-check path")
-        + "; the previous release is still serving",
+        "make the app listen on $PORT and answer HTTP on the health-check path; "
+        "the previous release is still serving",
     )

@@ -6,31 +6,40 @@ from hostctl.stack.app_config import HealthCheck, parse_app_config
 from hostctl.stack.plan import RuntimeSpec
 
 # /proc/net/tcp and tcp6 of a container: 8080 on all addresses, 5000 on 127.0.0.1, an
-# established connection from 8080, and 9000 on all IPv6 addresses.
+# established connection from 8080, Docker's DNS on 127.0.0.11, and 9000 on all IPv6
+# addresses and 7000 on ::1.
 TABLES = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001        0 1 1
    1: 0100007F:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001        0 2 1
    2: 020012AC:1F90 010012AC:D2F0 01 00000000:00000000 00:00000000 00000000 10001        0 3 1
+   3: 0B00007F:92C3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1
 cat: /proc/net/tcp6: No such file or directory
   sl  local_address                         remote_address                        st
    0: 00000000000000000000000000000000:2328 00000000000000000000000000000000:0000 0A 0 0
+   1: 00000000000000000000000001000000:1B58 00000000000000000000000000000000:0000 0A 0 0
 """
 
 
 def test_listening_sockets_are_read_from_proc_net_tcp():
-    assert listening(TABLES) == {("any", 8080), ("loopback", 5000), ("any", 9000)}
+    assert listening(TABLES) == {
+        ("any", 8080),
+        ("loopback", 5000),
+        ("loopback", 0x92C3),
+        ("any", 9000),
+        ("loopback", 7000),
+    }
 
 
 def test_the_error_names_the_port_the_process_listens_on():
-    reason, hint = wrong_port(TABLES, 3000) or ("", "")
+    reason = str(wrong_port(TABLES, 3000))
     assert "listens on port 8080, 9000, not on $PORT (3000)" in reason
-    assert "`port: 8080` in hostctl.yml" in hint and "EXPOSE 8080" in hint
+    assert "`port: 8080` in hostctl.yml" in reason and "EXPOSE 8080" in reason
 
 
 def test_listening_on_loopback_only_is_named():
-    reason, hint = wrong_port(TABLES, 5000) or ("", "")
-    assert "127.0.0.1 only" in reason and "0.0.0.0:5000" in hint
+    reason = str(wrong_port(TABLES, 5000))
+    assert "127.0.0.1 only" in reason and "listen on 0.0.0.0:5000" in reason
 
 
 def test_nothing_listening_says_nothing_more():
