@@ -268,14 +268,16 @@ def go_release(match: re.Match[str], source: str, version: str) -> str:
 
 
 def malformed(source: str, value: str, example: str) -> HostctlError:
+    shown = value if len(value) <= 40 else f"{value[:40]}…"  # repository text: keep it short
     return HostctlError(
-        f"{source}: {value!r} is not a version hostctl can read",
+        f"{source}: {shown!r} is not a version hostctl can read",
         f"write a version like {example} in {source.split(' ')[0]}, "
         "or remove it to build with the default",
     )
 
 
 def unsupported(source: str, what: str, series: str) -> HostctlError:
+    what = what if len(what) <= 60 else f"{what[:60]}…"
     return HostctlError(
         f"{source} asks for {what}, which hostctl does not build (it builds {series})",
         f"declare a supported version in {source.split(' ')[0]}",

@@ -63,6 +63,7 @@ def test_python_before_3_11_installs_a_pyproject_without_tomllib(tmp_path):
     [
         ({".python-version": "pypy3.10\n"}, ".python-version: 'pypy3.10' is not a version"),
         ({".python-version": "2.7\n"}, ".python-version asks for Python 2.7"),
+        ({".python-version": "3" * 5000}, f".python-version: '{'3' * 40}…' is not"),
         ({"runtime.txt": "3.12\n"}, "runtime.txt: '3.12' is not a version"),
         ({"runtime.txt": "python-3.2\n"}, "runtime.txt asks for Python 3.2"),
         (
