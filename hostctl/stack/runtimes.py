@@ -1,8 +1,8 @@
 """The language version a repository asks for, read as the Heroku buildpacks read it.
 
-Each reader returns the version part of the official image tag (``3.12``, ``20``, ``1.22``)
-and the file it came from, or None when the repository declares nothing (the default
-image of templates/base-images.txt is used then).
+Each reader returns the version part of the official image tag (``3.12``, ``20``, ``1.22``),
+or None when the repository declares nothing (the default image of
+templates/base-images.txt is used then); errors name the file the version came from.
 """
 
 from __future__ import annotations
