@@ -340,6 +340,16 @@ class Docker:
             return None
         return container_state(container, network)
 
+    def socket_tables(self, name: str) -> str:
+        """/proc/net/tcp and tcp6 as the container sees them ("" if they cannot be read,
+        e.g. an image without `cat`): which ports its processes listen on."""
+        try:
+            container = self.client.containers.get(name)
+            result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], user="0")
+        except docker.errors.DockerException:
+            return ""
+        return bytes(result.output or b"").decode(errors="replace")
+
     def containers(self, labels: dict[str, str], network: str) -> list[ContainerState]:
         found = self.call(
             lambda: self.client.containers.list(all=True, filters={"label": label_filters(labels)}),
