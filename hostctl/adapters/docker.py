@@ -345,7 +345,8 @@ class Docker:
                 "the docker command is not installed, and hostctl attaches through it",
                 "install the Docker CLI (docker-ce-cli), or use --detach",
             )
-        extra = {"restart_policy": None, "tty": tty, "stdin_open": True}
+        # detach=False makes the container attachable: stdin closes when ours does.
+        extra = {"restart_policy": None, "tty": tty, "stdin_open": True, "detach": False}
         self.call(
             lambda: self.client.containers.create(**run_arguments(spec) | extra),
             f"create {spec.name}",

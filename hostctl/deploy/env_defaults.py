@@ -22,12 +22,12 @@ def apply_env_defaults(
         if default.required and default.value is None and not default.secret and key not in current
     ]
     if missing:
-        names = ", ".join(missing)
+        them = "it" if len(missing) == 1 else "them"
+        # The message says how: a queued deploy's error reaches the user without its hint.
         raise HostctlError(
-            f"app.json requires {names}, and {app} has no value for "
-            f"{'it' if len(missing) == 1 else 'them'}",
-            f"set {'it' if len(missing) == 1 else 'them'} (`hostctl env set {app} {missing[0]}`)"
-            " and deploy again; the previous release is still serving",
+            f"app.json requires {', '.join(missing)}, and {app} has no value for {them};"
+            f" set {them} with `hostctl env set {app} {missing[0]}`",
+            "then deploy again; the previous release is still serving",
         )
     wanted = {
         key: default.value if default.value is not None else secrets.token_hex(32)
