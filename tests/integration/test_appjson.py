@@ -99,9 +99,7 @@ def test_env_defaults_required_value_and_a_secret_generated_once(hostctl, appjso
     assert hostctl.get(hostname, "/env/GREETING") == (200, "hello")  # the default again
 
 
-def test_run_has_the_env_and_data_streams_output_and_returns_the_exit_status(
-    hostctl, appjson_app
-):
+def test_run_has_the_env_and_data_streams_output_and_returns_the_exit_status(hostctl, appjson_app):
     app, _, repo = appjson_app
     never = hostctl.run("run", app, "--", "true", check=False, input="")
     assert never.returncode == 1
