@@ -55,19 +55,25 @@ def failure_tail(output: str) -> str:
     return "\n".join(f"  | {line}" for line in output.splitlines()[-TAIL_LINES:])
 
 
+def command_line(argv: list[str]) -> str:
+    """One argument is a command line for the shell (`hostctl run app 'echo $X'`); several
+    are quoted, so each reaches the command as it was given."""
+    return argv[0] if len(argv) == 1 else shlex.join(argv)
+
+
 def run_attached(host: Host, app: str, argv: list[str], tty: bool) -> int:
     """`hostctl run`: ``argv`` in a container of the live release, attached to this
     terminal; returns the command's exit code."""
     release = live_release(host, app)
     prepare(host, release, Silent())
-    return host.docker.run_attached(one_off(host, release, "run", shlex.join(argv)), tty)
+    return host.docker.run_attached(one_off(host, release, "run", command_line(argv)), tty)
 
 
 def run_detached(host: Host, app: str, argv: list[str]) -> str:
     """`hostctl run --detach`: start ``argv`` and return the container's name."""
     release = live_release(host, app)
     prepare(host, release, Silent())
-    spec = one_off(host, release, "run", shlex.join(argv))
+    spec = one_off(host, release, "run", command_line(argv))
     host.docker.run(spec)
     return spec.name
 

@@ -123,6 +123,8 @@ def test_run_has_the_env_and_data_streams_output_and_returns_the_exit_status(hos
     assert "oops" in done.stderr
     piped = hostctl.run("run", app, "--", "wc", "-l", input="one\ntwo\n")
     assert piped.stdout.strip() == "2"
+    line = hostctl.run("run", app, "--", "echo $GREETING && echo two words", input="")
+    assert line.stdout == "hello\ntwo words\n"
 
     started = hostctl.run("run", app, "--detach", "--", "sh", "-c", "cat /data/note; sleep 1")
     name = started.stdout.strip()
