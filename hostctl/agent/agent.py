@@ -33,6 +33,7 @@ from hostctl.reconcile import reconcile
 from hostctl.server_config import agent_address
 from hostctl.settings import Settings
 from hostctl.state import Store
+from hostctl.state.cron import end_interrupted
 from hostctl.state.queue import Job, active_job_counts, claim, lease_owner
 
 IDLE_SECONDS = 0.5
@@ -168,6 +169,7 @@ class Agent:
         """Start each app.json cron job when its schedule comes due, each run in a thread
         of its own so a long job holds up no other."""
         host = Host(self.settings)
+        self.guarded(partial(end_interrupted, host.store))
         after = self.clock()
         while not self.stopping.wait(self.cron_seconds):
             now = self.clock()

@@ -60,7 +60,9 @@ def cron(app: str) -> None:
         last = done[0] if done else None
         status = "never run"
         if last is not None:
-            status = "running" if last.exit_code is None else f"exit {last.exit_code}"
+            status = {None: "running", -1: "interrupted"}.get(
+                last.exit_code, f"exit {last.exit_code}"
+            )
             status = f"{status} ({last.started_at[:19]})"
             last_runs.append((command, last.output))
         rows.append([schedule, command, next_run(schedule, now).isoformat()[:19], status])

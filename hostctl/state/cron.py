@@ -47,6 +47,16 @@ def finish_run(store: Store, run_id: int, exit_code: int, output: str) -> None:
     )
 
 
+def end_interrupted(store: Store) -> None:
+    """Record the runs a stopped agent left unfinished as cut short (exit code -1): only
+    the agent runs cron jobs, and one agent at a time, so none of them is still going."""
+    store.db.execute(
+        "UPDATE cron_runs SET finished_at = ?, exit_code = -1,"
+        " output = output || 'interrupted: the agent stopped' WHERE finished_at IS NULL",
+        (now(),),
+    )
+
+
 def runs(store: Store, app: str, command: str | None = None) -> list[CronRun]:
     """The app's runs (of one job's ``command`` when given), newest first."""
     query = "SELECT * FROM cron_runs WHERE app = ?"
