@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -332,6 +334,27 @@ class Docker:
             return 124, f"timed out after {timeout:.0f}s"
         finally:
             container.remove(force=True)
+
+    def run_attached(self, spec: ContainerSpec, tty: bool) -> int:
+        """Run a one-off container with this process's stdin, stdout and stderr (a TTY
+        when ``tty``) until it exits; returns its exit code. The docker CLI attaches: it
+        handles raw mode, window size and signals as `docker run -it` does."""
+        cli = shutil.which("docker")
+        if cli is None:
+            raise HostctlError(
+                "the docker command is not installed, and hostctl attaches through it",
+                "install the Docker CLI (docker-ce-cli), or use --detach",
+            )
+        # detach=False makes the container attachable: stdin closes when ours does.
+        extra = {"restart_policy": None, "tty": tty, "stdin_open": True, "detach": False}
+        self.call(
+            lambda: self.client.containers.create(**run_arguments(spec) | extra),
+            f"create {spec.name}",
+        )
+        try:
+            return subprocess.run([cli, "start", "--attach", "--interactive", spec.name]).returncode
+        finally:
+            self.remove(spec.name, timeout=0)
 
     def state(self, name: str, network: str) -> ContainerState | None:
         try:

@@ -11,7 +11,7 @@ import errno
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
 from hostctl.core.templates import render
 from hostctl.core.yaml_sections import Resources, Section
 from hostctl.stack.app_config import AppConfig, HealthCheck, parse_app_config
-from hostctl.stack.appjson import health_from_app_json, load_json
+from hostctl.stack.appjson import AppJson, load_json, parse_app_json
 from hostctl.stack.procfile import parse_procfile
 from hostctl.stack.runtimes import go_version, image_for, node_version, python_version
 
@@ -48,6 +48,8 @@ class RuntimeSpec:
     health: HealthCheck
     resources: Resources
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    cron: list[dict[str, str]] = field(default_factory=list)  # app.json: schedule, command
+    formation: dict[str, int] = field(default_factory=dict)  # app.json: containers per type
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +63,8 @@ class RuntimeSpec:
             health=HealthCheck(**data["health"]),
             resources=Resources(**data["resources"]),
             stop_timeout=data.get("stop_timeout", DEFAULT_STOP_TIMEOUT),  # older releases
+            cron=data.get("cron", []),
+            formation=data.get("formation", {}),
         )
 
 
@@ -72,6 +76,7 @@ class BuildPlan:
     processes: dict[str, str | None]
     release_command: str | None
     health: HealthCheck
+    app_json: AppJson = field(default_factory=AppJson)
 
     @property
     def generated_dockerfile(self) -> bool:
@@ -85,6 +90,8 @@ class BuildPlan:
             health=self.health,
             resources=self.app_config.resources_over(defaults),
             stop_timeout=self.app_config.stop_timeout,
+            cron=[asdict(job) for job in self.app_json.cron],
+            formation=self.app_json.formation,
         )
 
 
@@ -106,10 +113,9 @@ def plan_build(tree: Path) -> BuildPlan:
                 f"add e.g. `{WEB_EXAMPLES.get(stack, WEB_EXAMPLES['Python'])}` to the Procfile",
             )
         processes["web"] = default_web if isinstance(default_web, str) else None
-    health = config.healthcheck
-    app_json = read_tree_file(tree, "app.json") if health is None else None
-    if app_json is not None:
-        health = health_from_app_json(app_json)
+    app_json_text = read_tree_file(tree, "app.json")
+    app_json = parse_app_json(app_json_text) if app_json_text is not None else AppJson()
+    health = config.healthcheck or app_json.health
     return BuildPlan(
         stack=stack,
         dockerfile=dockerfile,
@@ -117,6 +123,7 @@ def plan_build(tree: Path) -> BuildPlan:
         processes=processes,
         release_command=release_command,
         health=health or HealthCheck(),
+        app_json=app_json,
     )
 
 
