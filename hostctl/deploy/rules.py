@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from hostctl.adapters.docker import ContainerState
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
+from hostctl.stack.appjson import QUANTITY
 from hostctl.state import App, Release
 
 SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
-MAX_SCALE = 20  # containers of one process type on one box
 KEPT_STATUSES = ("live", "retired")  # releases that served, so a rollback can go back to them
 
 
@@ -67,9 +67,9 @@ def parse_scale(arguments: Iterable[str], processes: Iterable[str]) -> dict[str,
                 f"the live release has no {name!r} process (it has {', '.join(known) or 'none'})",
                 "scale a process type from the Procfile",
             )
-        if int(count) > MAX_SCALE:
+        if int(count) > QUANTITY:
             raise HostctlError(
-                f"{name}={count} is too many", f"run at most {MAX_SCALE} containers of a type"
+                f"{name}={count} is too many", f"run at most {QUANTITY} containers of a type"
             )
         wanted[name] = int(count)
     if not wanted:

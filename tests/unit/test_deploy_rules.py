@@ -149,7 +149,7 @@ def test_parse_scale_checks_types_and_counts() -> None:
         (["web"], "not TYPE=COUNT"),
         (["web=-1"], "not TYPE=COUNT"),
         (["clock=1"], "no 'clock' process"),
-        (["web=21"], "too many"),
+        (["web=101"], "too many"),
         ([], "no TYPE=COUNT"),
     ]:
         with pytest.raises(HostctlError, match=problem):

@@ -5,7 +5,6 @@ import pytest
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.templates import base_images
-from hostctl.core.yaml_sections import Resources
 from hostctl.stack.plan import plan_build
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "apps"
@@ -116,26 +115,4 @@ def test_a_procfile_with_only_workers_has_no_web_process(tmp_path):
 def test_malformed_hostctl_yml_is_refused_before_any_build(tmp_path):
     tree = tree_of(tmp_path, index__html="x", **{"hostctl__yml": "healthcheck: {timeout: never}\n"})
     with pytest.raises(HostctlError, match="healthcheck/timeout: should be a number of seconds"):
-        plan_build(tree)
-
-
-def test_formation_is_read_from_app_json(tmp_path):
-    app_json = '{"formation": {"web": {"quantity": 2, "size": "basic"}, "worker": {}}}'
-    tree = tree_of(tmp_path, index__html="x", app__json=app_json)
-    assert plan_build(tree).formation == {"web": 2, "worker": 1}
-    assert plan_build(tree).runtime(5000, Resources()).formation == {"web": 2, "worker": 1}
-
-
-@pytest.mark.parametrize(
-    ("formation", "problem"),
-    [
-        ('{"web": {"quantity": -1}}', "formation/web/quantity: should be at least 0"),
-        ('{"web": {"quantity": 99}}', "formation/web/quantity: should be at most 20"),
-        ('{"web": {"quantity": "2"}}', "formation/web/quantity: should be an integer"),
-        ('{"web": 2}', "formation/web: should be a mapping"),
-    ],
-)
-def test_a_bad_formation_names_its_key(tmp_path, formation, problem):
-    tree = tree_of(tmp_path, index__html="x", app__json=f'{{"formation": {formation}}}')
-    with pytest.raises(HostctlError, match=problem):
         plan_build(tree)
