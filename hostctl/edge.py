@@ -102,3 +102,14 @@ def upstreams(host: Host, app: App) -> tuple[str, ...]:
         if state is not None and state.ip is not None:
             found.append(f"{state.ip}:{port}")
     return tuple(found)
+
+
+def switch_route(host: Host, app: str, addresses: list[str]) -> list[str]:
+    """Send the app's hostnames to ``addresses`` in one change (hold the edge lock);
+    returns the addresses it served before, parked to drain."""
+    return host.caddy.switch(app, addresses)
+
+
+def in_flight(host: Host, address: str) -> int:
+    """Requests the edge still has in flight to ``address``."""
+    return host.caddy.in_flight(address)

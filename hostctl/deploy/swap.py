@@ -22,7 +22,7 @@ from hostctl.core.locks import shared_lock
 from hostctl.core.progress import Reporter
 from hostctl.deploy.health import wait_until_healthy
 from hostctl.deploy.rules import entrypoint_arguments, process_command, process_counts
-from hostctl.edge import edge_locked
+from hostctl.edge import edge_locked, in_flight, switch_route
 from hostctl.host import Host
 from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import Release
@@ -198,7 +198,7 @@ def swap(
             else:
                 host.store.set_web_containers(app, webs)
             committed = True  # reconcile puts the edge right from here on
-            old_addresses = host.caddy.switch(app, addresses)
+            old_addresses = switch_route(host, app, addresses)
     except BaseException:
         if not committed:
             remove_all(host, started)
@@ -277,9 +277,9 @@ def remove_all(host: Host, names: list[str]) -> None:
 def drain(host: Host, addresses: list[str], out: Reporter) -> None:
     deadline = time.monotonic() + host.settings.server.drain_timeout
     for address in addresses:
-        waiting = host.caddy.in_flight(address)
+        waiting = in_flight(host, address)
         if waiting:
             out.step(f"Draining {waiting} in-flight request(s) from {address}")
         while waiting and time.monotonic() < deadline:
             time.sleep(0.1)
-            waiting = host.caddy.in_flight(address)
+            waiting = in_flight(host, address)
