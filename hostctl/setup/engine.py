@@ -47,7 +47,7 @@ def engine_steps(daemon_json: Path) -> list[Step]:
         Step(
             name=f"docker settings {daemon_json}",
             goal=f"{daemon_json} rotates container logs (3 files of 10 MB) and sets live-restore",
-            check=lambda: daemon_settings_ok(daemon_json),
+            check=lambda: daemon_settings_ok(daemon_json) and engine_applied(),
             apply=lambda: apply_daemon_settings(daemon_json),
             skip=no_systemd,
         ),
@@ -104,6 +104,16 @@ def apply_daemon_settings(daemon_json: Path) -> None:
     if unit_active(DOCKER_UNIT):
         systemctl("reload", DOCKER_UNIT)
         systemctl("restart", DOCKER_UNIT)
+
+
+def engine_applied() -> bool:
+    """A running engine has read the file (a setup killed after writing it has not)."""
+    if not unit_active(DOCKER_UNIT):
+        return True  # it reads the file when it starts
+    try:
+        return Docker().engine().live_restore
+    except HostctlError:
+        return False
 
 
 def engine_answers() -> bool:

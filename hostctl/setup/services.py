@@ -121,12 +121,12 @@ def install_unit(path: Path, text: str, start: Callable[[], None] | None = None)
 
 def install_caddy(settings: Settings, path: Path) -> None:
     """Caddy's config is hostctl's route table: the edge is refreshed (which starts the
-    unit through systemctl), after a Caddy hostctl started itself earlier is stopped, so
-    there is never a second one on the port."""
-    with contextlib.suppress(HostctlError):
-        systemctl("stop", path.name)
+    unit through systemctl) once the unit's Caddy and one hostctl started itself earlier
+    are stopped, so there is never a second one on the port."""
 
     def start() -> None:
+        # stopped first: a Caddy still running would keep serving, as its old unit said
+        systemctl("stop", path.name)
         stop_spawned(PidFile(settings.paths.caddy_pid))
         host = Host(settings)  # made now: it picks the unit just installed
         with edge_locked(host):

@@ -29,14 +29,14 @@ IMAGE_LIST = REPO / "tests" / "vps-image.txt"
 PYTHON = sys.executable  # the venv's interpreter, at the same path in the box
 
 
-def vps_image() -> str:
+def vps_image(image_list: Path = IMAGE_LIST) -> str:
     """The box's image: built by scripts/offline-images from tests/vps-image.txt (never
     pulled), or rebuilt when that line changed. Skips the tests when it cannot be built."""
-    lines = [line.split("#")[0].split() for line in IMAGE_LIST.read_text().splitlines()]
+    lines = [line.split("#")[0].split() for line in image_list.read_text().splitlines()]
     tag = next(words[1] for words in lines if words)
     built = subprocess.run(
         [str(REPO / "scripts" / "offline-images")],
-        env=os.environ | {"HOSTCTL_BASE_IMAGES": str(IMAGE_LIST), "HOSTCTL_OFFLINE_PULL": "no"},
+        env=os.environ | {"HOSTCTL_BASE_IMAGES": str(image_list), "HOSTCTL_OFFLINE_PULL": "no"},
         capture_output=True,
         text=True,
         timeout=1200,
