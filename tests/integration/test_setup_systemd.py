@@ -140,12 +140,14 @@ def test_a_deploy_is_served_and_comes_back_after_kills_and_a_reboot(box, set_up)
     for unit in UNITS:
         wait_for(functools.partial(active, box, unit), f"{unit} active")
     wait_for(lambda: served(box), "hello served after the reboot")
-    health = box.exec(
-        "python3",
-        "-c",
-        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8470/health').read().decode())",
-    )
-    assert json.loads(health.stdout)["healthy"] is True
+    wait_for(functools.partial(agent_healthy, box), "the agent's /health after the reboot")
+
+
+def agent_healthy(box: SystemdVps) -> bool:
+    probe = "import urllib.request; print(urllib.request.urlopen(URL).read().decode())"
+    url = "http://127.0.0.1:8470/health"
+    done = box.exec("python3", "-c", probe.replace("URL", repr(url)), check=False)
+    return done.returncode == 0 and json.loads(done.stdout)["healthy"] is True
 
 
 def active(box: SystemdVps, unit: str) -> bool:
