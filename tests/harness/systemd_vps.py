@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -122,6 +123,12 @@ class SystemdVps:
     def get(self, host: str, path: str = "/") -> httpx.Response:
         """A request to the box's port 80, as a browser would send it for ``host``."""
         return httpx.get(f"http://{self.address}{path}", headers={"Host": host}, timeout=10)
+
+    def use_wheels(self, folder: Path) -> None:
+        """pip in the box installs from these wheels only (it has no package index)."""
+        subprocess.run(["docker", "cp", f"{folder}/.", f"{self.name}:/wheelhouse"], check=True)
+        conf = "[global]\nno-index = true\nfind-links = /wheelhouse\n"
+        self.exec("sh", "-c", "cat > /etc/pip.conf", input=conf)
 
     def read(self, path: str) -> str:
         return self.exec("cat", path, check=False).stdout

@@ -19,7 +19,8 @@ import pytest
 from tests.harness.env import NAMESPACE, REPO
 from tests.harness.ssh import client_key
 from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
-from tests.integration.test_remote import laptop_env, wheelhouse  # noqa: F401 (a fixture)
+from tests.harness.vps import dependency_wheels
+from tests.integration.test_remote import laptop_env
 
 pytestmark = pytest.mark.integration
 
@@ -34,18 +35,12 @@ def image(engine: None) -> str:
 
 
 @pytest.fixture(scope="module")
-def box(image: str, wheelhouse: Path) -> Iterator[SystemdVps]:  # noqa: F811
+def box(image: str) -> Iterator[SystemdVps]:
     """A fresh box: root may log in with a key; pip finds hostctl's dependencies in a
     wheelhouse (the box has no package index here)."""
     vps = SystemdVps.start(image, NAMESPACE)
     try:
-        subprocess.run(["docker", "cp", f"{wheelhouse}/.", f"{vps.name}:/wheelhouse"], check=True)
-        vps.exec(
-            "sh",
-            "-c",
-            "cat > /etc/pip.conf",
-            input="[global]\nno-index = true\nfind-links = /wheelhouse\n",
-        )
+        vps.use_wheels(dependency_wheels())
         yield vps
     finally:
         vps.remove()
