@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from hostctl.adapters.docker import Docker
-from hostctl.adapters.system import package_installed, run, systemd_running, unit_active
+from hostctl.adapters.system import (
+    apt_install,
+    package_installed,
+    run,
+    systemd_running,
+    unit_active,
+)
 from hostctl.adapters.system import unit_enabled as enabled_state
 from hostctl.core.errors import HostctlError
 from hostctl.setup.files import install_file
 from hostctl.setup.steps import Step
-from hostctl.setup.system import packages_step
 
-PACKAGES = ["caddy", "git", "iptables", "ca-certificates"]
+# Each package, and the command that does as well when it came some other way (a Caddy
+# binary from caddyserver.com, the host's engine through a socket in a container).
+# (iptables, which hostctl's firewall rules need, comes with docker.io.)
+PACKAGES = {"caddy": "caddy", "git": "git", "ca-certificates": None}
 DOCKER_CE = "docker-ce"
 DOCKER_UNIT = "docker.service"
 # Keep a box's disk from filling with container logs; keep containers running while the
@@ -36,14 +45,37 @@ def no_systemd() -> str | None:
     return None if systemd_running() else NO_SYSTEMD
 
 
-def packages() -> list[str]:
-    """Debian's docker.io, unless Docker CE is installed (it conflicts with docker.io)."""
-    return [*([] if package_installed(DOCKER_CE) else ["docker.io"]), *PACKAGES]
+def packages_step() -> Step:
+    """docker.io (unless there is an engine already: Docker CE conflicts with it) and the
+    packages, each unless its command is there."""
+
+    def missing() -> list[str]:
+        wanted = [] if engine_installed() else ["docker.io"]
+        for package, command in PACKAGES.items():
+            if not package_installed(package) and not (command and shutil.which(command)):
+                wanted.append(package)
+        return wanted
+
+    names = ["docker.io" if not package_installed(DOCKER_CE) else DOCKER_CE, *PACKAGES]
+    return Step(
+        name=f"packages {' '.join(names)}",
+        goal=f"the Debian packages {', '.join(names)} are installed (or their commands)",
+        check=lambda: not missing(),
+        apply=lambda: apt_install(missing()),
+    )
+
+
+def engine_installed() -> bool:
+    """docker.io or Docker CE; or, without systemd, an engine that answers (in a
+    container, the host's through its socket)."""
+    if package_installed("docker.io") or package_installed(DOCKER_CE):
+        return True
+    return not systemd_running() and engine_answers()
 
 
 def engine_steps(daemon_json: Path) -> list[Step]:
     return [
-        packages_step(packages()),
+        packages_step(),
         Step(
             name=f"docker settings {daemon_json}",
             goal=f"{daemon_json} rotates container logs (3 files of 10 MB) and sets live-restore",

@@ -84,7 +84,7 @@ def test_setup_from_a_laptop_installs_the_engine_the_edge_and_the_agent_as_servi
     assert set_up.returncode == 0, set_up.stdout + set_up.stderr
     output = set_up.stdout.replace("\r\n", "\n")
     for applied in (
-        "applied  packages docker.io caddy git iptables ca-certificates",
+        "applied  packages docker.io caddy git ca-certificates",
         "applied  docker settings /etc/docker/daemon.json",
         "applied  caddy.service masked",
         "applied  edge hostctl-caddy.service",
