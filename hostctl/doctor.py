@@ -20,6 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, Literal
 
+from hostctl.adapters.firewall import box_firewall_state
 from hostctl.adapters.http_probe import Answer, ProbeError, health_probe
 from hostctl.adapters.system import listening_sockets, systemd_running, unit_active
 from hostctl.adapters.tailscale import tailscale_status
@@ -525,17 +526,28 @@ def firewall_outcome(host: Host) -> Outcome:
     """Listening sockets reachable from outside the box and the tailnet. The edge port is
     allowed: cloudflared reaches Caddy through Docker's bridge, and the firewall drops it
     from outside."""
-    return firewall_verdict(listening_sockets(), host.settings.http_port)
+    return firewall_verdict(listening_sockets(), host.settings.http_port, box_firewall_state())
 
 
-def firewall_verdict(sockets: list[tuple[IPv4Address | IPv6Address, int]], edge: int) -> Outcome:
+def firewall_verdict(
+    sockets: list[tuple[IPv4Address | IPv6Address, int]], edge: int, box: str | None = None
+) -> Outcome:
+    """``box``: the state of the firewall `hostctl setup --firewall` makes, if any."""
     public = sorted({port for address, port in sockets if is_public(address)})
+    if box == "closed":  # its firewall drops public SSH
+        public = [port for port in public if port != SSH_PORT]
     others = [port for port in public if port not in (edge, SSH_PORT)]
     if others:
         return fail(
             f"listening on public addresses: port {', '.join(map(str, others))}",
             "bind them to loopback or the tailnet, or stop them; an app's published "
             "Docker port bypasses the firewall (hostctl never publishes one)",
+        )
+    if SSH_PORT in public and box == "ssh-open":
+        return warn(
+            "public SSH still open (SSH over Tailscale not verified)",
+            "log in over the tailnet (ssh root@BOX-TAILNET-NAME) and run `hostctl setup` "
+            "again from there: it closes public SSH once that login is seen",
         )
     if SSH_PORT in public:
         return warn(

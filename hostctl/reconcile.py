@@ -26,8 +26,10 @@ from hostctl.state import App
 from hostctl.state.queue import recover_jobs
 
 
-def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
-    """Repair what needs it; returns a line per repair made."""
+def reconcile(host: Host, out: Reporter | None = None, cloudflare: bool = False) -> list[str]:
+    """Repair what needs it; returns a line per repair made. Only the agent asks for
+    ``cloudflare``: a command never calls an outside API just to start (commands that
+    change hostnames sync them themselves)."""
     out = out or Silent()
     repairs: list[str] = []
     host.docker.ensure_network(host.network, host.labels())
@@ -50,7 +52,8 @@ def reconcile(host: Host, out: Reporter | None = None) -> list[str]:
         with try_lock(host.settings.paths.app_lock(app.name)) as free:
             if free:
                 repairs += repair_isolated(host, app, out)
-    repairs += reconcile_cloudflare(host)  # never raises: an outage leaves the sync pending
+    if cloudflare:
+        repairs += reconcile_cloudflare(host)  # never raises: an outage leaves it pending
     return repairs
 
 

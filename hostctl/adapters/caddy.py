@@ -88,10 +88,21 @@ class PidFile:
         return None
 
     def is_ours(self, pid: int) -> bool:
+        """An app's process can take any argv, so argv alone proves nothing: ours runs the
+        caddy binary, as this user, in this pid namespace, with a config beside the file."""
+        process = Path(f"/proc/{pid}")
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            argv = (process / "cmdline").read_bytes().split(b"\0")
+            binary = os.readlink(process / "exe")
+            same_namespace = os.readlink(process / "ns/pid") == os.readlink("/proc/self/ns/pid")
+            owner = process.stat().st_uid
         except OSError:
             return False  # gone (a zombie's cmdline is empty, so it is not ours either)
+        caddy = shutil.which(os.environ.get("HOSTCTL_CADDY", "caddy"))
+        if caddy is None or binary != os.path.realpath(caddy):
+            return False
+        if not same_namespace or owner != os.geteuid():
+            return False
         return any(
             flag == b"--config" and Path(os.fsdecode(value)).parent == self.path.parent
             for flag, value in itertools.pairwise(argv)

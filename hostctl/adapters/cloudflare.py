@@ -1,8 +1,9 @@
 """Cloudflare's API, through the official ``cloudflare`` SDK (v4).
 
 The SDK is imported lazily (it is large): importing this module costs nothing until a
-``CloudflareAPI`` is built. The base URL comes from the SDK's ``CLOUDFLARE_BASE_URL``
-setting, which the tests point at a local double. The SDK retries 429s (honouring
+``CloudflareAPI`` is built. A new connection takes its base URL from ``CLOUDFLARE_BASE_URL``
+(the SDK's setting, which the tests point at a local double) or Cloudflare's own; a saved
+connection keeps the URL it was made against. The SDK retries 429s (honouring
 ``Retry-After``), 5xx and connection failures with exponential backoff; what still fails
 afterwards is a ``CloudflareUnavailable``, which callers treat as "try again later".
 The API token is never put into an error message or a log line.
@@ -10,6 +11,7 @@ The API token is never put into an error message or a log line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +33,7 @@ TOKEN_HINT = (
     f"permissions {ZONE_READ}, {DNS_EDIT} and {TUNNEL_EDIT}, then run "
     "`hostctl cloudflare connect --token TOKEN --domain DOMAIN` again"
 )
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 INVALID_TOKEN_CODES = {1000, 6003, 6111, 9106, 9109}
 RECORD_EXISTS_CODES = {81053, 81054, 81057}
 
@@ -70,11 +73,24 @@ class Record:
         return f"{self.type} {self.name} → {self.content}"
 
 
+def base_url_for_new_connections() -> str:
+    """Where a new connection talks to: CLOUDFLARE_BASE_URL if set, else Cloudflare."""
+    return os.environ.get("CLOUDFLARE_BASE_URL") or DEFAULT_BASE_URL
+
+
 class CloudflareAPI:
     """The calls hostctl makes, each translated into plain data or a HostctlError."""
 
-    def __init__(self, token: str, *, max_retries: int = 3, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        token: str,
+        base_url: str | None = None,  # None: a new connection's (base_url_for_new_connections)
+        *,
+        max_retries: int = 3,
+        timeout: float = 20.0,
+    ) -> None:
         self.token = token
+        self.base_url = base_url or base_url_for_new_connections()
         self.max_retries = max_retries
         self.timeout = timeout
         self._client: Cloudflare | None = None
@@ -85,7 +101,10 @@ class CloudflareAPI:
             from cloudflare import Cloudflare
 
             self._client = Cloudflare(
-                api_token=self.token, max_retries=self.max_retries, timeout=self.timeout
+                api_token=self.token,
+                base_url=self.base_url,
+                max_retries=self.max_retries,
+                timeout=self.timeout,
             )
         return self._client
 

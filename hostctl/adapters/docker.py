@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -338,12 +340,43 @@ class Docker:
         finally:
             container.remove(force=True)
 
+    def run_attached(self, spec: ContainerSpec, tty: bool) -> int:
+        """Run a one-off container with this process's stdin, stdout and stderr (a TTY
+        when ``tty``) until it exits; returns its exit code. The docker CLI attaches: it
+        handles raw mode, window size and signals as `docker run -it` does."""
+        cli = shutil.which("docker")
+        if cli is None:
+            raise HostctlError(
+                "the docker command is not installed, and hostctl attaches through it",
+                "install the Docker CLI (docker-ce-cli), or use --detach",
+            )
+        # detach=False makes the container attachable: stdin closes when ours does.
+        extra = {"restart_policy": None, "tty": tty, "stdin_open": True, "detach": False}
+        self.call(
+            lambda: self.client.containers.create(**run_arguments(spec) | extra),
+            f"create {spec.name}",
+        )
+        try:
+            return subprocess.run([cli, "start", "--attach", "--interactive", spec.name]).returncode
+        finally:
+            self.remove(spec.name, timeout=0)
+
     def state(self, name: str, network: str) -> ContainerState | None:
         try:
             container = self.client.containers.get(name)
         except docker.errors.NotFound:
             return None
         return container_state(container, network)
+
+    def socket_tables(self, name: str) -> str:
+        """/proc/net/tcp and tcp6 as the container sees them ("" if they cannot be read,
+        e.g. an image without `cat`): which ports its processes listen on."""
+        try:
+            container = self.client.containers.get(name)
+            result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], user="0")
+        except docker.errors.DockerException:
+            return ""
+        return bytes(result.output or b"").decode(errors="replace")
 
     def containers(self, labels: dict[str, str], network: str) -> list[ContainerState]:
         found = self.call(

@@ -29,6 +29,11 @@ def run_git(
         )
     except FileNotFoundError as exc:
         raise HostctlError("git is not installed", "install it (apt-get install git)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise HostctlError(
+            f"git {args[0]} did not finish in {exc.timeout:.0f} s",
+            "check that the repository is reachable from this machine, then try again",
+        ) from exc
     if check and done.returncode != 0:
         if DISK_FULL in done.stderr.lower():
             raise disk_full(f"run git {args[0]}")
@@ -150,6 +155,27 @@ def check_members(members: list[tarfile.TarInfo]) -> None:
             links.add(name)
         elif not (member.isfile() or member.isdir()):
             refuse_member(member.name, "it is not a file, a directory or a link")
+    for member in members:
+        if member.issym():
+            check_link_walk(member, links)
+
+
+def check_link_walk(member: tarfile.TarInfo, links: set[str]) -> None:
+    """Follow a link's target one part at a time, as the kernel will: it must never pass
+    through another link (whose own target normpath cannot see) or climb above the tree."""
+    where = posixpath.normpath(member.name).split("/")[:-1]
+    parts = member.linkname.split("/")
+    for number, part in enumerate(parts):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not where:
+                refuse_member(member.name, f"it links to {member.linkname}, outside the tree")
+            where.pop()
+            continue
+        where.append(part)
+        if number < len(parts) - 1 and "/".join(where) in links:
+            refuse_member(member.name, f"it links to {member.linkname}, through another link")
 
 
 def refuse_member(name: str, why: str) -> NoReturn:

@@ -1,6 +1,6 @@
-"""The agent process: the HTTP API, deploy workers, and a maintenance loop (reconcile,
-job recovery, scheduled backups). SIGTERM stops the HTTP side at once; a worker in a
-deploy stops at the next step boundary before the swap (the job is queued again) or
+"""The agent process: the HTTP API, deploy workers, a maintenance loop (reconcile, job
+recovery, scheduled backups) and app.json cron jobs. SIGTERM stops the HTTP side at once;
+a worker in a deploy stops at the next step boundary before the swap (the job is queued again) or
 finishes the swap it began."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -20,6 +21,7 @@ from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.guard import server_options
 from hostctl.agent.http import web_app
 from hostctl.agent.listen import bind
+from hostctl.apps import cron
 from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import NAMESPACE
@@ -31,9 +33,11 @@ from hostctl.reconcile import reconcile
 from hostctl.server_config import agent_address
 from hostctl.settings import Settings
 from hostctl.state import Store
+from hostctl.state.cron import end_interrupted
 from hostctl.state.queue import Job, active_job_counts, claim, lease_owner
 
 IDLE_SECONDS = 0.5
+CRON_SECONDS = 10.0  # how often due cron jobs are looked for (schedules are by the minute)
 MAINTENANCE_SECONDS = 60.0
 CLOUDFLARE_EVERY = 10  # maintenance rounds between full Cloudflare syncs
 
@@ -51,6 +55,9 @@ class Agent:
         # Backups get their own thread: a large one must not hold up reconcile.
         self.threads.append(threading.Thread(target=self.back_up, name="backups", daemon=True))
         self.threads.append(threading.Thread(target=self.follow_engine, name="edge", daemon=True))
+        self.threads.append(threading.Thread(target=self.run_cron, name="cron", daemon=True))
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.cron_seconds = CRON_SECONDS
         self.engine_events: Any = None  # the open stream, closed to stop
 
     def health(self, store: Store) -> dict[str, Any]:
@@ -109,7 +116,7 @@ class Agent:
         rounds = 0
 
         def round_of_repairs() -> None:
-            for repair in reconcile(host):
+            for repair in reconcile(host, cloudflare=True):
                 event("repaired", detail=repair)
             # Reconcile skips Cloudflare's API when nothing changed here; drift made in
             # the dashboard is found by a full sync now and then.
@@ -158,6 +165,27 @@ class Agent:
         while not self.stopping.wait(MAINTENANCE_SECONDS):
             self.guarded(round_of_backups)
 
+    def run_cron(self) -> None:
+        """Start each app.json cron job when its schedule comes due, each run in a thread
+        of its own so a long job holds up no other."""
+        host = Host(self.settings)
+        self.guarded(partial(end_interrupted, host.store))
+        after = self.clock()
+        while not self.stopping.wait(self.cron_seconds):
+            now = self.clock()
+            self.guarded(partial(self.start_cron_jobs, host, after, now))
+            after = now
+
+    def start_cron_jobs(self, host: Host, after: datetime, now: datetime) -> None:
+        for job in cron.due_jobs(host, after, now):
+            runner = threading.Thread(
+                target=self.guarded,
+                args=(partial(run_cron_job, self.settings, job),),
+                name=f"cron-{job.app}",
+                daemon=True,
+            )
+            runner.start()
+
     def guarded(self, work: Callable[[], None]) -> None:
         """Run a round of a loop; the loop must outlive a failure or a bug."""
         try:
@@ -186,7 +214,7 @@ class Agent:
             sockets = [bind(a) for a in addresses]
             setup_logging()
             host = Host(self.settings)
-            for repair in reconcile(host):
+            for repair in reconcile(host, cloudflare=True):
                 event("repaired", detail=repair)
             host.store.close()
             for thread in self.threads:
@@ -251,6 +279,14 @@ def concerns(found: dict[str, Any], namespace: str) -> bool:
         return bool(attributes.get(NAMESPACE) == namespace)
     network = str(attributes.get("name", ""))
     return network == namespace or network.startswith(f"{namespace}-")
+
+
+def run_cron_job(settings: Settings, job: cron.DueJob) -> None:
+    host = Host(settings)
+    try:
+        event("cron", app=job.app, detail=cron.run_cron_job(host, job))
+    finally:
+        host.store.close()
 
 
 def run_due_backups(host: Host, now: datetime) -> list[str]:

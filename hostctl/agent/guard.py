@@ -18,6 +18,10 @@ from hostctl.agent.events import event
 
 HEADER_SECONDS = 5.0  # GitHub, Caddy and curl send their headers at once
 CONNECTIONS_PER_CLIENT = 20
+# Every delivery through the tunnel reaches the agent from the edge on this address: a cap
+# on it would let 20 slow senders on the internet lock out GitHub. Its connections still
+# get the header deadline (and the webhook handler's body deadline).
+EDGE_ADDRESS = "127.0.0.1"
 REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
     b"Connection: close\r\nContent-Length: 30\r\n\r\ntoo many connections from you\r\n"
@@ -35,7 +39,7 @@ def guarded_protocol() -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.peer = self.client[0] if self.client else ""
-            if open_by_client[self.peer] >= CONNECTIONS_PER_CLIENT:
+            if self.peer != EDGE_ADDRESS and open_by_client[self.peer] >= CONNECTIONS_PER_CLIENT:
                 event("http-refused", logging.WARNING, client=self.peer, reason="connections")
                 transport.write(REFUSED)
                 transport.close()

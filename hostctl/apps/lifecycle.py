@@ -14,6 +14,7 @@ from hostctl.github.repo import parse_repo
 from hostctl.host import Host
 from hostctl.hostnames import claim_hostnames, default_hostname
 from hostctl.state import App
+from hostctl.state.key_scopes import forget_app
 
 
 def create_app(
@@ -65,6 +66,7 @@ def destroy_app(host: Host, name: str, keep_data: bool) -> list[str]:
         removed.append(f"network {host.app_network(name)}")
         removed += unlink_before_destroy(host, name)
         host.store.delete_app(name)
+        forget_app(host.store, name)
         with edge_locked(host):
             refresh_edge(host)
         removed.append("route")

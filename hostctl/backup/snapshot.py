@@ -35,11 +35,14 @@ class Tree:
     skipped: list[str] = field(default_factory=list)  # sockets, fifos, devices
 
 
-def is_database(path: Path) -> bool:
+def is_database(root: Path, name: str) -> bool:
+    """Is ``name`` (under ``root``) an SQLite file? Opened without following links and
+    without blocking, so a file the app swapped for a link, a FIFO or a device since the
+    scan is never opened as root."""
     try:
-        with path.open("rb") as file:
+        with open_beneath(root, name) as file:
             return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
-    except OSError:
+    except (OSError, HostctlError):
         return False
 
 
@@ -69,7 +72,7 @@ def walk(root: Path, prefix: str, tree: Tree) -> None:
                 walk(root, f"{relative}/", tree)
             elif not stat.S_ISREG(mode):
                 tree.skipped.append(relative)
-            elif is_database(Path(entry.path)):
+            elif is_database(root, relative):
                 tree.databases.append(relative)
             else:
                 tree.files.append(relative)

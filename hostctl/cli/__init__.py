@@ -19,6 +19,7 @@ COMMANDS = {
     "backup": ("hostctl.cli.backup", "backup"),
     "backups": ("hostctl.cli.backup", "backups"),
     "cloudflare": ("hostctl.cli.cloudflare", "cloudflare"),
+    "cron": ("hostctl.cli.oneoff", "cron"),
     "deploy": ("hostctl.cli.deploy", "deploy"),
     "doctor": ("hostctl.cli.doctor", "doctor"),
     "domains": ("hostctl.cli.domains", "domains"),
@@ -37,6 +38,7 @@ COMMANDS = {
     "releases": ("hostctl.cli.deploy", "releases"),
     "restart": ("hostctl.cli.operate", "restart"),
     "rollback": ("hostctl.cli.deploy", "rollback"),
+    "run": ("hostctl.cli.oneoff", "run"),
     "setup": ("hostctl.cli.setup", "setup"),
     "status": ("hostctl.cli.doctor", "status"),
 }

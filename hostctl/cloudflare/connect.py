@@ -73,6 +73,7 @@ def connect(host: Host, token: str, domain: str) -> ConnectResult:
         domain=domain,
         tunnel_id=tunnel.id,
         tunnel_name=tunnel.name or name,
+        api_url=api.base_url,
     )
     save_connection(host.settings, connection)
     host.store.audit("cloudflare:connect", None, f"zone {zone.name}, tunnel {tunnel.id}")

@@ -69,7 +69,8 @@ PATIENT, BRIEF, QUICK = 3, 1, 0
 
 
 def api_for(connection: Connection, retries: int = PATIENT) -> CloudflareAPI:
-    return CloudflareAPI(connection.token, max_retries=retries, timeout=20.0 if retries else 5.0)
+    timeout = 20.0 if retries else 5.0
+    return CloudflareAPI(connection.token, connection.api_url, max_retries=retries, timeout=timeout)
 
 
 def edge_service(host: Host) -> str:

@@ -31,6 +31,7 @@ class Paths:
         self.cloudflare_connection = etc / "cloudflare.json"
         self.github_connection = etc / "github.json"
         self.offsite = etc / "offsite.json"
+        self.tailnet = etc / "tailnet.json"
 
     def dir(self, *parts: str) -> Path:
         """A private directory under the root, created on first use."""

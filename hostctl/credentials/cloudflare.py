@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from hostctl.adapters.cloudflare import DEFAULT_BASE_URL
 from hostctl.core.private_files import read_private, write_private
 from hostctl.settings import Settings
 
@@ -27,6 +28,7 @@ class Connection:
     domain: str
     tunnel_id: str
     tunnel_name: str
+    api_url: str = DEFAULT_BASE_URL  # the API this connection was made against, for good
 
     @property
     def target(self) -> str:

@@ -7,6 +7,7 @@ on either side of it leaves a box that reconcile can put right.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -79,17 +80,20 @@ def prepare(host: Host, release: Release, out: Reporter) -> None:
 
 
 def hand_over(folder: Path, uid: int, gid: int | None) -> None:
-    """Give everything under ``folder`` (a volume on this host) to uid:gid."""
+    """Give everything under ``folder`` (a volume on this host) to uid:gid. The running
+    app can swap a directory for a link at any time, so nothing is reached by path: each
+    entry is changed relative to its open directory, and links are never followed."""
 
-    def own(path: str) -> None:
-        found = os.lstat(path)
+    def own(name: str, directory: int | None) -> None:
+        found = os.stat(name, dir_fd=directory, follow_symlinks=False)
         if found.st_uid != uid or (gid is not None and found.st_gid != gid):
-            os.lchown(path, uid, -1 if gid is None else gid)
+            os.chown(name, uid, -1 if gid is None else gid, dir_fd=directory, follow_symlinks=False)
 
-    own(str(folder))
-    for top, directories, files in os.walk(folder):
+    own(str(folder), None)
+    for _, directories, files, directory in os.fwalk(folder, follow_symlinks=False):
         for name in [*directories, *files]:
-            own(os.path.join(top, name))
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile by the app
+                own(name, directory)
 
 
 def run_release_command(

@@ -85,6 +85,7 @@ def remove_key(settings: Settings, store: Store, name_or_fingerprint: str) -> Pu
     for key in push_keys(store):
         if name_or_fingerprint in (key.name, key.fingerprint):
             delete_push_key(store, key.fingerprint)
+            limit_key(store, key.fingerprint, [])  # its limits go with it
             store.audit("keys:remove", None, f"{key.name} {key.fingerprint}")
             write_authorized_keys(settings, store)
             return key

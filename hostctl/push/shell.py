@@ -41,11 +41,11 @@ def git_command(settings: Settings, store: Store, original: str | None, key_name
 
 def check_key_reaches(store: Store, key_name: str, app: str) -> None:
     """A key limited to some apps gets the same refusal for any other name, existing or
-    not, so it cannot find out which apps exist. (sshd let the key in, so it is one of
-    the store's; only its limits are looked up.)"""
+    not, so it cannot find out which apps exist. A key the store no longer has (removed
+    while an authorized_keys line still named it) reaches nothing: limits fail closed."""
     found = [k for k in push_keys(store) if k.name == key_name]
     allowed = key_apps(store, found[0].fingerprint) if found else []
-    if allowed and app not in allowed:
+    if not found or (allowed and app not in allowed):
         raise HostctlError(
             f"the push key {key_name} may not push to or fetch {app}",
             "an admin can allow it: `hostctl keys remove NAME`, then `hostctl keys add KEY"

@@ -11,17 +11,17 @@ from pathlib import Path
 
 
 def install_file(
-    path: Path, text: str, mode: int, check: Callable[[str], None] | None = None
+    path: Path, text: str | bytes, mode: int, check: Callable[[str], None] | None = None
 ) -> None:
     """Install ``text`` at ``path`` (root's, ``mode``) atomically; ``check`` may look at
     the temporary file first and raise to leave ``path`` as it was. The temporary name
     starts with a dot: sudo's includedir skips it."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as file:
+        with os.fdopen(fd, "wb") as file:
             os.fchown(fd, 0, 0)
             os.fchmod(fd, mode)
-            file.write(text)
+            file.write(text.encode() if isinstance(text, str) else text)
         if check is not None:
             check(temporary)
         os.replace(temporary, path)

@@ -31,11 +31,14 @@ DEPLOY_SECONDS = Limits("a number of seconds", 0, 6 * 3600, open_minimum=True)
 
 @dataclass(frozen=True)
 class HealthCheck:
-    """The gate a new web container must pass before it gets traffic."""
+    """The gate a new web container must pass before it gets traffic: an HTTP answer on
+    ``path``, or (type uptime, for a web process that is not HTTP) ``seconds`` running."""
 
     path: str = "/"
     timeout: float = 60.0
     content: str | None = None
+    type: str = "http"
+    seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,13 @@ APP_KEYS = (
 
 
 def read_healthcheck(section: Section) -> HealthCheck:
-    section.only("path", "timeout", "content")
+    kind = section.string("type", "http")
+    if kind == "uptime":
+        section.only("type", "seconds")
+        return HealthCheck(type=kind, seconds=section.seconds("seconds", 10.0, HEALTH_SECONDS))
+    if kind != "http":
+        section.fail(section.key_path("type"), "should be http or uptime")
+    section.only("type", "path", "timeout", "content")
     path = section.string("path", "/") or "/"
     if not path.startswith("/"):
         section.fail(section.key_path("path"), "should start with /")

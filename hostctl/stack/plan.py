@@ -11,7 +11,7 @@ import errno
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
 from hostctl.core.templates import render
 from hostctl.core.yaml_sections import Resources, Section
 from hostctl.stack.app_config import AppConfig, HealthCheck, parse_app_config
-from hostctl.stack.appjson import health_from_app_json, load_json
+from hostctl.stack.appjson import AppJson, load_json, parse_app_json
 from hostctl.stack.procfile import parse_procfile
+from hostctl.stack.runtimes import go_version, image_for, node_version, python_version
 
 DEFAULT_PORT = 5000
 MAX_READ = 1024**2  # bytes of a config file read from the repository
@@ -29,6 +30,12 @@ LOOKED_FOR = (
     "Dockerfile, requirements.txt, Pipfile, pyproject.toml (Python), package.json (Node), "
     "go.mod or *.go with package main (Go), index.html (static site)"
 )
+
+WEB_EXAMPLES = {
+    "Python": "web: gunicorn app:app --bind 0.0.0.0:$PORT",
+    "Node": "web: node server.js",
+    "Go": "web: web (the binary of cmd/web)",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class RuntimeSpec:
     health: HealthCheck
     resources: Resources
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    cron: list[dict[str, str]] = field(default_factory=list)  # app.json: schedule, command
+    formation: dict[str, int] = field(default_factory=dict)  # app.json: containers per type
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +63,8 @@ class RuntimeSpec:
             health=HealthCheck(**data["health"]),
             resources=Resources(**data["resources"]),
             stop_timeout=data.get("stop_timeout", DEFAULT_STOP_TIMEOUT),  # older releases
+            cron=data.get("cron", []),
+            formation=data.get("formation", {}),
         )
 
 
@@ -65,6 +76,7 @@ class BuildPlan:
     processes: dict[str, str | None]
     release_command: str | None
     health: HealthCheck
+    app_json: AppJson = field(default_factory=AppJson)
 
     @property
     def generated_dockerfile(self) -> bool:
@@ -78,6 +90,8 @@ class BuildPlan:
             health=self.health,
             resources=self.app_config.resources_over(defaults),
             stop_timeout=self.app_config.stop_timeout,
+            cron=[asdict(job) for job in self.app_json.cron],
+            formation=self.app_json.formation,
         )
 
 
@@ -96,13 +110,12 @@ def plan_build(tree: Path) -> BuildPlan:
             where = "the Procfile" if procfile is not None else "a Procfile"
             raise HostctlError(
                 f"no web process: {where} must have a `web:` line for a {stack} app",
-                "add e.g. `web: gunicorn app:app --bind 0.0.0.0:$PORT` to the Procfile",
+                f"add e.g. `{WEB_EXAMPLES.get(stack, WEB_EXAMPLES['Python'])}` to the Procfile",
             )
         processes["web"] = default_web if isinstance(default_web, str) else None
-    health = config.healthcheck
-    app_json = read_tree_file(tree, "app.json") if health is None else None
-    if app_json is not None:
-        health = health_from_app_json(app_json)
+    app_json_text = read_tree_file(tree, "app.json")
+    app_json = parse_app_json(app_json_text) if app_json_text is not None else AppJson()
+    health = config.healthcheck or app_json.health
     return BuildPlan(
         stack=stack,
         dockerfile=dockerfile,
@@ -110,6 +123,7 @@ def plan_build(tree: Path) -> BuildPlan:
         processes=processes,
         release_command=release_command,
         health=health or HealthCheck(),
+        app_json=app_json,
     )
 
 
@@ -161,21 +175,40 @@ def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
         )
     if (tree / "Dockerfile").is_file():
         return "Dockerfile", None, None
+
+    def read(name: str) -> str | None:
+        return read_tree_file(tree, name)
+
     for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):
         if (tree / manifest).is_file():
-            dockerfile = render("dockerfiles/python.Dockerfile", manifest=manifest, port=port)
+            version = python_version(read)
+            dockerfile = render(
+                "dockerfiles/python.Dockerfile",
+                base=image_for("python", version),
+                has_tomllib=version is None or int(version.split(".")[1]) >= 11,
+                manifest=manifest,
+                port=port,
+            )
             return "Python", False, dockerfile
     if (tree / "package.json").is_file():
         lockfile = next(
             (n for n in ("package-lock.json", "npm-shrinkwrap.json") if (tree / n).is_file()),
             None,
         )
-        dockerfile = render("dockerfiles/node.Dockerfile", lockfile=lockfile, port=port)
+        base = image_for("node", node_version(read))
+        dockerfile = render("dockerfiles/node.Dockerfile", base=base, lockfile=lockfile, port=port)
         return "Node", node_start(tree), dockerfile
     if (tree / "go.mod").is_file() or any(is_go_main(tree, p.name) for p in tree.glob("*.go")):
-        has_go_mod = (tree / "go.mod").is_file()
-        dockerfile = render("dockerfiles/go.Dockerfile", has_go_mod=has_go_mod, port=port)
-        return "Go", None, dockerfile
+        go_mod = read("go.mod")
+        binary = go_default_binary(tree, go_mod)
+        dockerfile = render(
+            "dockerfiles/go.Dockerfile",
+            base=image_for("golang", go_version(read)),
+            has_go_mod=go_mod is not None,
+            binary=binary,
+            port=port,
+        )
+        return "Go", None if binary else False, dockerfile
     if (tree / "index.html").is_file():
         return "static", None, render("dockerfiles/static.Dockerfile", port=port)
     raise HostctlError(
@@ -194,6 +227,35 @@ def node_start(tree: Path) -> str | bool | None:
         if isinstance(candidate, str) and (tree / candidate).is_file():
             return f"node {candidate}"
     return False
+
+
+def go_default_binary(tree: Path, go_mod: str | None) -> str | None:
+    """The binary to run when the Procfile names none: the main package at the root (named,
+    as `go install` names it, after the module path), else the only one under cmd/."""
+    if any(is_go_main(tree, p.name) for p in tree.glob("*.go")):
+        module = re.search(r"^\s*module\s+\"?([^\s\"]+)", go_mod or "", re.M)
+        name = go_binary_name(module[1]) if module else "app"
+        return name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) else None
+    if (tree / "cmd").is_symlink():
+        return None
+    mains = [
+        folder.name
+        for folder in sorted(tree.glob("cmd/*"))
+        if folder.is_dir()
+        and not folder.is_symlink()
+        and any(is_go_main(tree, f"cmd/{folder.name}/{p.name}") for p in folder.glob("*.go"))
+    ]
+    if len(mains) != 1 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", mains[0]):
+        return None
+    return mains[0]
+
+
+def go_binary_name(import_path: str) -> str:
+    """The last element of the path, or the one before a major version suffix (/v2)."""
+    elements = import_path.rstrip("/").split("/")
+    if len(elements) > 1 and re.fullmatch(r"v[2-9]\d*", elements[-1]):
+        return elements[-2]
+    return elements[-1]
 
 
 def is_go_main(tree: Path, name: str) -> bool:

@@ -17,6 +17,22 @@ def limit_key(store: Store, fingerprint: str, apps: list[str]) -> None:
         )
 
 
+NO_APP = "-"  # not an app name: what a key limited to destroyed apps only may reach
+
+
+def forget_app(store: Store, app: str) -> None:
+    """A destroyed app leaves the keys limited to it; one limited to nothing else then
+    reaches no app, not every app, nor a new app of the same name."""
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO push_key_apps (fingerprint, app) SELECT fingerprint, ? FROM"
+            " push_key_apps WHERE app = ? AND fingerprint NOT IN (SELECT fingerprint FROM"
+            " push_key_apps WHERE app != ?)",
+            (NO_APP, app, app),
+        )
+        db.execute("DELETE FROM push_key_apps WHERE app = ?", (app,))
+
+
 def key_apps(store: Store, fingerprint: str) -> list[str]:
     """The apps the key may reach; [] when it may reach every app."""
     rows = store.db.execute(

@@ -233,6 +233,28 @@ def push_key_apps(db: sqlite3.Connection) -> None:
     )
 
 
+def cron_runs(db: sqlite3.Connection) -> None:
+    """Each run of an app.json cron job, with the tail of its output; an unfinished one
+    has no exit code yet."""
+    run(
+        db,
+        """
+        CREATE TABLE cron_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+            schedule TEXT NOT NULL,
+            command TEXT NOT NULL,
+            release INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            exit_code INTEGER,
+            output TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX cron_runs_by_app ON cron_runs (app, command, id)
+        """,
+    )
+
+
 # In the order they apply; a new migration is a new function appended here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     initial_schema,
@@ -241,4 +263,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     unread_backup_state_dropped,
     delivery_digests,
     push_key_apps,
+    cron_runs,
 ]

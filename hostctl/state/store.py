@@ -177,6 +177,19 @@ class Store:
                 [(app, k, v) for k, v in env.items()],
             )
 
+    def add_env(self, app: str, env: dict[str, str]) -> list[str]:
+        """Set the keys the app has no value for; returns those that were set."""
+        added = []
+        with self.transaction() as db:
+            for key, value in env.items():
+                found = db.execute(
+                    "INSERT OR IGNORE INTO env (app, key, value) VALUES (?, ?, ?)",
+                    (app, key, value),
+                )
+                if found.rowcount:
+                    added.append(key)
+        return added
+
     # releases
 
     def new_release(self, app: str, kind: str, trigger: str, **fields: Any) -> Release:

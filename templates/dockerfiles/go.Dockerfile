@@ -1,5 +1,5 @@
 # Rendered by hostctl for a Go app. Commit your own Dockerfile to replace it.
-FROM {{ images.golang }} AS build
+FROM {{ base }} AS build
 WORKDIR /src
 {% if has_go_mod %}
 COPY go.mod go.sum* ./
@@ -9,7 +9,8 @@ COPY . .
 COPY . .
 RUN go mod init app
 {% endif %}
-RUN CGO_ENABLED=0 go build -o /out/app .
+# Every main package, each binary named as Go names it (cmd/web -> web), as on Heroku.
+RUN mkdir -p /out && CGO_ENABLED=0 GOBIN=/out go install ./...
 
 FROM {{ images.debian }}
 ENV PORT={{ port }}
@@ -18,6 +19,8 @@ RUN echo 'app:x:10001:10001::/home/app:/bin/sh' >> /etc/passwd \
     && echo 'app:x:10001:' >> /etc/group \
     && mkdir -p /home/app /data && chown 10001:10001 /home/app /data
 EXPOSE {{ port }}
-CMD ["app"]
-COPY --from=build /out/app /usr/local/bin/app
+{% if binary %}
+CMD ["{{ binary }}"]
+{% endif %}
+COPY --from=build /out/ /usr/local/bin/
 USER 10001:10001

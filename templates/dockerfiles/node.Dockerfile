@@ -1,5 +1,5 @@
 # Rendered by hostctl for a Node app. Commit your own Dockerfile to replace it.
-FROM {{ images.node }}
+FROM {{ base }}
 ENV NODE_ENV=production PORT={{ port }}
 WORKDIR /app
 # An unprivileged user to run as; hostctl makes /data (the app's volume) theirs.

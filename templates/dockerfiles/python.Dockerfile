@@ -1,5 +1,5 @@
 # Rendered by hostctl for a Python app ({{ manifest }}). Commit your own Dockerfile to replace it.
-FROM {{ images.python }}
+FROM {{ base }}
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT={{ port }}
 WORKDIR /app
 # An unprivileged user to run as; hostctl makes /data (the app's volume) theirs.
@@ -17,6 +17,10 @@ COPY Pipfile Pipfile.lock* ./
 RUN pip install pipenv && pipenv requirements > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt && pip uninstall -y pipenv
 COPY . .
+{% elif not has_tomllib %}
+# Python before 3.11 has no tomllib to read the dependencies apart: one layer.
+COPY . .
+RUN pip install .
 {% else %}
 COPY pyproject.toml ./
 # Dependencies first, in their own cached layer; the app itself after the source copy.

@@ -410,6 +410,21 @@ def test_slow_clients_cannot_starve_the_agent(agent):
     assert "event=http-refused client=127.0.0.2 reason='slow headers'" in agent.log()
 
 
+def test_the_edge_is_not_capped_like_one_client(agent):
+    """Deliveries through the tunnel all come from the edge (127.0.0.1): a cap on it would
+    let a few slow senders on the internet lock out GitHub's deliveries."""
+    from_edge = [socket.create_connection(("127.0.0.1", agent.port), 5) for _ in range(30)]
+    try:
+        for sock in from_edge:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")  # headers not finished yet
+        time.sleep(0.5)
+        assert not any(hung_up(s) for s in from_edge), "the edge was capped as one client"
+        assert agent.request("GET", "/health")[0] == 200
+    finally:
+        for sock in from_edge:
+            sock.close()
+
+
 def answers(host: str, port: int) -> bool:
     try:
         socket.create_connection((host, port), timeout=2).close()

@@ -170,6 +170,40 @@ def test_an_outage_during_apps_create_is_repaired_by_sync(
     cli.run("apps", "destroy", app_name, "--yes")
 
 
+def test_read_only_commands_make_no_outside_calls(
+    cli: Hostctl, double: CloudflareDouble, app_name: str
+) -> None:
+    """A sync left pending by an outage waits for the agent, `cloudflare sync` or the next
+    hostname change: looking at apps never calls Cloudflare (a slow API slowed every
+    command, and a second instance on one box acted on the first one's DNS)."""
+    double.add_zone("example.com")
+    connect(cli)
+    double.fail("GET", "dns_records$", 503, times=100)
+    cli.run("apps", "create", app_name, "--domain", f"{app_name}.example.com")
+    double.faults.clear()
+    double.log.clear()
+    for command in (["apps"], ["apps", "info", app_name], ["ps", app_name], ["domains", app_name]):
+        cli.run(*command)
+    cli.run("releases", app_name)
+    cli.run("jobs")
+    assert double.log == []
+    assert "pending" in cli.run("domains", app_name).stdout
+    cli.run("apps", "destroy", app_name, "--yes")
+
+
+def test_a_saved_connection_keeps_the_api_it_was_made_against(
+    cli: Hostctl, double: CloudflareDouble
+) -> None:
+    double.add_zone("example.com")
+    connect(cli)
+    cli.env["CLOUDFLARE_BASE_URL"] = "http://127.0.0.1:9/client/v4"  # another endpoint
+    double.log.clear()
+    cli.run("cloudflare", "sync")
+    assert double.log, "the sync went to the endpoint of the environment, not the connection's"
+    saved = json.loads((cli.root.parent / "etc" / "cloudflare.json").read_text())
+    assert saved["api_url"] == double.url
+
+
 def test_connect_errors_are_clear(cli: Hostctl, double: CloudflareDouble) -> None:
     double.add_zone("example.com")
     wrong = cli.run(

@@ -282,7 +282,7 @@ def assert_nothing_runs_as_root(vps: Vps) -> None:
 ODD_ROOT = "/srv/odd dir,a=b(c)!d#e\\f*g?[h]i%j'k\"l$(id>/root/pwned)`id>/root/pwned`;m"
 
 
-def test_the_wrapper_passes_odd_settings_literally(vps: Vps, app_name: str):
+def test_the_wrapper_passes_odd_settings_literally(vps: Vps, app_name: str, tmp_path: Path):
     """Every character sh, sudoers or its wildcards treat specially, in HOSTCTL_ROOT: the
     push user's sudo runs git-shell as root on exactly that state root, and nothing else."""
     odd = {"HOSTCTL_ROOT": ODD_ROOT}
@@ -290,6 +290,8 @@ def test_the_wrapper_passes_odd_settings_literally(vps: Vps, app_name: str):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/srv" not in vps.read("/etc/sudoers.d/hostctl")
     assert vps.hostctl("apps", "create", app_name, env=odd).returncode == 0
+    key = client_key(tmp_path, "k").with_suffix(".pub").read_text()
+    assert vps.hostctl("keys", "add", "-", "--name", "k", env=odd, input=key).returncode == 0
     fetch = {"SSH_ORIGINAL_COMMAND": f"git-upload-pack '{app_name}'"}
     ran = vps.exec("sudo", "-n", WRAPPER, "k", env=fetch, user="hostctl", check=False)
     assert ran.stdout == "0000", "git-upload-pack ran on the app's repository: " + ran.stderr

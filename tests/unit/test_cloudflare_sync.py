@@ -40,7 +40,9 @@ def host(hostctl_env: Path, double: CloudflareDouble) -> Host:
     host = Host()
     save_connection(
         host.settings,
-        Connection(TOKEN, ACCOUNT, zone_id, "example.com", "example.com", tunnel.id, "box"),
+        Connection(
+            TOKEN, ACCOUNT, zone_id, "example.com", "example.com", tunnel.id, "box", double.url
+        ),
     )
     return host
 

@@ -83,6 +83,15 @@ def test_firewall_allows_the_edge_warns_for_ssh_and_fails_on_anything_else() -> 
     assert firewall_verdict([(ip_address("::"), 80)], 8080).status == "fail"
 
 
+def test_the_box_firewall_decides_whether_public_ssh_is_open() -> None:
+    ssh = [(ip_address("0.0.0.0"), 22), (ip_address("::"), 22)]
+    still_open = firewall_verdict(ssh, 80, "ssh-open")
+    assert still_open.status == "warn"
+    assert still_open.detail == "public SSH still open (SSH over Tailscale not verified)"
+    assert firewall_verdict(ssh, 80, "closed").status == "ok"
+    assert firewall_verdict([*ssh, (ip_address("0.0.0.0"), 3000)], 80, "closed").status == "fail"
+
+
 @pytest.fixture
 def tailscale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in `tailscale` first on PATH: prints status.json, or fails like a stopped

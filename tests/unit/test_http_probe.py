@@ -80,6 +80,23 @@ def test_one_deadline_covers_the_whole_request(slow_drip: str) -> None:
     assert took < 3, f"a slow body kept the probe {took:.1f} s past its 1 s deadline"
 
 
+@pytest.fixture
+def header_drip() -> Iterator[str]:
+    def answer(conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 100:  # never a whole header
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+
+    yield from serve(answer)
+
+
+def test_headers_dripped_byte_by_byte_never_outlast_the_deadline(header_drip: str) -> None:
+    started = time.monotonic()
+    with health_probe(deadline_seconds=1.0) as probe, pytest.raises(ProbeError, match="Timeout"):
+        probe(header_drip)
+    assert time.monotonic() - started < 2
+
+
 def test_a_refused_connection_is_a_probe_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

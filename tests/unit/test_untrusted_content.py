@@ -210,3 +210,23 @@ def test_markup_in_commit_subjects_and_app_output_is_printed_literally(monkeypat
     text = out.getvalue()
     assert "fix [/bold] and [red]this[/red]" in text
     assert "[/bold] [link=x]y[/link]" in text
+
+
+def test_a_link_through_another_link_is_refused_whatever_the_order() -> None:
+    """normpath sees d/y/d/y/../../../../etc/passwd as inside the tree, but d/y links to ..,
+    so the kernel would climb out (the reviewer's escape)."""
+    import tarfile
+
+    from hostctl.adapters.git import check_members
+
+    def link(name: str, target: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        return info
+
+    directory = tarfile.TarInfo("d")
+    directory.type = tarfile.DIRTYPE
+    escape = "d/y/d/y/d/y/d/y/../../../../../../../../etc/passwd"
+    with pytest.raises(HostctlError, match="through another link"):
+        check_members([link("a", escape), directory, link("d/y", "..")])
+    check_members([link("a", "d/file"), directory, link("d/y", "..")])  # plain ones pass

@@ -1,0 +1,72 @@
+"""The Cloudflare step: `hostctl cloudflare connect` with the token and domain setup was
+given. cloudflared then runs as a container with a restart policy (Docker starts it again
+after a crash or a reboot), its tunnel token in its environment, never in argv."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from hostctl.cloudflare.connect import connect, connector_name
+from hostctl.cloudflare.sync import api_for
+from hostctl.core import labels
+from hostctl.core.errors import HostctlError
+from hostctl.core.names import check_hostname
+from hostctl.credentials.cloudflare import load_connection, load_state
+from hostctl.host import Host
+from hostctl.settings import Settings
+from hostctl.setup.answers import Answers
+from hostctl.setup.steps import Step
+
+
+def steps(settings: Settings, answers: Answers) -> list[Step]:
+    token, domain = answers.cloudflare_token, answers.domain
+    if token is None:
+        return []
+    if domain is None:
+        raise HostctlError(
+            "a Cloudflare token was given without the domain to serve",
+            "give the domain too (`hostctl setup --domain example.com`)",
+        )
+
+    @cache  # opened on first use: `steps` itself touches nothing
+    def host() -> Host:
+        return Host(settings)
+
+    return [
+        Step(
+            name="cloudflare",
+            goal=f"a tunnel for {domain} exists, its DNS and ingress are synced, and "
+            "cloudflared runs for it (restarted by Docker)",
+            check=lambda: connected(host(), token.strip(), check_hostname(domain)),
+            apply=lambda: start(host(), token, domain),
+        )
+    ]
+
+
+def connected(host: Host, token: str, domain: str) -> bool:
+    connection = load_connection(host.settings)
+    if connection is None or connection.token != token or connection.domain != domain:
+        return False
+    found = host.docker.state(connector_name(host), host.network)
+    if (
+        found is None
+        or found.status != "running"
+        or found.labels.get(labels.TUNNEL) != connection.tunnel_id
+        or not load_state(host.settings).complete
+    ):
+        return False
+    try:
+        tunnel = api_for(connection).tunnel(connection.account_id, connection.tunnel_id)
+    except HostctlError:
+        return False  # apply connects again, and says what Cloudflare answers
+    return tunnel is not None
+
+
+def start(host: Host, token: str, domain: str) -> None:
+    result = connect(host, token, domain)
+    if result.connector.startswith("not started"):
+        said = [w for w in result.warnings if w.startswith("cloudflared was not started")]
+        raise HostctlError(
+            said[0] if said else f"cloudflared is {result.connector}",
+            "once the image can be pulled, run `hostctl setup` again",
+        )

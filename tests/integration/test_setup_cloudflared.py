@@ -1,0 +1,104 @@
+"""The Cloudflare setup step in-process, against the Cloudflare double, with the real
+Docker engine and Caddy. cloudflared's image cannot be pulled here, so the connector runs
+a stand-in image (a local image that sleeps, built and labelled by the test): what is
+checked is how hostctl starts it, its token in the environment and never in argv, and
+Docker's restart policy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hostctl.cloudflare import connect
+from hostctl.core.errors import HostctlError
+from hostctl.settings import Settings
+from hostctl.setup import cloudflared
+from hostctl.setup.answers import Answers
+from hostctl.setup.steps import StepResult, run_steps
+from tests.doubles.cloudflare import TOKEN, CloudflareDouble
+from tests.harness.env import NAMESPACE, remove_labelled, stop_caddy
+
+pytestmark = pytest.mark.integration
+NS = f"{NAMESPACE}u"  # hostctl_env's namespace
+STAND_IN = f"{NS}/cloudflared-standin:1"
+
+
+@pytest.fixture
+def box(
+    engine: None, hostctl_env: Path, double: CloudflareDouble, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CloudflareDouble]:
+    subprocess.run(
+        [
+            *("docker", "build", "-q", "-t", STAND_IN, "--label"),
+            *(f"io.hostctl.namespace={NS}", "-"),
+        ],
+        input=b'FROM caddy:2.6\nENTRYPOINT ["sh", "-c", "exec sleep infinity", "cloudflared"]\n',
+        capture_output=True,
+        check=True,
+    )
+    monkeypatch.setattr(connect, "IMAGE", STAND_IN)
+    (hostctl_env / "etc").mkdir(exist_ok=True)
+    (hostctl_env / "etc" / "hostctl.yml").write_text("domain: example.com\n")
+    try:
+        yield double
+    finally:
+        stop_caddy(hostctl_env)
+        remove_labelled(NS)
+
+
+def run(answers: Answers) -> list[StepResult]:
+    return run_steps(cloudflared.steps(Settings.from_env(), answers), lambda _: None)
+
+
+def inspect(name: str) -> dict[str, object]:
+    done = subprocess.run(["docker", "inspect", name], capture_output=True, text=True, check=True)
+    return dict(json.loads(done.stdout)[0])
+
+
+def test_connects_and_runs_cloudflared_with_the_token_in_its_environment(
+    box: CloudflareDouble,
+) -> None:
+    zone = box.add_zone("example.com")
+    answers = Answers(domain="example.com", cloudflare_token=TOKEN)
+    assert [r.status for r in run(answers)] == ["applied"]
+    (tunnel,) = box.live_tunnels()
+    target = f"{tunnel['id']}.cfargotunnel.com"
+    assert ("CNAME", "hooks.example.com", target, True) in {r[:4] for r in box.dns(zone)}
+
+    found = inspect(f"{NS}-cloudflared")
+    config, host_config = found["Config"], found["HostConfig"]
+    assert isinstance(config, dict) and isinstance(host_config, dict)
+    tokens = [e for e in config["Env"] if e.startswith("TUNNEL_TOKEN=")]
+    assert len(tokens) == 1 and len(tokens[0]) > len("TUNNEL_TOKEN=")
+    secret = tokens[0].removeprefix("TUNNEL_TOKEN=")
+    argv = [*(config.get("Entrypoint") or []), *config["Cmd"], *map(str, found["Args"])]  # type: ignore[call-overload]
+    assert config["Cmd"] == ["tunnel", "--no-autoupdate", "run"]
+    assert not any(secret in arg or TOKEN in arg for arg in argv)
+    assert host_config["RestartPolicy"]["Name"] == "unless-stopped"  # type: ignore[index]
+
+    assert [r.status for r in run(answers)] == ["ok"], "a second run sees it all in place"
+    assert [t["id"] for t in box.live_tunnels()] == [tunnel["id"]]
+
+    subprocess.run(["docker", "stop", f"{NS}-cloudflared"], capture_output=True, check=True)
+    assert [r.status for r in run(answers)] == ["applied"], "a stopped connector is restarted"
+    assert [t["id"] for t in box.live_tunnels()] == [tunnel["id"]]
+
+
+def test_a_refused_token_fails_naming_the_step(box: CloudflareDouble) -> None:
+    box.add_zone("example.com")
+    with pytest.raises(HostctlError) as raised:
+        run(Answers(domain="example.com", cloudflare_token="refused-token"))
+    assert raised.value.message.startswith(
+        "setup step 'cloudflare' failed: Cloudflare rejected the API token"
+    )
+    assert "refused-token" not in raised.value.message
+    assert box.live_tunnels() == []
+    assert not Settings.from_env().paths.cloudflare_connection.exists()
+
+
+def test_skipped_without_a_token(hostctl_env: Path) -> None:
+    assert cloudflared.steps(Settings.from_env(), Answers(domain="example.com")) == []
