@@ -4,6 +4,7 @@ this hostctl on that box and run the same setup there."""
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +116,8 @@ def setup(
         return
 
     from hostctl.push.shell import USAGE
-    from hostctl.setup.box import setup_this_box
-    from hostctl.setup.questions import equivalent_command, resolve
+    from hostctl.setup.box import setup_notes, setup_this_box
+    from hostctl.setup.questions import OFFSITE_SECRET_ENV, equivalent_command, resolve
 
     if secrets_from is not None:
         given = handed_secrets(secrets_from) | {k: v for k, v in given.items() if v}
@@ -125,9 +126,15 @@ def setup(
     if interactive and any(given.get(q.field) is None for q in QUESTIONS):
         click.echo("A few questions; Enter skips one (answer it later by running setup again).")
     answers = resolve(given, ask if interactive else None)
+    if interactive and answers.offsite and not os.environ.get(OFFSITE_SECRET_ENV):
+        os.environ[OFFSITE_SECRET_ENV] = click.prompt(
+            "Secret access key of the offsite store", hide_input=True
+        ).strip()
     setup_this_box(functools.partial(show, plan=dry_run), answers, check_only, dry_run)
     if looking:
         return
+    for note in setup_notes(answers):
+        click.echo(note)
     click.echo(f"Add who may push with `hostctl keys add KEY.pub`, then: {USAGE}")
     if interactive:
         print_equivalent(equivalent_command(answers))
@@ -141,13 +148,15 @@ def stdin_is_terminal() -> bool:
 
 def handed_secrets(path: Path) -> dict[str, Any]:
     """The secrets file `hostctl setup USER@HOST` uploaded, read once and removed."""
-    from hostctl.setup.questions import read_secrets
+    from hostctl.setup.questions import OFFSITE_SECRET_ENV, read_secrets
 
     try:
         text = path.read_text()
     finally:
         path.unlink(missing_ok=True)
     by_env = read_secrets(text)
+    if OFFSITE_SECRET_ENV in by_env:  # the backup step reads it from there, as given here
+        os.environ[OFFSITE_SECRET_ENV] = by_env[OFFSITE_SECRET_ENV]
     return {q.field: by_env[q.env] for q in QUESTIONS if q.env in by_env}
 
 
@@ -175,10 +184,13 @@ def setup_there(ctx: click.Context, box: Target, check_only: bool, trust: bool) 
 
     from hostctl.cli.remote import confirm, this_terminal
     from hostctl.remote import run_hostctl
+    from hostctl.setup.questions import OFFSITE_SECRET_ENV
     from hostctl.setup.remote import setup_remote
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     args, secrets = forwarded(ctx)
+    if os.environ.get(OFFSITE_SECRET_ENV):
+        secrets[OFFSITE_SECRET_ENV] = os.environ[OFFSITE_SECRET_ENV]
     if check_only:
         ctx.exit(
             run_hostctl(box, ["setup", *args], this_terminal(), interactive, confirm(ctx, trust))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from hostctl.core.errors import HostctlError
 from hostctl.core.paths import DOCKER_DAEMON_JSON, OS_RELEASE, SYSTEMD_UNITS
 from hostctl.settings import Settings
+from hostctl.setup import backups, cloudflared, firewall, github, tailscale
 from hostctl.setup.answers import Answers
 from hostctl.setup.domain import domain_step
 from hostctl.setup.engine import engine_steps
@@ -19,11 +20,14 @@ from hostctl.setup.steps import Step, StepResult, run_steps
 from hostctl.state import Store
 from hostctl.state.keys import PushKey, push_keys
 
-# ---- Steps 6 to 10: Tailscale, Cloudflare (cloudflared), GitHub, firewall, backups. -------
-# Each comes from its own module as `steps(settings, answers) -> list[Step]`
-# (hostctl/setup/tailscale.py, cloudflared.py, github.py, firewall.py, backups.py); they
-# are listed here, in that order, once they are on main.
-NETWORK_STEPS: list[Callable[[Settings, Answers], list[Step]]] = []
+# Steps 6 to 10, from the answers: each module's `steps(settings, answers)`.
+NETWORK_STEPS: list[Callable[[Settings, Answers], list[Step]]] = [
+    tailscale.steps,
+    cloudflared.steps,
+    github.steps,
+    firewall.steps,
+    backups.steps,
+]
 
 
 def box_steps(settings: Settings, answers: Answers) -> list[Step]:
@@ -62,6 +66,17 @@ def setup_this_box(
     if missing and check_only:
         raise HostctlError(f"not done yet: {', '.join(missing)}", "run `hostctl setup` as root")
     return results
+
+
+def setup_notes(answers: Answers) -> list[str]:
+    """What to know once every step is done (a Tailscale key that expires, public SSH
+    left open), from the steps that ran."""
+    found = []
+    if answers.tailscale_auth_key:
+        found += tailscale.notes()
+    if answers.firewall:
+        found += firewall.notes()
+    return found
 
 
 def stored_push_keys(settings: Settings) -> list[PushKey]:

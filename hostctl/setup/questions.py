@@ -67,7 +67,11 @@ QUESTIONS = (
         yes_no=True,
     ),
 )
-SECRET_ENV = {q.env for q in QUESTIONS if q.secret}
+# The offsite store's secret key: asked with the offsite target when it is not in the
+# environment, and handed to the box like the tokens.
+# (hostctl.setup.backups.SECRET_ENV; not imported: the CLI reads this module on start)
+OFFSITE_SECRET_ENV = "HOSTCTL_OFFSITE_SECRET"  # noqa: S105 (the variable's name)
+SECRET_ENV = {q.env for q in QUESTIONS if q.secret} | {OFFSITE_SECRET_ENV}
 
 Ask = Callable[[Question], Any]  # the answer, or None to skip
 
@@ -110,6 +114,8 @@ def equivalent_command(answers: Answers) -> tuple[str, list[str]]:
             env.append(question.env)
         else:
             argv += [question.flag, value]
+            if question.field == "offsite":
+                env.append(OFFSITE_SECRET_ENV)
     return shlex.join(argv), env
 
 

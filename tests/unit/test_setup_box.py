@@ -5,6 +5,7 @@ Caddy hostctl starts, and skipped steps."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,14 @@ from hostctl.core.errors import HostctlError
 from hostctl.host import Host
 from hostctl.server_config import load_server_config
 from hostctl.settings import Settings
+from hostctl.setup import backups
 from hostctl.setup.answers import Answers
+from hostctl.setup.box import box_steps
 from hostctl.setup.domain import domain_step
 from hostctl.setup.engine import daemon_settings_ok, engine_steps, wanted_settings
 from hostctl.setup.os_check import os_step
 from hostctl.setup.questions import (
+    OFFSITE_SECRET_ENV,
     QUESTIONS,
     equivalent_command,
     read_secrets,
@@ -148,7 +152,7 @@ def test_the_equivalent_command_names_the_secrets_env_vars_never_their_values():
         "hostctl setup --non-interactive --domain example.com "
         "--offsite s3://KEY@s3.example.com/bucket --firewall"
     )
-    assert env == ["CLOUDFLARE_API_TOKEN", "TS_AUTHKEY", "GITHUB_TOKEN"]
+    assert env == ["CLOUDFLARE_API_TOKEN", "TS_AUTHKEY", "GITHUB_TOKEN", "HOSTCTL_OFFSITE_SECRET"]
     login, _ = equivalent_command(Answers(tailscale_auth_key="login"))
     assert login == "hostctl setup --non-interactive --tailscale-auth-key login --no-firewall"
 
@@ -158,6 +162,45 @@ def test_secrets_travel_as_env_var_lines():
     secrets = secrets_of(answers)
     text = "".join(f"{k}={v}\n" for k, v in secrets.items()) + "PATH=/evil\n"
     assert read_secrets(text) == {"CLOUDFLARE_API_TOKEN": "cf=x", "GITHUB_TOKEN": "ghp_x"}
+
+
+def test_the_steps_run_core_first_then_the_answers_steps_in_order():
+    answers = Answers(
+        domain="example.com",
+        cloudflare_token="cf_x",
+        tailscale_auth_key="login",
+        github_token="ghp_x",
+        offsite="s3://KEY@s3.example.com/bucket",
+        firewall=True,
+    )
+    names = [step.name for step in box_steps(Settings.from_env(), answers)]
+    assert names[0].startswith("os ")
+    assert names[1].startswith("packages docker")
+    core = [
+        "docker settings /etc/docker/daemon.json",
+        "docker engine docker.service",
+        f"domain example.com in {Settings.from_env().paths.server_config}",
+        "caddy.service masked",
+        "edge hostctl-caddy.service",
+        "agent hostctl-agent.service",
+        "packages sudo openssh-server",
+        "user hostctl",
+    ]
+    assert names[2 : 2 + len(core)] == core
+    rest = names[2 + len(core) :]
+    order = ["tailscale up", "cloudflare", "github", "firewall", "offsite target"]
+    assert [name for name in rest if name in order] == order
+    assert rest.index("authorized_keys of hostctl") < rest.index("tailscale package")
+    plain = [step.name for step in box_steps(Settings.from_env(), Answers())]
+    assert not any(
+        name.startswith(("tailscale", "cloudflare", "github", "firewall", "domain"))
+        for name in plain
+    )
+
+
+def test_the_offsite_secret_is_handed_over_under_the_name_the_backup_step_reads():
+    assert OFFSITE_SECRET_ENV == backups.SECRET_ENV
+    assert read_secrets(f"{OFFSITE_SECRET_ENV}=s3cret\n") == {OFFSITE_SECRET_ENV: "s3cret"}
 
 
 def run_setup(monkeypatch, args, terminal=False, input=""):
@@ -280,3 +323,15 @@ def test_hostctl_starts_caddy_through_systemd_once_its_unit_runs_this_state(monk
     assert isinstance(Host(Settings.from_env()).caddy.process, PidFile)
     monkeypatch.setattr(hostctl.host, "systemd_running", lambda: False)
     assert isinstance(Host(settings).caddy.process, PidFile)
+
+
+def test_an_offsite_target_typed_in_asks_for_its_secret_without_echo(monkeypatch):
+    monkeypatch.setenv(OFFSITE_SECRET_ENV, "")  # restored after the test
+    typed = "\n\n\ns3://KEY@s3.example.com/bucket\nn\ns3cret\n"
+    result, ran = run_setup(monkeypatch, [], terminal=True, input=typed)
+    assert result.exit_code == 0, result.output
+    assert ran == [Answers(offsite="s3://KEY@s3.example.com/bucket")]
+    assert "Secret access key of the offsite store" in result.output
+    assert "s3cret" not in result.output
+    assert os.environ[OFFSITE_SECRET_ENV] == "s3cret"
+    assert "(with HOSTCTL_OFFSITE_SECRET set in its environment)" in result.output
