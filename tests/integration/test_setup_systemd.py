@@ -25,7 +25,8 @@ from tests.integration.test_remote import laptop_env
 pytestmark = pytest.mark.integration
 
 APP_IMAGE = "python:3.11-slim-bookworm"  # examples/hello's base image
-FAKE_TOKEN = "ghp_systemdvps_not_a_real_token"
+# handed to the box like a token; with no offsite target given, no step uses it
+FAKE_SECRET = "systemdvps-not-a-real-secret"
 UNITS = ("docker", "hostctl-caddy", "hostctl-agent")
 
 
@@ -50,12 +51,12 @@ def box(image: str) -> Iterator[SystemdVps]:
 def set_up(
     box: SystemdVps, tmp_path_factory: pytest.TempPathFactory
 ) -> subprocess.CompletedProcess[str]:
-    """`hostctl setup root@BOX --non-interactive` from a laptop, a token in its env."""
+    """`hostctl setup root@BOX --non-interactive` from a laptop, a secret in its env."""
     home = tmp_path_factory.mktemp("laptop")
     key = client_key(home, "root")
     script = "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
     box.exec("sh", "-c", script, input=Path(f"{key}.pub").read_text())
-    env = laptop_env(home) | {"GITHUB_TOKEN": FAKE_TOKEN}
+    env = laptop_env(home) | {"HOSTCTL_OFFSITE_SECRET": FAKE_SECRET}
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -106,15 +107,15 @@ def test_setup_from_a_laptop_installs_the_engine_the_edge_and_the_agent_as_servi
     caddies = box.exec("pgrep", "-a", "caddy").stdout.strip().splitlines()
     assert len(caddies) == 1, caddies
     assert caddies[0].startswith(f"{box.main_pid('hostctl-caddy')} /usr/bin/caddy run --config")
-    # the token went to the box in a file that is gone, never on a command line or disk
+    # the secret went to the box in a file that is gone, never on a command line or disk
     assert (
         box.exec("sh", "-c", "ls -d /tmp/hostctl-secrets.* 2>/dev/null", check=False).stdout == ""
     )
     found = box.exec(
-        "grep", "-rl", FAKE_TOKEN, "/etc", "/var/lib/hostctl", "/root", "/tmp", check=False
+        "grep", "-rl", FAKE_SECRET, "/etc", "/var/lib/hostctl", "/root", "/tmp", check=False
     )
     assert found.stdout == "", found.stdout
-    assert FAKE_TOKEN not in set_up.stdout + set_up.stderr
+    assert FAKE_SECRET not in set_up.stdout + set_up.stderr
 
 
 def test_a_deploy_is_served_and_comes_back_after_kills_and_a_reboot(box, set_up):
