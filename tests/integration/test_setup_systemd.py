@@ -137,6 +137,8 @@ def test_a_deploy_is_served_and_comes_back_after_kills_and_a_reboot(box, set_up)
         wait_for(functools.partial(active, box, unit), f"{unit} active")
     wait_for(lambda: served(box), "hello served after the reboot")
     wait_for(functools.partial(agent_healthy, box), "the agent's /health after the reboot")
+    caddies = box.exec("pgrep", "-a", "caddy").stdout.strip().splitlines()
+    assert caddies == [f"{box.main_pid('hostctl-caddy')} {caddies[0].split(' ', 1)[1]}"]
 
 
 def agent_healthy(box: SystemdVps) -> bool:
@@ -182,6 +184,16 @@ def test_a_run_killed_midway_resumes(box, set_up):
     box.exec("rm", "/etc/docker/daemon.json")
     box.exec("systemctl", "disable", "--now", "hostctl-agent")
     box.exec("rm", "/etc/systemd/system/hostctl-agent.service")
+    plan = box.exec("hostctl", "setup", "--dry-run")  # prints the plan, changes nothing
+    assert "todo     docker settings /etc/docker/daemon.json  (" in plan.stdout, plan.stdout
+    assert "todo     agent hostctl-agent.service  (" in plan.stdout, plan.stdout
+    assert "ok       edge hostctl-caddy.service" in plan.stdout, plan.stdout
+    assert box.exec("test", "-e", "/etc/docker/daemon.json", check=False).returncode == 1
+    assert (
+        box.exec("test", "-e", "/etc/systemd/system/hostctl-agent.service", check=False).returncode
+        == 1
+    )
+    assert not active(box, "hostctl-agent")
     started = box.exec(
         "sh", "-c", "setsid hostctl setup --non-interactive > /tmp/killed.log 2>&1 & echo $!"
     )
