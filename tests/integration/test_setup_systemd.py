@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -261,3 +264,52 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(box, set_up):
     assert "Traceback" not in full.stderr
     again = box.exec("hostctl", "setup", "--non-interactive")
     assert "applied  docker settings /etc/docker/daemon.json" in again.stdout
+
+
+def test_questions_asked_in_a_terminal_from_a_laptop_end_with_the_command(box, set_up, tmp_path):
+    """Through `hostctl setup root@BOX` in a terminal: the box's questions appear on the
+    laptop, Enter skips one, and the run ends with the same setup as one command."""
+    assert set_up.returncode == 0
+    key = client_key(tmp_path, "root")
+    box.exec("sh", "-c", "cat >> /root/.ssh/authorized_keys", input=Path(f"{key}.pub").read_text())
+    main, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
+            *("-i", str(key), "--trust-host-key"),
+        ],
+        env=laptop_env(tmp_path / "home"),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    answers = [
+        (b"Domain for your apps", b"example.com\r"),
+        (b"Cloudflare API token", b"\r"),
+        (b"Tailscale auth key", b"\r"),
+        (b"GitHub token", b"\r"),
+        (b"Offsite backup target", b"\r"),
+        (b"Turn on the firewall", b"n\r"),
+    ]
+    seen = b""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if select.select([main], [], [], 1)[0]:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if answers and answers[0][0] in seen.rsplit(b"\n", 1)[-1]:
+            os.write(main, answers.pop(0)[1])
+    os.close(main)
+    output = seen.decode(errors="replace").replace("\r\n", "\n")
+    assert process.wait(timeout=30) == 0, output
+    assert answers == [], output
+    assert "applied  domain example.com in /etc/hostctl/hostctl.yml" in output
+    assert "hostctl setup --non-interactive --domain example.com --no-firewall" in output
+    assert "domain: example.com" in box.read("/etc/hostctl/hostctl.yml")
