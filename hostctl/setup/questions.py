@@ -119,16 +119,6 @@ def equivalent_command(answers: Answers) -> tuple[str, list[str]]:
     return shlex.join(argv), env
 
 
-def secrets_of(answers: Answers) -> dict[str, str]:
-    """The answers that are secrets, by env var name."""
-    found = {}
-    for question in QUESTIONS:
-        value = getattr(answers, question.field)
-        if question.secret and value:
-            found[question.env] = value
-    return found
-
-
 def read_secrets(text: str) -> dict[str, str]:
     """NAME=value lines (as `hostctl setup USER@HOST` hands secrets to the box)."""
     found = {}

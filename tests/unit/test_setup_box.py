@@ -31,7 +31,6 @@ from hostctl.setup.questions import (
     equivalent_command,
     read_secrets,
     resolve,
-    secrets_of,
 )
 from hostctl.setup.services import caddy_unit_text, service_steps
 from hostctl.setup.steps import Step, StepResult, run_steps
@@ -157,10 +156,8 @@ def test_the_equivalent_command_names_the_secrets_env_vars_never_their_values():
     assert login == "hostctl setup --non-interactive --tailscale-auth-key login --no-firewall"
 
 
-def test_secrets_travel_as_env_var_lines():
-    answers = Answers(domain="example.com", cloudflare_token="cf=x", github_token="ghp_x")
-    secrets = secrets_of(answers)
-    text = "".join(f"{k}={v}\n" for k, v in secrets.items()) + "PATH=/evil\n"
+def test_secrets_travel_as_env_var_lines_and_nothing_else_is_taken():
+    text = "CLOUDFLARE_API_TOKEN=cf=x\nGITHUB_TOKEN=ghp_x\nPATH=/evil\nnonsense\n"
     assert read_secrets(text) == {"CLOUDFLARE_API_TOKEN": "cf=x", "GITHUB_TOKEN": "ghp_x"}
 
 
