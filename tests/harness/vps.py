@@ -108,6 +108,11 @@ class Vps:
         subprocess.run(
             [
                 *("docker", "run", "--detach", "--name", box.name, "--network=host"),
+                # root on a box may change its firewall: hostctl keeps app containers off
+                # the host with rules commented with the box's namespace (removed at the end)
+                "--cap-add=NET_ADMIN",
+                # and bound its builds' processes with a cgroup (removed at the end too)
+                "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
                 f"--label=io.hostctl.namespace={namespace}",
                 "--label=io.hostctl.test=vps",
                 f"--env=HOSTCTL_NAMESPACE={namespace}",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hostctl.adapters.docker import ContainerSpec, Docker
+from hostctl.adapters.docker import BuildLimits, ContainerSpec, Docker
 from hostctl.core.templates import base_images
 from tests.harness.env import NAMESPACE, free_port
 from tests.harness.hostctl import http_get
@@ -27,7 +27,7 @@ def test_build_run_and_proxy_through_caddy(engine, tmp_path):
     )
     tag = f"{NAMESPACE}/smoke:1"
     lines: list[str] = []
-    docker.build(context, tag, labels, lines.append)
+    docker.build(context, tag, labels, lines.append, BuildLimits(timeout=300, memory=1024**3))
     assert any("Successfully tagged" in line or "naming to" in line for line in lines)
 
     docker.ensure_network(network, labels)
