@@ -8,7 +8,8 @@
 # when one is on PATH already), starts the Docker engine if none runs, installs
 # hostctl into /opt/hostctl (a virtualenv; `hostctl` is linked into /usr/local/bin), makes
 # sure the base images exist (pulling them, or building stand-ins with scripts/offline-images
-# where no registry is reachable), runs `hostctl setup` (the push user for `git push`), then
+# where no registry is reachable), runs `hostctl setup --non-interactive` (the engine's
+# settings, Caddy and the agent as systemd services where systemd runs, the push user), then
 # creates the app `hello` from examples/hello, deploys it and prints its URL. Re-running it
 # is safe: every step checks before it acts.
 #
@@ -64,10 +65,12 @@ else
   info "wrote $etc/hostctl.yml (edge on port ${HOSTCTL_HTTP_PORT:-80})"
 fi
 
-stage "push user"
-# The git-shell wrapper it writes names the settings hostctl runs with; the edge port is in
-# the server config from now on, so it is not one of them.
-env -u HOSTCTL_HTTP_PORT hostctl setup | sed 's/^/    /'
+stage "hostctl setup"
+# Without questions (answer them later with `hostctl setup`). Without systemd as PID 1 (a
+# container) the service steps say so and pass: hostctl starts Caddy itself. The git-shell
+# wrapper it writes names the settings hostctl runs with; the edge port is in the server
+# config from now on, so it is not one of them.
+env -u HOSTCTL_HTTP_PORT hostctl setup --non-interactive | sed 's/^/    /'
 
 stage "example app"
 if ! hostctl apps info hello >/dev/null 2>&1; then

@@ -8,9 +8,11 @@ import secrets
 from functools import cached_property
 
 from hostctl.adapters import firewall
-from hostctl.adapters.caddy import Caddy, PidFile
+from hostctl.adapters.caddy import Caddy, CaddyProcess, PidFile, SystemdUnit, unit_runs
 from hostctl.adapters.docker import Docker
+from hostctl.adapters.system import systemd_running
 from hostctl.core import labels
+from hostctl.core.paths import CADDY_UNIT, SYSTEMD_UNITS
 from hostctl.settings import Settings
 from hostctl.state import Store
 
@@ -27,8 +29,17 @@ class Host:
     @cached_property
     def caddy(self) -> Caddy:
         paths = self.settings.paths
-        process = PidFile(paths.caddy_pid)  # a systemd-run Caddy is another CaddyProcess
-        return Caddy(paths.caddy, self.settings.http_port, paths.caddy_start_lock, process)
+        return Caddy(
+            paths.caddy, self.settings.http_port, paths.caddy_start_lock, self.caddy_process()
+        )
+
+    def caddy_process(self) -> CaddyProcess:
+        """systemd's unit once `hostctl setup` installed it for this state directory (and
+        systemd runs); else a Caddy hostctl starts itself."""
+        config = self.settings.paths.caddy / "caddy.json"
+        if systemd_running() and unit_runs(SYSTEMD_UNITS / CADDY_UNIT, config):
+            return SystemdUnit(CADDY_UNIT)
+        return PidFile(self.settings.paths.caddy_pid)
 
     @property
     def network(self) -> str:

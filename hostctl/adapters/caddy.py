@@ -4,7 +4,7 @@ Caddy runs as a host process (not a container): it reaches app containers by the
 address on hostctl's private Docker network, and no app port is published on the host.
 Each app has one route addressed by ``@id``; a swap is a single PATCH of its upstreams.
 There is only ever one Caddy per state directory: hostctl knows it (``CaddyProcess``: a
-pid file today, a service manager later), starts one under a lock, and never starts a
+pid file, or the systemd unit `hostctl setup` installs), starts one under a lock, and never starts a
 second beside one that is alive but does not answer (both would bind the port).
 An address being drained is parked in a route no request matches, so Caddy keeps its
 in-flight counter (``/reverse_proxy/upstreams``) until the requests finish.
@@ -12,6 +12,7 @@ in-flight counter (``/reverse_proxy/upstreams``) until the requests finish.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import os
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from hostctl.adapters.system import run
 from hostctl.core.errors import HostctlError
 from hostctl.core.locks import file_lock
 from hostctl.core.private_files import write_private, write_private_text
@@ -57,8 +59,8 @@ def route_id(app: str) -> str:
 
 
 class CaddyProcess(Protocol):
-    """Who runs Caddy and knows its process: hostctl itself with a pid file (today), or a
-    service manager such as systemd (whose unit holds the command and environment)."""
+    """Who runs Caddy and knows its process: hostctl itself with a pid file, or systemd
+    (whose unit holds the command and environment)."""
 
     def pid(self) -> int | None:
         """Our Caddy's pid while it is alive, else None."""
@@ -124,6 +126,53 @@ class PidFile:
 
     def record(self, pid: int) -> None:
         write_private_text(self.path, f"{pid}\n")
+
+
+@dataclass(frozen=True)
+class SystemdUnit:
+    """A Caddy that systemd runs as ``unit`` (written by `hostctl setup` with the same
+    command and environment as ``Caddy.start`` would use): hostctl starts it through
+    systemctl, never spawns one itself, and the unit's main process is ours."""
+
+    unit: str
+
+    def pid(self) -> int | None:
+        shown = run("systemctl", "show", "--property=MainPID", "--value", self.unit).strip()
+        return int(shown) if shown.isdigit() and int(shown) > 0 else None
+
+    def launch(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        with contextlib.suppress(HostctlError):  # a unit that gave up may start again
+            run("systemctl", "reset-failed", self.unit)
+        run("systemctl", "restart", self.unit)
+
+
+def unit_runs(unit_file: Path, config_file: Path) -> bool:
+    """Does this unit file run the Caddy of this state directory (not another instance's)?"""
+    try:
+        return f"--config {config_file}\n" in unit_file.read_text()
+    except OSError:
+        return False
+
+
+def caddy_command(binary: str, config_file: Path) -> list[str]:
+    return [binary, "run", "--config", str(config_file)]
+
+
+def caddy_environment(state_dir: Path) -> dict[str, str]:
+    """Caddy's own environment, not hostctl's: that may hold API tokens."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(state_dir),
+        "XDG_CONFIG_HOME": str(state_dir),
+        "XDG_DATA_HOME": str(state_dir),
+    }
+
+
+def read_tail(log: Path) -> list[str]:
+    try:
+        return log.read_text(errors="replace").splitlines()[-5:]
+    except FileNotFoundError:
+        return ["(no log yet)"]
 
 
 def process_state(pid: int) -> str:
@@ -225,18 +274,12 @@ class Caddy:
             )
         self.socket.unlink(missing_ok=True)
         self.write_config(routes, listen)
-        # Its own environment, not hostctl's: that may hold API tokens.
-        env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "HOME": str(self.state_dir),
-            "XDG_CONFIG_HOME": str(self.state_dir),
-            "XDG_DATA_HOME": str(self.state_dir),
-        }
-        self.process.launch([binary, "run", "--config", str(self.config_file)], env, self.log_file)
+        command = caddy_command(binary, self.config_file)
+        self.process.launch(command, caddy_environment(self.state_dir), self.log_file)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.running():
             if time.monotonic() > deadline:
-                tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
+                tail = read_tail(self.log_file)
                 raise HostctlError(
                     "Caddy did not start: " + " / ".join(tail),
                     f"is port {self.http_port} free on {', '.join(listen)}? See {self.log_file}",

@@ -67,6 +67,7 @@ class ContainerState:
 class EngineInfo:
     version: str
     root: Path  # where the engine keeps images, containers and volumes
+    live_restore: bool = False  # containers keep running while the engine restarts
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,11 @@ class Docker:
 
     def engine(self) -> EngineInfo:
         info = self.call(self.client.info, "describe the engine")
-        return EngineInfo(str(info.get("ServerVersion", "?")), Path(info["DockerRootDir"]))
+        return EngineInfo(
+            str(info.get("ServerVersion", "?")),
+            Path(info["DockerRootDir"]),
+            bool(info.get("LiveRestoreEnabled")),
+        )
 
     def disk_usage(self, labels: dict[str, str]) -> DiskUsage:
         """The images carrying ``labels`` (Docker's own `system df`), and the engine's build

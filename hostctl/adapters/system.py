@@ -79,6 +79,26 @@ def process_start(pid: int) -> str | None:
     return f"{boot}/{stat.rpartition(')')[2].split()[19]}"  # field 22, after "(name)"
 
 
+def os_release(path: Path) -> dict[str, str]:
+    """The KEY=value pairs of os-release(5) (values unquoted); empty when it is missing."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            words = shlex.split(value, comments=True) or [""]
+            found[key.strip()] = words[0]
+    return found
+
+
+def machine() -> str:
+    """The kernel's name for this box's architecture (`uname -m`): x86_64, aarch64, …"""
+    return os.uname().machine
+
+
 def systemd_running() -> bool:
     """Is systemd this box's init (sd_booted(3): the directory exists only then)?"""
     return Path("/run/systemd/system").is_dir()
@@ -125,3 +145,14 @@ def kernel_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An address as /proc/net/tcp prints it: 32-bit words in the host's byte order."""
     raw = b"".join(struct.pack("=I", int(text[i : i + 8], 16)) for i in range(0, len(text), 8))
     return ipaddress.ip_address(raw)
+
+
+def unit_enabled(unit: str) -> str:
+    """`systemctl is-enabled UNIT`: enabled, disabled, masked, … ("" when unknown)."""
+    try:
+        done = subprocess.run(
+            ["systemctl", "is-enabled", unit], capture_output=True, text=True, timeout=10
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip()

@@ -14,6 +14,13 @@ from pathlib import Path
 BOX_VENV = "/opt/hostctl/venv"
 BOX_COMMAND = "/usr/local/bin/hostctl"
 
+# What `hostctl setup` installs on a box beside hostctl's own state.
+OS_RELEASE = Path("/etc/os-release")
+SYSTEMD_UNITS = Path("/etc/systemd/system")
+CADDY_UNIT = "hostctl-caddy.service"
+AGENT_UNIT = "hostctl-agent.service"
+DOCKER_DAEMON_JSON = Path("/etc/docker/daemon.json")
+
 
 class Paths:
     def __init__(self, root: Path, etc: Path) -> None:

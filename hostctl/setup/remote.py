@@ -27,17 +27,36 @@ INSTALL_ONLY = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 def setup_remote(
     target: Target,
     setup_args: list[str],
+    secrets: dict[str, str],
     terminal: ssh.Terminal,
     confirm: ssh.Confirm | None,
     tell: Callable[[str], None],
 ) -> int:
     """Install this hostctl on the box and run `hostctl setup SETUP_ARGS` there; the box's
-    exit status."""
+    exit status. ``secrets`` (by env var name) go in a file only the login user and root
+    may read, which setup removes once read: never on a command line."""
     wheel = this_wheel(LaptopPaths.from_env(), tell)
     with session(target, confirm) as box:
         install(box, target, wheel, tell)
         tell(f"running hostctl setup on {target}")
-        return box.stream(as_root(target, [BOX_COMMAND, "setup", *setup_args]), terminal, True)
+        command = [BOX_COMMAND, "setup", *setup_args]
+        if not secrets:
+            return box.stream(as_root(target, command), terminal, True)
+        folder = must(box, ["mktemp", "-d", "/tmp/hostctl-secrets.XXXXXX"]).strip()
+        try:
+            upload_secrets(box, secrets, f"{folder}/secrets")
+            command += ["--secrets-from", f"{folder}/secrets"]
+            return box.stream(as_root(target, command), terminal, True)
+        finally:
+            box.capture(as_root(target, ["rm", "-rf", folder]))
+
+
+def upload_secrets(box: ssh.Session, secrets: dict[str, str], remote: str) -> None:
+    text = "".join(f"{name}={value}\n" for name, value in secrets.items())
+    with tempfile.TemporaryDirectory(prefix="hostctl-secrets.") as local:  # 0700
+        path = Path(local) / "secrets"
+        path.write_text(text)
+        box.upload(path, remote)
 
 
 def install(box: ssh.Session, target: Target, wheel: Path, tell: Callable[[str], None]) -> None:

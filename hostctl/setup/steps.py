@@ -10,7 +10,7 @@ from typing import Literal
 
 from hostctl.core.errors import HostctlError
 
-Status = Literal["ok", "applied", "missing", "failed"]
+Status = Literal["ok", "applied", "missing", "skipped", "failed"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Step:
     check: Callable[[], bool]  # already done? changes nothing
     apply: Callable[[], None]  # may raise HostctlError
     verify: Callable[[], bool] | None = None  # after apply; default: check again
+    # why this box goes without it (e.g. no systemd), or None; asked before ``check``
+    skip: Callable[[], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ def run_steps(
 
 
 def run_step(step: Step, check_only: bool) -> StepResult:
+    reason = step.skip() if step.skip else None
+    if reason:
+        return StepResult(step.name, "skipped", reason)
     if step.check():
         return StepResult(step.name, "ok")
     if check_only:

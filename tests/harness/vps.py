@@ -10,6 +10,7 @@ that label, and the box."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shlex
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +31,14 @@ IMAGE_LIST = REPO / "tests" / "vps-image.txt"
 PYTHON = sys.executable  # the venv's interpreter, at the same path in the box
 
 
-def vps_image() -> str:
+def vps_image(image_list: Path = IMAGE_LIST) -> str:
     """The box's image: built by scripts/offline-images from tests/vps-image.txt (never
     pulled), or rebuilt when that line changed. Skips the tests when it cannot be built."""
-    lines = [line.split("#")[0].split() for line in IMAGE_LIST.read_text().splitlines()]
+    lines = [line.split("#")[0].split() for line in image_list.read_text().splitlines()]
     tag = next(words[1] for words in lines if words)
     built = subprocess.run(
         [str(REPO / "scripts" / "offline-images")],
-        env=os.environ | {"HOSTCTL_BASE_IMAGES": str(IMAGE_LIST), "HOSTCTL_OFFLINE_PULL": "no"},
+        env=os.environ | {"HOSTCTL_BASE_IMAGES": str(image_list), "HOSTCTL_OFFLINE_PULL": "no"},
         capture_output=True,
         text=True,
         timeout=1200,
@@ -47,6 +49,26 @@ def vps_image() -> str:
         said = (built.stdout + built.stderr).strip().splitlines()[-5:]
         pytest.skip(f"cannot build the test VPS image {tag}: {' / '.join(said)}")
     return tag
+
+
+def dependency_wheels() -> Path:
+    """hostctl's dependencies as wheels, for a box's pip (the box has no package index
+    of its own here); downloaded once per dependency list."""
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    digest = hashlib.sha256("\n".join(dependencies).encode()).hexdigest()[:12]
+    folder = Path.home() / ".cache" / "hostctl-tests" / f"wheelhouse-{digest}"
+    if not (folder / "complete").exists():
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"),
+                *("--dest", str(folder), *dependencies),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        (folder / "complete").touch()
+    return folder
 
 
 def mounts() -> list[str]:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pty
 import select
@@ -12,7 +11,6 @@ import shlex
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from hostctl import __version__
 from hostctl.adapters import ssh
 from tests.harness.env import NAMESPACE, REPO, free_port
 from tests.harness.ssh import client_key
-from tests.harness.vps import PYTHON, Vps, vps_image
+from tests.harness.vps import PYTHON, Vps, dependency_wheels, vps_image
 
 pytestmark = pytest.mark.integration
 
@@ -254,23 +252,7 @@ def test_bad_input_is_one_clear_error(box, laptop):
 
 @pytest.fixture(scope="module")
 def wheelhouse() -> Path:
-    """hostctl's dependencies as wheels, for the box's pip (the box has no package index
-    of its own here); downloaded once per dependency list."""
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    digest = hashlib.sha256("\n".join(dependencies).encode()).hexdigest()[:12]
-    folder = Path.home() / ".cache" / "hostctl-tests" / f"wheelhouse-{digest}"
-    if not (folder / "complete").exists():
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"),
-                *("--dest", str(folder), *dependencies),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-        (folder / "complete").touch()
-    return folder
+    return dependency_wheels()
 
 
 def test_setup_from_a_laptop_installs_this_hostctl_and_runs_setup_there(

@@ -23,6 +23,7 @@ from hostctl.remote import (
     resolve,
     saved_hosts,
 )
+from hostctl.setup.questions import QUESTIONS
 
 
 @pytest.mark.parametrize(
@@ -97,10 +98,23 @@ def test_other_users_go_through_sudo():
     assert as_root(Target(Endpoint("admin", "box")), argv) == ["sudo", "-n", "hostctl", "apps"]
 
 
-def test_setup_passes_its_own_options_on_but_not_how_to_connect():
+def test_setup_passes_its_own_options_on_but_not_how_to_connect(monkeypatch):
+    for question in QUESTIONS:
+        monkeypatch.delenv(question.env, raising=False)
     ctx = setup.make_context("setup", ["root@box", "-i", "key", "--trust-host-key", "--check"])
-    assert forwarded(ctx) == ["--check"]
-    assert forwarded(setup.make_context("setup", ["root@box"])) == []
+    assert forwarded(ctx) == (["--check"], {})
+    assert forwarded(setup.make_context("setup", ["root@box"])) == ([], {})
+
+
+def test_setup_hands_secrets_on_apart_from_the_command_line(monkeypatch):
+    for question in QUESTIONS:
+        monkeypatch.delenv(question.env, raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("HOSTCTL_FIREWALL", "yes")
+    argv = ["root@box", "--domain", "example.com", "--cloudflare-token", "cf_secret"]
+    args, secrets = forwarded(setup.make_context("setup", argv))
+    assert args == ["--domain", "example.com", "--firewall"]
+    assert secrets == {"CLOUDFLARE_API_TOKEN": "cf_secret", "GITHUB_TOKEN": "ghp_secret"}
 
 
 def hostctl(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

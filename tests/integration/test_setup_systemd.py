@@ -1,0 +1,315 @@
+"""`hostctl setup` on a fresh VPS with systemd as PID 1 (tests/harness/systemd_vps.py),
+for real: it installs the Docker engine, Caddy and the agent as services, a deploy is
+served, the services come back after a kill and after a reboot, a re-run only says "ok",
+a run killed midway resumes, and bad input is one clear error. One box for the module:
+set up once from a laptop over its sshd, then driven with `docker exec`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.env import NAMESPACE, REPO
+from tests.harness.ssh import client_key
+from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
+from tests.harness.vps import dependency_wheels
+from tests.integration.test_remote import laptop_env
+
+pytestmark = pytest.mark.integration
+
+APP_IMAGE = "python:3.11-slim-bookworm"  # examples/hello's base image
+# handed to the box like a token; with no offsite target given, no step uses it
+FAKE_SECRET = "systemdvps-not-a-real-secret"
+UNITS = ("docker", "hostctl-caddy", "hostctl-agent")
+
+
+@pytest.fixture(scope="module")
+def image(engine: None) -> str:
+    return systemd_vps_image()
+
+
+@pytest.fixture(scope="module")
+def box(image: str) -> Iterator[SystemdVps]:
+    """A fresh box: root may log in with a key; pip finds hostctl's dependencies in a
+    wheelhouse (the box has no package index here)."""
+    vps = SystemdVps.start(image, NAMESPACE)
+    try:
+        vps.use_wheels(dependency_wheels())
+        yield vps
+    finally:
+        vps.remove()
+
+
+@pytest.fixture(scope="module")
+def set_up(
+    box: SystemdVps, tmp_path_factory: pytest.TempPathFactory
+) -> subprocess.CompletedProcess[str]:
+    """`hostctl setup root@BOX --non-interactive` from a laptop, a secret in its env."""
+    home = tmp_path_factory.mktemp("laptop")
+    key = client_key(home, "root")
+    script = "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
+    box.exec("sh", "-c", script, input=Path(f"{key}.pub").read_text())
+    env = laptop_env(home) | {"HOSTCTL_OFFSITE_SECRET": FAKE_SECRET}
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
+            *("-i", str(key), "--trust-host-key", "--non-interactive"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    print(f"setup from the laptop took {time.monotonic() - started:.1f} s")
+    return done
+
+
+def lines(output: str) -> list[str]:
+    return [line for line in output.replace("\r\n", "\n").splitlines() if line]
+
+
+def step_lines(output: str) -> list[str]:
+    return [line for line in lines(output) if not line.startswith("Add who may push")]
+
+
+def test_setup_from_a_laptop_installs_the_engine_the_edge_and_the_agent_as_services(box, set_up):
+    assert set_up.returncode == 0, set_up.stdout + set_up.stderr
+    output = set_up.stdout.replace("\r\n", "\n")
+    for applied in (
+        "applied  packages docker.io caddy git ca-certificates",
+        "applied  docker settings /etc/docker/daemon.json",
+        "applied  caddy.service masked",
+        "applied  edge hostctl-caddy.service",
+        "applied  agent hostctl-agent.service",
+        "applied  user hostctl",
+    ):
+        assert applied in output, output
+    assert step_lines(output)[0] == "ok       os Debian GNU/Linux 12 (bookworm) (amd64)"
+    for unit in UNITS:
+        assert box.exec("systemctl", "is-enabled", unit).stdout.strip() == "enabled"
+        assert box.exec("systemctl", "is-active", unit).stdout.strip() == "active"
+    assert box.exec("systemctl", "is-enabled", "caddy", check=False).stdout.strip() == "masked"
+    settings = json.loads(box.exec("cat", "/etc/docker/daemon.json").stdout)
+    assert settings["live-restore"] is True
+    assert settings["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    engine = box.exec("docker", "info", "-f", "{{ .LiveRestoreEnabled }} {{ .Driver }}")
+    assert engine.stdout.split() == ["true", "overlay2"]
+    # one Caddy: systemd's, running hostctl's config
+    caddies = box.exec("pgrep", "-a", "caddy").stdout.strip().splitlines()
+    assert len(caddies) == 1, caddies
+    assert caddies[0].startswith(f"{box.main_pid('hostctl-caddy')} /usr/bin/caddy run --config")
+    # the secret went to the box in a file that is gone, never on a command line or disk
+    assert (
+        box.exec("sh", "-c", "ls -d /tmp/hostctl-secrets.* 2>/dev/null", check=False).stdout == ""
+    )
+    found = box.exec(
+        "grep", "-rl", FAKE_SECRET, "/etc", "/var/lib/hostctl", "/root", "/tmp", check=False
+    )
+    assert found.stdout == "", found.stdout
+    assert FAKE_SECRET not in set_up.stdout + set_up.stderr
+
+
+def test_a_deploy_is_served_and_comes_back_after_kills_and_a_reboot(box, set_up):
+    assert set_up.returncode == 0
+    box.load_image(APP_IMAGE)
+    subprocess.run(["docker", "cp", f"{REPO}/examples/hello", f"{box.name}:/tmp/hello"], check=True)
+    box.exec("hostctl", "apps", "create", "hello")
+    box.exec("hostctl", "deploy", "hello", "/tmp/hello")
+    assert "Hello from hostctl" in box.get("hello.localhost").text
+
+    for unit in ("hostctl-caddy", "hostctl-agent"):
+        killed = box.main_pid(unit)
+        box.exec("kill", "-9", str(killed))
+        wait_for(lambda: box.main_pid(unit) not in (0, killed), f"{unit} restarted")  # noqa: B023
+    wait_for(lambda: served(box), "hello served after Caddy was killed")
+
+    box.reboot()  # nobody types a hostctl command after it
+    for unit in UNITS:
+        wait_for(functools.partial(active, box, unit), f"{unit} active")
+    wait_for(lambda: served(box), "hello served after the reboot")
+    wait_for(functools.partial(agent_healthy, box), "the agent's /health after the reboot")
+    caddies = box.exec("pgrep", "-a", "caddy").stdout.strip().splitlines()
+    assert caddies == [f"{box.main_pid('hostctl-caddy')} {caddies[0].split(' ', 1)[1]}"]
+
+
+def agent_healthy(box: SystemdVps) -> bool:
+    probe = "import urllib.request; print(urllib.request.urlopen(URL).read().decode())"
+    url = "http://127.0.0.1:8470/health"
+    done = box.exec("python3", "-c", probe.replace("URL", repr(url)), check=False)
+    return done.returncode == 0 and json.loads(done.stdout)["healthy"] is True
+
+
+def active(box: SystemdVps, unit: str) -> bool:
+    return box.exec("systemctl", "is-active", unit, check=False).stdout.strip() == "active"
+
+
+def served(box: SystemdVps) -> bool:
+    try:
+        return "Hello from hostctl" in box.get("hello.localhost").text
+    except OSError:
+        return False
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s"
+        time.sleep(0.5)
+
+
+def test_a_second_run_prints_only_ok_lines_within_seconds(box, set_up):
+    assert set_up.returncode == 0
+    started = time.monotonic()
+    again = box.exec("hostctl", "setup", "--non-interactive")
+    took = time.monotonic() - started
+    steps = step_lines(again.stdout)
+    assert len(steps) >= 12, again.stdout
+    assert all(line.startswith("ok       ") for line in steps), again.stdout
+    assert took < 10, f"a re-run took {took:.1f} s"
+
+
+def test_a_run_killed_midway_resumes(box, set_up):
+    assert set_up.returncode == 0
+    # undo two steps: the engine's settings (applying them restarts the engine, slowly
+    # enough to be killed in the middle) and the agent's unit
+    box.exec("rm", "/etc/docker/daemon.json")
+    box.exec("systemctl", "disable", "--now", "hostctl-agent")
+    box.exec("rm", "/etc/systemd/system/hostctl-agent.service")
+    plan = box.exec("hostctl", "setup", "--dry-run")  # prints the plan, changes nothing
+    assert "todo     docker settings /etc/docker/daemon.json  (" in plan.stdout, plan.stdout
+    assert "todo     agent hostctl-agent.service  (" in plan.stdout, plan.stdout
+    assert "ok       edge hostctl-caddy.service" in plan.stdout, plan.stdout
+    assert box.exec("test", "-e", "/etc/docker/daemon.json", check=False).returncode == 1
+    assert (
+        box.exec("test", "-e", "/etc/systemd/system/hostctl-agent.service", check=False).returncode
+        == 1
+    )
+    assert not active(box, "hostctl-agent")
+    started = box.exec(
+        "sh", "-c", "setsid hostctl setup --non-interactive > /tmp/killed.log 2>&1 & echo $!"
+    )
+    pid = started.stdout.strip()
+    wait_for(
+        lambda: (
+            "ok       docker settings" in box.read("/tmp/killed.log")
+            or "packages docker.io" in box.read("/tmp/killed.log")
+        ),
+        "setup under way",
+        30,
+    )
+    box.exec("kill", "-9", pid)
+    killed = box.read("/tmp/killed.log")
+    assert "agent hostctl-agent.service" not in killed, killed
+
+    resumed = box.exec("hostctl", "setup", "--non-interactive")
+    assert "applied  agent hostctl-agent.service" in resumed.stdout, resumed.stdout
+    assert box.exec("systemctl", "is-active", "hostctl-agent").stdout.strip() == "active"
+    assert json.loads(box.read("/etc/docker/daemon.json"))["live-restore"] is True
+    final = box.exec("hostctl", "setup", "--non-interactive")
+    assert all(line.startswith("ok       ") for line in step_lines(final.stdout)), final.stdout
+
+
+def test_bad_input_is_one_clear_error_and_changes_nothing(box, set_up):
+    assert set_up.returncode == 0
+    missing = box.exec(
+        "env",
+        "CLOUDFLARE_API_TOKEN=cf_not_real",
+        "hostctl",
+        "setup",
+        "--non-interactive",
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "a Cloudflare token was given, but no domain for the apps" in missing.stderr
+    assert "--domain or HOSTCTL_DOMAIN" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    # another system: refused at the first step, before anything is installed
+    ubuntu_20 = 'PRETTY_NAME="Ubuntu 20.04.6 LTS"\nID=ubuntu\nVERSION_ID="20.04"\n'
+    box.exec("mv", "/etc/os-release", "/etc/os-release.real")
+    try:
+        box.exec("sh", "-c", "cat > /etc/os-release", input=ubuntu_20)
+        refused = box.exec("hostctl", "setup", "--non-interactive", check=False)
+    finally:
+        box.exec("mv", "-f", "/etc/os-release.real", "/etc/os-release")
+    assert refused.returncode == 1
+    assert lines(refused.stdout) == ["failed   os Ubuntu 20.04.6 LTS (amd64)"], refused.stdout
+    assert "this box runs Ubuntu 20.04.6 LTS (amd64)" in refused.stderr
+    assert "hostctl supports Debian 12, 13; Ubuntu 22.04, 24.04" in refused.stderr
+
+    # a full disk where a file goes: the step fails clearly; a run after space is freed
+    # picks up there
+    box.exec("rm", "/etc/docker/daemon.json")
+    box.exec("mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", "/etc/docker")
+    try:
+        box.exec("sh", "-c", "cat /dev/zero > /etc/docker/filler", check=False)
+        full = box.exec("hostctl", "setup", "--non-interactive", check=False)
+    finally:
+        box.exec("umount", "/etc/docker")
+    assert full.returncode == 1
+    assert "failed   docker settings /etc/docker/daemon.json" in full.stdout, full.stdout
+    assert "No space left on device" in full.stderr, full.stderr
+    assert "Traceback" not in full.stderr
+    again = box.exec("hostctl", "setup", "--non-interactive")
+    assert "applied  docker settings /etc/docker/daemon.json" in again.stdout
+
+
+def test_questions_asked_in_a_terminal_from_a_laptop_end_with_the_command(box, set_up, tmp_path):
+    """Through `hostctl setup root@BOX` in a terminal: the box's questions appear on the
+    laptop, Enter skips one, and the run ends with the same setup as one command."""
+    assert set_up.returncode == 0
+    key = client_key(tmp_path, "root")
+    box.exec("sh", "-c", "cat >> /root/.ssh/authorized_keys", input=Path(f"{key}.pub").read_text())
+    main, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
+            *("-i", str(key), "--trust-host-key"),
+        ],
+        env=laptop_env(tmp_path / "home"),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    answers = [
+        (b"Domain for your apps", b"example.com\r"),
+        (b"Cloudflare API token", b"\r"),
+        (b"Tailscale auth key", b"\r"),
+        (b"GitHub token", b"\r"),
+        (b"Offsite backup target", b"\r"),
+        (b"Turn on the firewall", b"n\r"),
+    ]
+    seen = b""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if select.select([main], [], [], 1)[0]:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if answers and answers[0][0] in seen.rsplit(b"\n", 1)[-1]:
+            os.write(main, answers.pop(0)[1])
+    os.close(main)
+    output = seen.decode(errors="replace").replace("\r\n", "\n")
+    assert process.wait(timeout=30) == 0, output
+    assert answers == [], output
+    assert "applied  domain example.com in /etc/hostctl/hostctl.yml" in output
+    assert "hostctl setup --non-interactive --domain example.com --no-firewall" in output
+    assert "domain: example.com" in box.read("/etc/hostctl/hostctl.yml")
