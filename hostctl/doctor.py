@@ -41,7 +41,14 @@ from hostctl.core.errors import HostctlError
 from hostctl.credentials.cloudflare import Connection, load_connection, load_state
 from hostctl.github.connection import github_status
 from hostctl.host import Host
-from hostctl.push.user import PUSH_USER, account
+from hostctl.push.user import (
+    KEYS_HEADER_START,
+    PUSH_USER,
+    account,
+    keys_file_for,
+    keys_header,
+    read_keys_file,
+)
 from hostctl.queue import agent_running
 from hostctl.server_config import TAILNET, agent_address
 from hostctl.setup.box import stored_push_keys
@@ -330,6 +337,13 @@ def push_user_outcome(host: Host) -> Outcome:
             "run `hostctl setup` (as root) to set it up",
         )
     settings = host.settings
+    if keys_file_for(settings) is None and (found := read_keys_file(256)) is not None:
+        first = found[1].split(b"\n", 1)[0].decode(errors="replace")
+        if first.startswith(KEYS_HEADER_START) and first != keys_header(settings):
+            return warn(  # a second instance (or a test) on a box set up for another root
+                f"{PUSH_USER} serves another hostctl on this box ({first[2:]})",
+                "run `hostctl setup` with this instance's settings to move it here",
+            )
     for step in push_user_steps(settings, lambda: stored_push_keys(settings)):
         if not step.check():
             return fail(

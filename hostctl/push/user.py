@@ -32,10 +32,13 @@ def account() -> pwd.struct_passwd | None:
         return None
 
 
+KEYS_HEADER_START = "# Written by hostctl for "
+
+
 def keys_header(settings: Settings) -> str:
     """The first line of the push user's authorized_keys: whose keys these are. `hostctl
     keys` run for another state root (a test, a second instance) leaves the file alone."""
-    return f"# Written by hostctl for {settings.root} (`hostctl keys`); edits here are lost."
+    return f"{KEYS_HEADER_START}{settings.root} (`hostctl keys`); edits here are lost."
 
 
 def authorized_keys_file() -> Path | None:
