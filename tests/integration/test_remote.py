@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shlex
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from hostctl import __version__
 from hostctl.adapters import ssh
 from tests.harness.env import NAMESPACE, REPO, free_port
 from tests.harness.ssh import client_key
+from tests.harness.terminal import converse
 from tests.harness.vps import PYTHON, Vps, dependency_wheels, vps_image
 
 pytestmark = pytest.mark.integration
@@ -50,32 +49,9 @@ class Laptop:
 
     def in_terminal(self, *args: str, answer: bytes) -> tuple[int, str]:
         """Run with a terminal as stdin and stdout, answer the host-key question."""
-        main, secondary = pty.openpty()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hostctl", *args],
-            env=self.env,
-            stdin=secondary,
-            stdout=secondary,
-            stderr=secondary,
-            start_new_session=True,
-        )
-        os.close(secondary)
-        seen, answered = b"", False
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if select.select([main], [], [], 1)[0]:
-                try:
-                    chunk = os.read(main, 4096)
-                except OSError:  # EIO: the process closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            if not answered and b"connect? [y/N]" in seen:
-                os.write(main, answer)
-                answered = True
-        os.close(main)
-        return process.wait(timeout=30), seen.decode(errors="replace")
+        argv = [sys.executable, "-m", "hostctl", *args]
+        status, output, _ = converse(argv, self.env, [(b"connect? [y/N]", answer)], 60)
+        return status, output
 
 
 def laptop_env(home: Path) -> dict[str, str]:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
 import time
@@ -22,6 +19,7 @@ import pytest
 from tests.harness.env import NAMESPACE, REPO
 from tests.harness.ssh import client_key
 from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
+from tests.harness.terminal import converse
 from tests.harness.vps import dependency_wheels
 from tests.integration.test_remote import laptop_env
 
@@ -272,19 +270,10 @@ def test_questions_asked_in_a_terminal_from_a_laptop_end_with_the_command(box, s
     assert set_up.returncode == 0
     key = client_key(tmp_path, "root")
     box.exec("sh", "-c", "cat >> /root/.ssh/authorized_keys", input=Path(f"{key}.pub").read_text())
-    main, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
-            *("-i", str(key), "--trust-host-key"),
-        ],
-        env=laptop_env(tmp_path / "home"),
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        start_new_session=True,
-    )
-    os.close(secondary)
+    argv = [
+        *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
+        *("-i", str(key), "--trust-host-key"),
+    ]
     answers = [
         (b"Domain for your apps", b"example.com\r"),
         (b"Cloudflare API token", b"\r"),
@@ -293,22 +282,9 @@ def test_questions_asked_in_a_terminal_from_a_laptop_end_with_the_command(box, s
         (b"Offsite backup target", b"\r"),
         (b"Turn on the firewall", b"n\r"),
     ]
-    seen = b""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if select.select([main], [], [], 1)[0]:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # EIO: the process closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        if answers and answers[0][0] in seen.rsplit(b"\n", 1)[-1]:
-            os.write(main, answers.pop(0)[1])
-    os.close(main)
-    output = seen.decode(errors="replace").replace("\r\n", "\n")
-    assert process.wait(timeout=30) == 0, output
+    status, shown, answers = converse(argv, laptop_env(tmp_path / "home"), answers, 300)
+    output = shown.replace("\r\n", "\n")
+    assert status == 0, output
     assert answers == [], output
     assert "applied  domain example.com in /etc/hostctl/hostctl.yml" in output
     assert "hostctl setup --non-interactive --domain example.com --no-firewall" in output
