@@ -22,6 +22,7 @@ from hostctl.deploy.oneoff import run_postdeploy, run_predeploy
 from hostctl.deploy.rules import images_to_remove, serving_before
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
+from hostctl.github.app import git_credentials
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.stack.plan import DEFAULT_PORT, plan_build
@@ -152,6 +153,7 @@ def build_release(
             tree,
             spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
+            credentials=git_credentials(host.settings, host.store.app(app).github.get("repo")),
         )
         checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)

@@ -1,5 +1,6 @@
 """Linking an app to its repository: the repo to fetch, and on GitHub (with a token) a
-webhook and a read-only deploy key that hostctl creates, remembers and alone removes."""
+webhook and a read-only deploy key that hostctl creates, remembers and alone removes;
+with the GitHub App, nothing per repository (its installation reads it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass, field
 from hostctl.adapters.github import RepoNotFound
 from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
-from hostctl.credentials.github import load_github
+from hostctl.credentials.github import GitHubSettings, load_github
+from hostctl.github.app import clone_url, install_url
 from hostctl.github.keys import app_deploy_key
 from hostctl.github.repo import parse_repo
 from hostctl.host import Host
@@ -34,6 +36,8 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
     if found.github.get("repo") and found.github.get("repo") != spec.github:
         unlink_github(host, app)  # moving to another repository: clean up the old one
         found = host.store.app(app)
+    if spec.github and github is not None and github.app is not None:
+        return link_through_app(host, app, spec.github, branch, github)
     ids = dict(found.github)
     made = []
     if spec.github and github is not None:
@@ -63,6 +67,22 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
             f"{app} --show-secrets` (content type application/json, push events)"
         )
     return Linked(spec.url, branch, made, todo)
+
+
+def link_through_app(
+    host: Host, app: str, repo: str, branch: str, github: GitHubSettings
+) -> Linked:
+    """With the GitHub App: nothing is made on the repository; the App's installation
+    must see it (checked now, so a missing installation is said at once)."""
+    with github.api() as api:
+        installation = api.repo_installation(repo, install_url(github))
+    url = clone_url(github, repo)
+    host.store.set_repo(app, url, branch)
+    host.store.set_github(app, {"repo": repo, "installation": installation})
+    slug = github.app.slug if github.app else ""
+    made = [f"GitHub App {slug} (installation {installation}) can read {repo}"]
+    host.store.audit("apps:connect", app, f"{url} ({branch}); {made[0]}")
+    return Linked(url, branch, made)
 
 
 def unlink_app(host: Host, app: str) -> list[str]:

@@ -1,0 +1,221 @@
+"""GitHub App mode in-process, against the GitHub double: the manifest flow, the app's
+JWT, installation tokens, git over HTTP with the token, and commit statuses."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from hostctl.adapters import github as adapter
+from hostctl.adapters.github import NotInstalled, installation_token
+from hostctl.core.errors import HostctlError
+from hostctl.credentials.github import GitHubSettings, load_github
+from hostctl.deploy.source import fetch_source
+from hostctl.github.app import (
+    complete_setup,
+    git_credentials,
+    git_token_env,
+    setup_page,
+    start_setup,
+)
+from hostctl.github.link import link_app
+from hostctl.host import Host
+from tests.doubles.github import LOGIN, GitHubDouble
+
+REPO = f"{LOGIN}/blog"
+
+
+@pytest.fixture(autouse=True)
+def no_cached_tokens() -> None:
+    adapter._tokens.clear()
+
+
+@pytest.fixture
+def host(hostctl_env: Path) -> Host:
+    host = Host()
+    host.store.insert_app("blog", ["blog.localhost"])
+    return host
+
+
+def submit(page: str) -> httpx.Response:
+    """What the browser does with the setup page: post its form to GitHub."""
+    action = html.unescape(re.search(r'action="([^"]+)"', page)[1])  # type: ignore[index]
+    manifest = html.unescape(re.search(r'name=manifest value="([^"]+)"', page)[1])  # type: ignore[index]
+    return httpx.post(action, data={"manifest": manifest})
+
+
+def made_app(host: Host, gh: GitHubDouble) -> GitHubSettings:
+    started = start_setup(host, gh.url)
+    page = setup_page(host.store, started.state)
+    assert page is not None
+    back = parse_qs(urlsplit(submit(page).headers["location"]).query)
+    assert back["state"] == [started.state]
+    return complete_setup(host.store, host.settings, started.state, back["code"][0])
+
+
+def commit_repo(gh: GitHubDouble, tmp_path: Path, full_name: str = REPO) -> str:
+    bare = gh.git_repo(full_name)
+    work = tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "index.html").write_text("hello\n")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "-C", str(work), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(work), *identity, "commit", "-qm", "one"], check=True)
+    subprocess.run(["git", "-C", str(work), "push", "-q", str(bare), "main"], check=True)
+    return subprocess.run(
+        ["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_the_manifest_flow_saves_the_app_and_its_key_0600(host: Host, gh: GitHubDouble) -> None:
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    double_app = gh.apps[connection.app.id]
+    manifest = double_app.manifest
+    assert manifest["hook_attributes"]["url"].endswith("/hooks/github")
+    assert manifest["redirect_url"].endswith("/hooks/github-app/callback")
+    assert manifest["default_permissions"] == {
+        "contents": "read",
+        "metadata": "read",
+        "statuses": "write",
+    }
+    saved = load_github(host.settings)
+    assert saved is not None and saved.app == connection.app
+    assert saved.private_key == double_app.pem
+    for path in (host.settings.paths.github_connection, host.settings.paths.github_app_key):
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert double_app.pem not in host.settings.paths.github_connection.read_text()
+    with saved.api() as api:  # the JWT signed with the saved key is accepted
+        assert api.app()["slug"] == connection.app.slug
+
+
+def test_a_setup_link_is_used_once_and_expires(host: Host, gh: GitHubDouble) -> None:
+    made_app(host, gh)
+    used = gh.apps[max(gh.apps)]
+    with pytest.raises(HostctlError, match="already used"):
+        complete_setup(host.store, host.settings, "no-such-state", "code")
+    started = start_setup(host, gh.url)
+    host.store.db.execute(
+        "UPDATE github_app_setups SET created_at = ? WHERE state = ?",
+        (time.time() - 3601, started.state),
+    )
+    assert setup_page(host.store, started.state) is None  # older than an hour
+    with pytest.raises(HostctlError, match="expired"):
+        complete_setup(host.store, host.settings, started.state, "code")
+    # the state of a finished setup cannot be used again, even with a fresh code
+    again = start_setup(host, gh.url)
+    page = setup_page(host.store, again.state)
+    assert page is not None
+    code = parse_qs(urlsplit(submit(page).headers["location"]).query)["code"][0]
+    complete_setup(host.store, host.settings, again.state, code)
+    assert setup_page(host.store, again.state) is None
+    with pytest.raises(HostctlError, match="already used"):
+        complete_setup(host.store, host.settings, again.state, code)
+    assert used.id in gh.apps
+
+
+def test_a_code_github_refuses_is_an_error_and_saves_nothing(
+    host: Host, gh: GitHubDouble
+) -> None:
+    started = start_setup(host, gh.url)
+    with pytest.raises(HostctlError, match="GitHub refused to create the GitHub App"):
+        complete_setup(host.store, host.settings, started.state, "forged")
+    assert load_github(host.settings) is None
+    found = host.store.db.execute(
+        "SELECT outcome FROM github_app_setups WHERE state = ?", (started.state,)
+    ).fetchone()
+    assert "HTTP 404" in found["outcome"]
+
+
+def test_jwt_is_back_dated_so_a_clock_ahead_by_under_a_minute_works(
+    host: Host, gh: GitHubDouble
+) -> None:
+    connection = made_app(host, gh)
+    gh.add_repo(REPO)
+    assert connection.app is not None
+    gh.install(connection.app.id, LOGIN, [REPO])
+    ahead = installation_token(connection.identity, REPO, clock=lambda: time.time() + 45)
+    assert ahead in gh.minted
+    with pytest.raises(HostctlError, match="'iat'"):
+        installation_token(connection.identity, REPO, fresh=True, clock=lambda: time.time() + 90)
+    with pytest.raises(HostctlError, match="'exp'"):
+        installation_token(connection.identity, REPO, fresh=True, clock=lambda: time.time() - 700)
+
+
+def test_tokens_are_cached_until_shortly_before_they_expire(host: Host, gh: GitHubDouble) -> None:
+    connection = made_app(host, gh)
+    gh.add_repo(REPO)
+    assert connection.app is not None
+    gh.install(connection.app.id, LOGIN, [REPO])
+    first = installation_token(connection.identity, REPO)
+    assert installation_token(connection.identity, REPO) == first
+    assert len(gh.calls("POST", r"/access_tokens$")) == 1
+    assert gh.calls("POST", r"/access_tokens$")[0].body == {"repositories": ["blog"]}
+    gh.token_lifetime = 240  # under five minutes left: replaced before it is used
+    short = installation_token(connection.identity, REPO, fresh=True)
+    later = installation_token(connection.identity, REPO)
+    assert len({first, short, later}) == 3
+    assert gh.minted[later].repositories == {REPO.lower()}
+
+
+def test_linking_a_repository_the_app_cannot_see_names_the_install_url(
+    host: Host, gh: GitHubDouble
+) -> None:
+    connection = made_app(host, gh)
+    gh.add_repo(REPO)
+    assert connection.app is not None
+    with pytest.raises(NotInstalled) as refused:
+        link_app(host, "blog", REPO, "main")
+    assert f"cannot see {REPO}" in refused.value.message
+    assert f"/apps/{connection.app.slug}/installations/new" in (refused.value.hint or "")
+    assert host.store.app("blog").repo is None
+    installation = gh.install(connection.app.id, LOGIN, [REPO])
+    linked = link_app(host, "blog", REPO, "main")
+    assert linked.repo == f"{gh.origin}/{REPO}.git"
+    assert host.store.app("blog").github == {"repo": REPO, "installation": installation}
+    assert gh.repos[REPO.lower()].hooks == [] and gh.repos[REPO.lower()].keys == []
+
+
+def test_fetch_over_http_with_the_token_and_a_token_expired_mid_way_is_replaced(
+    host: Host, gh: GitHubDouble, tmp_path: Path
+) -> None:
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    commit = commit_repo(gh, tmp_path)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    credentials = git_credentials(host.settings, REPO)
+    assert credentials is not None
+    url = f"{gh.origin}/{REPO}.git"
+    cache = tmp_path / "cache"
+    fetched = fetch_source(url, "main", cache, tmp_path / "tree", credentials=credentials)
+    assert fetched.commit == commit and (tmp_path / "tree" / "index.html").exists()
+    token = next(iter(gh.minted))
+    assert not any(token in p.read_bytes().decode(errors="replace") for p in files(cache))
+
+    gh.expire_tokens()  # the cached token is refused from now on
+    again = fetch_source(url, "main", cache, tmp_path / "tree2", credentials=credentials)
+    assert again.commit == commit
+    assert len(gh.minted) == 2  # minted anew, once
+    refused = [r for r in gh.requests if r.path.endswith("/info/refs") and r.status == 401]
+    assert refused  # the first attempt met the expired token
+
+    with pytest.raises(HostctlError, match="git fetch failed"):  # no token: no access
+        fetch_source(url, "main", tmp_path / "other", tmp_path / "tree3")
+
+
+def files(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file()]
+
+
+def test_the_git_environment_holds_no_token_outside_its_variable() -> None:
+    env = git_token_env("ghs_secret")
+    assert [k for k, v in env.items() if "ghs_secret" in v] == ["HOSTCTL_GIT_TOKEN"]
+    assert json.dumps(env).count("ghs_secret") == 1
