@@ -85,7 +85,7 @@ def change_repositories(
     found = next((i for i in installations(store) if i.id == installation), None)
     if found is not None and found.repositories is None:
         return  # all repositories: a change of the list changes nothing
-    names = {n.lower() for n in (found.repositories or ())}
+    names = {n.lower() for n in (found.repositories or ())} if found else set()
     names = (names | {n.lower() for n in added}) - {n.lower() for n in removed}
     save_installation(store, installation, account, sorted(names))
 
