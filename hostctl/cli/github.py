@@ -101,7 +101,8 @@ def status(as_json: bool) -> None:
         return
     rows = [("api_url", found.api_url)]
     if found.mode == "app":
-        rows += [("mode", "GitHub App"), ("app", found.app), ("owner", found.login), ("install", found.install_url)]
+        rows += [("mode", "GitHub App"), ("app", found.app), ("owner", found.login)]
+        rows.append(("install", found.install_url))
         rows += [("installed", i) for i in found.installations or ("nowhere yet",)]
         if found.error:
             rows.append(("error", found.error))

@@ -233,12 +233,14 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     """Why a pushed ``commit`` should not deploy: it is no longer the head of the app's
     branch on its repository (a newer push came, or the delivery is an old one sent
     again); None when it still is. A force-push back to an older commit is the head."""
-    branch = host.store.app(app).branch
-    head = git.remote_branch(repo, branch, deploy_key_env(host, app))
+    found = host.store.app(app)
+    credentials = git_credentials(host.settings, found.github.get("repo"))
+    env = deploy_key_env(host, app) | (credentials(False) if credentials else {})
+    head = git.remote_branch(repo, found.branch, env)
     if head == commit:
         return None
     now = f"it is {head[:10]} now" if head else "the branch is gone"
-    return f"{commit[:10]} is no longer the head of {branch} on {repo} ({now})"
+    return f"{commit[:10]} is no longer the head of {found.branch} on {repo} ({now})"
 
 
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:

@@ -3,9 +3,12 @@ JWT, installation tokens, git over HTTP with the token, and commit statuses."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import re
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 
 from hostctl.adapters import github as adapter
 from hostctl.adapters.github import NotInstalled, installation_token
+from hostctl.agent.webhooks import handle_app_delivery
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import GitHubSettings, load_github
 from hostctl.deploy.source import fetch_source
@@ -28,6 +32,7 @@ from hostctl.github.app import (
 )
 from hostctl.github.link import link_app
 from hostctl.host import Host
+from hostctl.state.github_app import Installation, installations
 from tests.doubles.github import LOGIN, GitHubDouble
 
 REPO = f"{LOGIN}/blog"
@@ -122,9 +127,7 @@ def test_a_setup_link_is_used_once_and_expires(host: Host, gh: GitHubDouble) -> 
     assert used.id in gh.apps
 
 
-def test_a_code_github_refuses_is_an_error_and_saves_nothing(
-    host: Host, gh: GitHubDouble
-) -> None:
+def test_a_code_github_refuses_is_an_error_and_saves_nothing(host: Host, gh: GitHubDouble) -> None:
     started = start_setup(host, gh.url)
     with pytest.raises(HostctlError, match="GitHub refused to create the GitHub App"):
         complete_setup(host.store, host.settings, started.state, "forged")
@@ -219,3 +222,52 @@ def test_the_git_environment_holds_no_token_outside_its_variable() -> None:
     env = git_token_env("ghs_secret")
     assert [k for k, v in env.items() if "ghs_secret" in v] == ["HOSTCTL_GIT_TOKEN"]
     assert json.dumps(env).count("ghs_secret") == 1
+
+
+def signed(secret: str, event: str, payload: dict[str, object]) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "x-github-event": event,
+        "x-github-delivery": secrets.token_hex(8),
+        "x-hub-signature-256": f"sha256={digest}",
+    }
+    return headers, body
+
+
+def test_installation_events_keep_the_repositories_the_app_sees(host: Host) -> None:
+    def event(name: str, payload: dict[str, object]) -> str:
+        answer = handle_app_delivery(host.store, "s3cret", *signed("s3cret", name, payload))
+        assert answer.status == 200
+        return answer.outcome
+
+    selected = {"id": 7, "account": {"login": "me"}, "repository_selection": "selected"}
+    event("installation", {"action": "created", "installation": selected, "repositories": []})
+    added = [{"full_name": "me/Blog"}, {"full_name": "me/shop"}]
+    event(
+        "installation_repositories",
+        {"action": "added", "installation": selected, "repositories_added": added},
+    )
+    assert installations(host.store) == [Installation(7, "me", ("me/blog", "me/shop"))]
+    event(
+        "installation_repositories",
+        {
+            "action": "removed",
+            "installation": selected,
+            "repositories_removed": [{"full_name": "me/shop"}],
+        },
+    )
+    assert installations(host.store)[0].repositories == ("me/blog",)
+    every = selected | {"repository_selection": "all"}
+    event("installation_repositories", {"action": "added", "installation": every})
+    assert installations(host.store)[0].repositories is None
+    event("installation", {"action": "deleted", "installation": every})
+    assert installations(host.store) == []
+
+
+def test_without_an_app_or_with_a_forged_signature_the_app_hook_refuses(host: Host) -> None:
+    headers, body = signed("s3cret", "push", {"ref": "refs/heads/main"})
+    assert handle_app_delivery(host.store, None, headers, body).status == 401
+    assert handle_app_delivery(host.store, "other", headers, body).status == 401
+    ping = handle_app_delivery(host.store, "s3cret", *signed("s3cret", "ping", {}))
+    assert (ping.status, ping.outcome) == (200, "pong")
