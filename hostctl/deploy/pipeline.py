@@ -153,7 +153,7 @@ def build_release(
             tree,
             spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
-            credentials=git_credentials(host.settings, host.store.app(app).github.get("repo")),
+            credentials=git_credentials(host.settings, host.store.app(app).github),
         )
         checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)
@@ -234,7 +234,7 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     branch on its repository (a newer push came, or the delivery is an old one sent
     again); None when it still is. A force-push back to an older commit is the head."""
     found = host.store.app(app)
-    credentials = git_credentials(host.settings, found.github.get("repo"))
+    credentials = git_credentials(host.settings, found.github)
     env = deploy_key_env(host, app) | (credentials(False) if credentials else {})
     head = git.remote_branch(repo, found.branch, env)
     if head == commit:

@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hostctl.adapters.github import GitHub, installation_token
 from hostctl.adapters.system import hostname
@@ -58,9 +59,11 @@ def git_token_env(token: str) -> dict[str, str]:
 GitCredentials = Callable[[bool], dict[str, str]]  # fresh → environment for git
 
 
-def git_credentials(settings: Settings, github_repo: str | None) -> GitCredentials | None:
-    """How a fetch of an app linked through the GitHub App gets its token; None otherwise."""
-    if not github_repo:
+def git_credentials(settings: Settings, linked: dict[str, Any]) -> GitCredentials | None:
+    """How a fetch of an app linked through the GitHub App (``linked``: the app's GitHub
+    record) gets its token; None for any other app, which fetches as before."""
+    github_repo = linked.get("repo")
+    if not github_repo or not linked.get("installation"):
         return None
     connection = load_github(settings)
     if connection is None or connection.app is None:

@@ -29,6 +29,7 @@ from hostctl.github.app import (
     git_token_env,
     setup_page,
     start_setup,
+    wait_for_setup,
 )
 from hostctl.github.link import link_app
 from hostctl.host import Host
@@ -193,8 +194,9 @@ def test_fetch_over_http_with_the_token_and_a_token_expired_mid_way_is_replaced(
     connection = made_app(host, gh)
     assert connection.app is not None
     commit = commit_repo(gh, tmp_path)
-    gh.install(connection.app.id, LOGIN, [REPO])
-    credentials = git_credentials(host.settings, REPO)
+    installation = gh.install(connection.app.id, LOGIN, [REPO])
+    assert git_credentials(host.settings, {"repo": REPO, "key_id": 5}) is None  # token mode
+    credentials = git_credentials(host.settings, {"repo": REPO, "installation": installation})
     assert credentials is not None
     url = f"{gh.origin}/{REPO}.git"
     cache = tmp_path / "cache"
@@ -271,3 +273,15 @@ def test_without_an_app_or_with_a_forged_signature_the_app_hook_refuses(host: Ho
     assert handle_app_delivery(host.store, "other", headers, body).status == 401
     ping = handle_app_delivery(host.store, "s3cret", *signed("s3cret", "ping", {}))
     assert (ping.status, ping.outcome) == (200, "pong")
+
+
+def test_waiting_for_the_app_times_out_or_says_why_github_did_not_make_it(
+    host: Host, gh: GitHubDouble
+) -> None:
+    started = start_setup(host, gh.url)
+    with pytest.raises(HostctlError, match="not created within 0 s"):
+        wait_for_setup(host, started.state, timeout=0.2, poll=0.05)
+    with pytest.raises(HostctlError):
+        complete_setup(host.store, host.settings, started.state, "refused-code")
+    with pytest.raises(HostctlError, match="GitHub did not create the app: GitHub refused"):
+        wait_for_setup(host, started.state, timeout=5, poll=0.05)
