@@ -98,6 +98,15 @@ def check_api_url(api_url: str) -> str:
     )
 
 
+def web_url(api_url: str) -> str:
+    """Where people manage tokens, apps and repositories: github.com, or the Enterprise
+    server itself."""
+    url = httpx.URL(check_api_url(api_url))
+    if url.host == "api.github.com":
+        return "https://github.com"
+    return str(url.copy_with(path="/", query=None)).rstrip("/")
+
+
 def key_material(public_key: str) -> str:
     """``"ssh-ed25519 AAAA..."`` without the comment: what GitHub compares keys by."""
     parts = public_key.split()
@@ -160,11 +169,7 @@ class GitHub:
 
     @property
     def web_url(self) -> str:
-        """Where people manage tokens: github.com, or the Enterprise server itself."""
-        url = httpx.URL(self.api_url)
-        if url.host == "api.github.com":
-            return "https://github.com"
-        return str(url.copy_with(path="/", query=None)).rstrip("/")
+        return web_url(self.api_url)
 
     @property
     def token_hint(self) -> str:
@@ -562,7 +567,7 @@ class AppIdentity:
 
     @property
     def install_url(self) -> str:
-        return f"{GitHub('', self.api_url).web_url}/apps/{self.slug}/installations/new"
+        return f"{web_url(self.api_url)}/apps/{self.slug}/installations/new"
 
 
 TOKEN_MARGIN = 300.0  # seconds before expires_at that a cached token is replaced
@@ -590,7 +595,11 @@ def installation_token(
     if cached and not fresh and cached[1] - TOKEN_MARGIN > clock():
         return cached[0]
     jwt = app_jwt(app.app_id, app.private_key, clock())
-    hint = f"check the GitHub App {app.slug} still exists and is installed: {app.install_url}"
+    hint = (
+        "check that the box's clock is right (`timedatectl`: GitHub refuses an app's JWT "
+        f"dated ahead of its own clock), and that the GitHub App {app.slug} still exists "
+        f"and is installed: {app.install_url}"
+    )
     with GitHub(
         jwt, app.api_url, max_attempts=max_attempts, timeout=timeout, auth_hint=hint
     ) as api:

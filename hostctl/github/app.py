@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hostctl.adapters.github import GitHub, installation_token
+from hostctl.adapters.github import GitHub, installation_token, web_url
 from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import GitHubApp, GitHubSettings, load_github, save_github
@@ -78,11 +78,6 @@ def git_credentials(settings: Settings, linked: dict[str, Any]) -> GitCredential
 
 def clone_url(connection: GitHubSettings, repo: str) -> str:
     return f"{web_url(connection.api_url)}/{repo}.git"
-
-
-def web_url(api_url: str) -> str:
-    with GitHub("", api_url) as api:
-        return api.web_url
 
 
 def install_url(connection: GitHubSettings) -> str:

@@ -31,10 +31,11 @@ from hostctl.github.app import (
     start_setup,
     wait_for_setup,
 )
+from hostctl.github.connection import connect_github
 from hostctl.github.link import link_app
 from hostctl.host import Host
 from hostctl.state.github_app import Installation, installations
-from tests.doubles.github import LOGIN, GitHubDouble
+from tests.doubles.github import LOGIN, TOKEN, GitHubDouble
 
 REPO = f"{LOGIN}/blog"
 
@@ -285,3 +286,21 @@ def test_waiting_for_the_app_times_out_or_says_why_github_did_not_make_it(
         complete_setup(host.store, host.settings, started.state, "refused-code")
     with pytest.raises(HostctlError, match="GitHub did not create the app: GitHub refused"):
         wait_for_setup(host, started.state, timeout=5, poll=0.05)
+
+
+def test_moving_an_app_from_token_mode_to_the_app_names_what_stays_on_github(
+    host: Host, gh: GitHubDouble
+) -> None:
+    gh.add_repo(REPO)
+    connect_github(host, TOKEN, gh.url)
+    link_app(host, "blog", REPO, "main")
+    assert len(gh.repos[REPO.lower()].hooks) == 1
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    installation = gh.install(connection.app.id, LOGIN, [REPO])
+    linked = link_app(host, "blog", REPO, "main")
+    assert linked.todo is not None and "from token mode are left there" in linked.todo
+    assert f"{gh.origin}/{REPO}/settings/hooks" in linked.todo
+    assert host.store.app("blog").github == {"repo": REPO, "installation": installation}
+    assert not host.settings.paths.deploy_keys("blog").exists()
+    assert not gh.calls("DELETE", ".")  # the App may not, and does not try
