@@ -1,4 +1,4 @@
-"""GitHub's REST API, with httpx: webhooks, deploy keys, commit statuses.
+"""GitHub's REST API, with httpx: webhooks, deploy keys, commit statuses, GitHub Apps.
 
 The only module that talks to GitHub's API. Every call goes through ``GitHub.request``:
 5xx answers and connection failures are retried with exponential backoff, rate limits
@@ -10,9 +10,10 @@ put into a message, a log line or a repr.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -49,6 +50,10 @@ class GitHubUnavailable(HostctlError):
 
 class RepoNotFound(HostctlError):
     """GitHub answers 404 for the repository: it does not exist or the token cannot see it."""
+
+
+class NotInstalled(HostctlError):
+    """The GitHub App is not installed on the repository (or it does not exist)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,15 @@ def check_api_url(api_url: str) -> str:
     )
 
 
+def web_url(api_url: str) -> str:
+    """Where people manage tokens, apps and repositories: github.com, or the Enterprise
+    server itself."""
+    url = httpx.URL(check_api_url(api_url))
+    if url.host == "api.github.com":
+        return "https://github.com"
+    return str(url.copy_with(path="/", query=None)).rstrip("/")
+
+
 def key_material(public_key: str) -> str:
     """``"ssh-ed25519 AAAA..."`` without the comment: what GitHub compares keys by."""
     parts = public_key.split()
@@ -117,8 +131,10 @@ class GitHub:
         max_wait: float = 60.0,
         per_page: int = 100,
         timeout: float = 20.0,
+        auth_hint: str | None = None,
     ) -> None:
         self.api_url = check_api_url(api_url)
+        self.auth_hint = auth_hint
         self.sleep = sleep
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
@@ -126,7 +142,7 @@ class GitHub:
         self.client = httpx.Client(
             base_url=self.api_url,
             headers={
-                "Authorization": f"Bearer {token.strip()}",
+                **({"Authorization": f"Bearer {token.strip()}"} if token.strip() else {}),
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,
                 "User-Agent": f"hostctl/{__version__}",
@@ -153,14 +169,12 @@ class GitHub:
 
     @property
     def web_url(self) -> str:
-        """Where people manage tokens: github.com, or the Enterprise server itself."""
-        url = httpx.URL(self.api_url)
-        if url.host == "api.github.com":
-            return "https://github.com"
-        return str(url.copy_with(path="/", query=None)).rstrip("/")
+        return web_url(self.api_url)
 
     @property
     def token_hint(self) -> str:
+        if self.auth_hint:
+            return self.auth_hint
         return (
             f"create a fine-grained token at {self.web_url}/settings/personal-access-tokens/new "
             "with access to the apps' repositories and the permissions "
@@ -259,7 +273,9 @@ class GitHub:
             "run `hostctl github status`; report it with `hostctl --debug` output if it persists",
         )
 
-    def pages(self, path: str, what: str, permission: str, repo: str) -> Iterator[dict[str, Any]]:
+    def pages(
+        self, path: str, what: str, permission: str | None, repo: str | None
+    ) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint, following the Link header's ``next``.
 
         Only the next page's query is taken from the link, and the request goes to the
@@ -464,6 +480,134 @@ class GitHub:
             repo=repo,
             json=payload,
         )
+
+    # GitHub Apps: these calls are made with an app JWT (``app_jwt``) as the token, except
+    # the manifest conversion, which needs no authentication at all.
+
+    def convert_manifest(self, code: str) -> dict[str, Any]:
+        """The app GitHub made from a manifest: id, slug, webhook_secret, pem, owner ..."""
+        what = "create the GitHub App from its manifest"
+        created = body(self.request("POST", f"/app-manifests/{code}/conversions", what), what)
+        if not isinstance(created, dict) or not all(
+            created.get(k) for k in ("id", "slug", "pem", "webhook_secret")
+        ):
+            raise unreadable(what)
+        return created
+
+    def app(self) -> dict[str, Any]:
+        """The app the JWT belongs to (GET /app); proves the private key works."""
+        found = body(self.request("GET", "/app", "read the GitHub App"), "read the GitHub App")
+        if not isinstance(found, dict) or not found.get("slug"):
+            raise unreadable("read the GitHub App")
+        return found
+
+    def installations(self) -> list[dict[str, Any]]:
+        return list(self.pages("/app/installations", "list the app's installations", None, None))
+
+    def repo_installation(self, repo: str, install_url: str) -> int:
+        """The id of the app's installation that can see ``repo``."""
+        found = self.request(
+            "GET",
+            f"/repos/{repo}/installation",
+            f"find the app's installation on {repo}",
+            allow=(404,),
+        )
+        if found.status_code == 404:
+            raise NotInstalled(
+                f"the GitHub App cannot see {repo}: it is not installed there, or the "
+                "repository does not exist",
+                f"install the app on {repo} at {install_url} (or add the repository to its "
+                "installation), then run the command again",
+            )
+        return object_id(body(found, "read an installation"), "read an installation")
+
+    def installation_token(self, installation: int, repo: str) -> tuple[str, float]:
+        """A token of the installation limited to ``repo``, and when it expires (epoch)."""
+        what = f"get an installation token for {repo}"
+        minted = body(
+            self.request(
+                "POST",
+                f"/app/installations/{installation}/access_tokens",
+                what,
+                repo=repo,
+                json={"repositories": [repo.split("/", 1)[1]]},
+            ),
+            what,
+        )
+        if not isinstance(minted, dict) or not minted.get("token"):
+            raise unreadable(what)
+        try:
+            expires = datetime.fromisoformat(str(minted["expires_at"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError) as exc:
+            raise unreadable(what) from exc
+        return str(minted["token"]), expires.timestamp()
+
+
+JWT_BACKDATE = 60  # seconds: GitHub refuses an iat ahead of its clock
+JWT_LIFETIME = 540  # seconds after now; GitHub refuses an exp more than 10 min after iat
+
+
+def app_jwt(app_id: int, private_key: str, now: float | None = None) -> str:
+    """The RS256 JWT a GitHub App authenticates with, valid for about nine minutes."""
+    import jwt  # lazy: the agent imports this module, and the JWT stack is heavy
+
+    issued = int(time.time() if now is None else now)
+    claims = {"iat": issued - JWT_BACKDATE, "exp": issued + JWT_LIFETIME, "iss": str(app_id)}
+    return str(jwt.encode(claims, private_key, algorithm="RS256"))
+
+
+@dataclass(frozen=True)
+class AppIdentity:
+    """What mints installation tokens: the app's id and private key on one GitHub."""
+
+    api_url: str
+    app_id: int
+    slug: str
+    private_key: str = field(repr=False)
+
+    @property
+    def install_url(self) -> str:
+        return f"{web_url(self.api_url)}/apps/{self.slug}/installations/new"
+
+
+TOKEN_MARGIN = 300.0  # seconds before expires_at that a cached token is replaced
+_tokens: dict[tuple[str, int, str], tuple[str, float]] = {}
+_tokens_lock = threading.Lock()
+
+
+def installation_token(
+    app: AppIdentity,
+    repo: str,
+    *,
+    fresh: bool = False,
+    clock: Callable[[], float] = time.time,
+    max_attempts: int = 4,
+    timeout: float = 20.0,
+) -> str:
+    """A token for ``repo``, from this process's memory while it has minutes left.
+
+    ``fresh`` mints a new one (the cached one was refused). Tokens are kept in memory
+    only: never written to disk, a log or a command line.
+    """
+    key = (app.api_url, app.app_id, repo.lower())
+    with _tokens_lock:
+        cached = _tokens.get(key)
+    if cached and not fresh and cached[1] - TOKEN_MARGIN > clock():
+        return cached[0]
+    jwt = app_jwt(app.app_id, app.private_key, clock())
+    hint = (
+        "check that the box's clock is right (`timedatectl`: GitHub refuses an app's JWT "
+        f"dated ahead of its own clock), and that the GitHub App {app.slug} still exists "
+        f"and is installed: {app.install_url}"
+    )
+    with GitHub(
+        jwt, app.api_url, max_attempts=max_attempts, timeout=timeout, auth_hint=hint
+    ) as api:
+        installation = api.repo_installation(repo, app.install_url)
+        token, expires = api.installation_token(installation, repo)
+    with _tokens_lock:
+        _tokens[key] = (token, expires)
+    return token
 
 
 def backoff(attempt: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import threading
 from collections.abc import Callable
@@ -11,12 +12,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from hostctl import __version__
 from hostctl.agent.events import event
-from hostctl.agent.webhooks import MAX_BODY, handle_delivery, unsigned
+from hostctl.agent.webhooks import MAX_BODY, handle_app_delivery, handle_delivery, unsigned
+from hostctl.core.errors import HostctlError
 from hostctl.core.names import APP_NAME
 from hostctl.settings import Settings
 from hostctl.state import Store
@@ -82,10 +84,83 @@ def web_app(
             wake()
         return JSONResponse(answer.body, answer.status)
 
+    def app_secret() -> str | None:
+        from hostctl.credentials.github import load_github
+
+        try:
+            connection = load_github(settings)
+        except HostctlError:
+            return None
+        return connection.app.webhook_secret if connection and connection.app else None
+
+    async def github_app_hook(request: Request) -> JSONResponse:
+        """The GitHub App's one webhook, for every repository it is installed on."""
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
+            event("webhook", logging.WARNING, app="*", outcome="refused: body too large")
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
+        except TimeoutError:
+            event("webhook", logging.WARNING, app="*", outcome="refused: body too slow")
+            return JSONResponse({"error": "the body took too long to arrive"}, 408)
+        headers = request.headers
+        answer = await run_in_threadpool(
+            lambda: handle_app_delivery(store(), app_secret(), headers, body)
+        )
+        level = logging.WARNING if answer.status >= 400 else logging.INFO
+        event(
+            "webhook", level, app="*", status=answer.status, outcome=answer.outcome, **answer.fields
+        )
+        if answer.status == 202:
+            wake()
+        return JSONResponse(answer.body, answer.status)
+
+    async def github_app_setup(request: Request) -> HTMLResponse:
+        """The one-time page of `hostctl github connect --app`: it posts the manifest."""
+        from hostctl.github.app import setup_page
+
+        state = request.path_params["state"]
+        page = await run_in_threadpool(lambda: setup_page(store(), state))
+        if page is None:
+            return HTMLResponse(page_text(SETUP_GONE), 404)
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    async def github_app_callback(request: Request) -> HTMLResponse:
+        """GitHub sends the browser back here with the code that gives the app's keys."""
+        from hostctl.github.app import complete_setup, install_url
+
+        state = request.query_params.get("state", "")
+        code = request.query_params.get("code", "")
+        try:
+            made = await run_in_threadpool(lambda: complete_setup(store(), settings, state, code))
+        except HostctlError as exc:
+            event("github-app", logging.WARNING, outcome=f"refused: {exc.message}")
+            return HTMLResponse(page_text(f"{exc.message}. To do: {exc.hint}"), 400)
+        assert made.app is not None
+        event("github-app", logging.INFO, outcome="created", slug=made.app.slug)
+        url = install_url(made)
+        return HTMLResponse(
+            page_text(f"The GitHub App {made.app.slug} is ready. Install it on your repositories: ")
+            + f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
+        )
+
     return Starlette(
         routes=[
             Route("/", status),
             Route("/health", status),
+            Route("/hooks/github", github_app_hook, methods=["POST"]),
             Route("/hooks/github/{app}", github_hook, methods=["POST"]),
+            Route("/hooks/github-app/new/{state}", github_app_setup),
+            Route("/hooks/github-app/callback", github_app_callback),
         ]
     )
+
+
+SETUP_GONE = (
+    "This setup link is unknown, expired (after an hour) or already used. "
+    "Run `hostctl github connect --app` again for a new one."
+)
+
+
+def page_text(text: str) -> str:
+    return f"<!doctype html><meta charset=utf-8><title>hostctl</title><p>{html.escape(text)}"

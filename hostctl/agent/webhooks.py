@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from hostctl.state import Store
+from hostctl.state.github_app import change_repositories, remove_installation, save_installation
 from hostctl.state.queue import Delivery, record_delivery
 
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; pushes are far smaller
@@ -142,3 +143,96 @@ def decide(
             "refused: no repository",
         )
     return "queued", after
+
+
+def handle_app_delivery(
+    store: Store, secret: str | None, headers: Mapping[str, str], body: bytes
+) -> Answer:
+    """Decide what a delivery to the GitHub App's ``/hooks/github`` does.
+
+    The app's one webhook carries every repository it is installed on: a push deploys
+    the apps linked through the App to that repository and branch, and nothing else.
+    Installation events are recorded, so linking says at once whether the App sees a
+    repository.
+    """
+    signature = headers.get("x-hub-signature-256")
+    if not secret:
+        signature_ok(UNKNOWN_APP_SECRET, body, signature)
+        return unsigned("refused: no GitHub App is connected")
+    if not signature_ok(secret, body, signature):
+        return unsigned("refused: bad signature")
+    event = first_header(headers, "x-github-event")
+    delivery_id = first_header(headers, "x-github-delivery")
+    if not event or not DELIVERY_ID.fullmatch(delivery_id):
+        return refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery", "refused: headers")
+    try:
+        payload = parse_payload(headers, body)
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return refuse(400, "the body is not valid JSON", "refused: malformed JSON")
+    if not isinstance(payload, dict):
+        return refuse(400, "the body is not a JSON object", "refused: malformed JSON")
+    digest = hashlib.sha256(body).hexdigest()
+    fields: dict[str, Any] = {"delivery": delivery_id, "event": event}
+    if event in ("installation", "installation_repositories"):
+        outcome = record_installation(store, event, payload)
+        return Answer(200, {"status": outcome}, outcome, fields)
+    repository = payload.get("repository")
+    full_name = str(repository.get("full_name")) if isinstance(repository, dict) else ""
+    apps = [
+        app
+        for app in store.apps()
+        if app.github.get("installation")
+        and str(app.github.get("repo", "")).lower() == full_name.lower()
+    ]
+    if event != "push" or not apps:
+        outcome = "pong" if event == "ping" else f"ignored: {event} event"
+        if event == "push":
+            outcome = f"ignored: no app deploys {full_name or 'this repository'}"
+        new, _ = record_delivery(store, Delivery(delivery_id, "", event, digest), outcome)
+        return Answer(200, {"status": outcome if new else "duplicate"}, outcome, fields)
+    queued: list[dict[str, Any]] = []
+    outcomes = []
+    for app in apps:
+        decision = decide(app.name, app.repo, app.branch, app.github.get("repo"), event, payload)
+        if isinstance(decision, Answer):
+            return decision
+        outcome, commit = decision
+        deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
+        new, job = record_delivery(
+            store, Delivery(f"{delivery_id}:{app.name}", app.name, event, digest), outcome, deploy
+        )
+        outcomes.append(f"{app.name}: {outcome if new else 'ignored: a redelivery'}")
+        if job is not None:
+            queued.append({"app": app.name, "job": job.id})
+    summary = "; ".join(outcomes)
+    if not queued:
+        return Answer(200, {"status": summary}, summary, fields)
+    return Answer(202, {"status": "queued", "jobs": queued}, summary, fields | {"jobs": queued})
+
+
+def record_installation(store: Store, event: str, payload: dict[str, Any]) -> str:
+    """Keep the installations (and their repositories) GitHub reports; the outcome."""
+    installation = payload.get("installation")
+    if not isinstance(installation, dict) or not isinstance(installation.get("id"), int):
+        return f"ignored: {event} without an installation"
+    number = int(installation["id"])
+    account = installation.get("account")
+    login = str(account.get("login")) if isinstance(account, dict) else ""
+    action = str(payload.get("action"))
+    every = installation.get("repository_selection") == "all"
+
+    def names(key: str) -> list[str]:
+        items = payload.get(key) or []
+        return [str(i["full_name"]) for i in items if isinstance(i, dict) and i.get("full_name")]
+
+    if event == "installation" and action in ("deleted", "suspend"):
+        remove_installation(store, number)
+    elif event == "installation":
+        save_installation(store, number, login, None if every else names("repositories"))
+    elif every:
+        save_installation(store, number, login, None)
+    else:
+        change_repositories(
+            store, number, login, names("repositories_added"), names("repositories_removed")
+        )
+    return f"recorded: {event} {action} ({login})"

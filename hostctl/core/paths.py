@@ -30,6 +30,7 @@ class Paths:
         self.server_config = etc / "hostctl.yml"
         self.cloudflare_connection = etc / "cloudflare.json"
         self.github_connection = etc / "github.json"
+        self.github_app_key = etc / "github-app.pem"  # the GitHub App's private key
         self.offsite = etc / "offsite.json"
         self.tailnet = etc / "tailnet.json"
 

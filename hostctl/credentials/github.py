@@ -1,33 +1,127 @@
-"""The saved GitHub connection: a token and the API's URL, kept as server config in
-``github.json`` under HOSTCTL_ETC, written atomically and created 0600 (it holds the
-token)."""
+"""The saved GitHub connection, kept as server config under HOSTCTL_ETC: ``github.json``
+(the API's URL, and a token or the GitHub App's id, slug and webhook secret) and, for an
+App, its private key in ``github-app.pem``. Both are written atomically and created 0600."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from hostctl.adapters.github import DEFAULT_API_URL, GitHub
-from hostctl.core.private_files import read_private, write_private
+from hostctl.adapters.github import (
+    DEFAULT_API_URL,
+    AppIdentity,
+    GitHub,
+    app_jwt,
+    installation_token,
+)
+from hostctl.core.errors import HostctlError
+from hostctl.core.private_files import read_private, write_private, write_private_text
 from hostctl.settings import Settings
 
 
 @dataclass(frozen=True)
+class GitHubApp:
+    """The GitHub App hostctl made through the manifest flow."""
+
+    id: int
+    slug: str
+    name: str
+    owner: str  # the account that owns the app: a user or an organization
+    webhook_secret: str = field(repr=False)
+    org: bool = False  # owned by an organization (its settings live under /organizations)
+
+
+@dataclass(frozen=True)
 class GitHubSettings:
-    token: str
+    token: str = field(default="", repr=False)
     api_url: str = DEFAULT_API_URL
+    app: GitHubApp | None = None
+    private_key: str = field(default="", repr=False)
+
+    @property
+    def mode(self) -> str:
+        return "app" if self.app else "token"
+
+    @property
+    def identity(self) -> AppIdentity:
+        if self.app is None:
+            raise ValueError("not connected with a GitHub App")
+        return AppIdentity(self.api_url, self.app.id, self.app.slug, self.private_key)
 
     def api(self, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
-        return GitHub(self.token, self.api_url, max_attempts=max_attempts, timeout=timeout)
+        """The client for the token, or for the App itself (a fresh JWT)."""
+        if self.app is None:
+            return GitHub(self.token, self.api_url, max_attempts=max_attempts, timeout=timeout)
+        return GitHub(
+            app_jwt(self.app.id, self.private_key),
+            self.api_url,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            auth_hint="run `hostctl github status`; if the app was deleted on GitHub, run "
+            "`hostctl github disconnect` and `hostctl github connect --app` again",
+        )
+
+    def repo_api(self, repo: str, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
+        """The client for calls on ``repo``: the token, or the App's installation token."""
+        if self.app is None:
+            return self.api(max_attempts=max_attempts, timeout=timeout)
+        token = installation_token(self.identity, repo, max_attempts=max_attempts, timeout=timeout)
+        return GitHub(token, self.api_url, max_attempts=max_attempts, timeout=timeout)
+
+
+HINT = "run `hostctl github connect` again"
 
 
 def load_github(settings: Settings) -> GitHubSettings | None:
     return read_private(
         settings.paths.github_connection,
-        lambda data: GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"])),
+        lambda data: build(settings, data),
         "GitHub connection",
-        "run `hostctl github connect --token TOKEN` again",
+        HINT,
+    )
+
+
+def build(settings: Settings, data: dict[str, Any]) -> GitHubSettings:
+    if "app" not in data:
+        return GitHubSettings(token=str(data["token"]), api_url=str(data["api_url"]))
+    app = data["app"]
+    key_path = settings.paths.github_app_key
+    if not key_path.is_file():
+        raise HostctlError(f"the GitHub App's private key {key_path} is missing", HINT)
+    return GitHubSettings(
+        api_url=str(data["api_url"]),
+        app=GitHubApp(
+            int(app["id"]),
+            str(app["slug"]),
+            str(app["name"]),
+            str(app["owner"]),
+            str(app["webhook_secret"]),
+            bool(app.get("org")),
+        ),
+        private_key=key_path.read_text(),
     )
 
 
 def save_github(settings: Settings, github: GitHubSettings) -> None:
-    write_private(settings.paths.github_connection, asdict(github))
+    """Save the connection; a token replaces an App and an App a token."""
+    paths = settings.paths
+    if github.app is None:
+        write_private(paths.github_connection, {"token": github.token, "api_url": github.api_url})
+        paths.github_app_key.unlink(missing_ok=True)
+        return
+    app = github.app
+    write_private_text(paths.github_app_key, github.private_key)
+    write_private(
+        paths.github_connection,
+        {
+            "api_url": github.api_url,
+            "app": {
+                "id": app.id,
+                "slug": app.slug,
+                "name": app.name,
+                "owner": app.owner,
+                "webhook_secret": app.webhook_secret,
+                "org": app.org,
+            },
+        },
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.progress import Reporter
@@ -54,5 +55,8 @@ def post_status(
     settings = load_github(host.settings)
     if settings is None:
         return
-    with settings.api(max_attempts=1, timeout=TIMEOUT) as github:
+    if state != "pending":  # when it went live or failed, on the commit itself
+        description = f"{description} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"
+    # With a GitHub App: an installation token for the repository (minted, or cached).
+    with settings.repo_api(repo, max_attempts=1, timeout=TIMEOUT) as github:
         github.set_status(repo, sha, state, description, next(iter(app_urls(host, app)), None))

@@ -22,6 +22,7 @@ from hostctl.deploy.oneoff import run_postdeploy, run_predeploy
 from hostctl.deploy.rules import images_to_remove, serving_before
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
+from hostctl.github.app import git_credentials
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.stack.plan import DEFAULT_PORT, plan_build
@@ -152,6 +153,7 @@ def build_release(
             tree,
             spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
+            credentials=git_credentials(host.settings, host.store.app(app).github),
         )
         checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)
@@ -231,12 +233,14 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     """Why a pushed ``commit`` should not deploy: it is no longer the head of the app's
     branch on its repository (a newer push came, or the delivery is an old one sent
     again); None when it still is. A force-push back to an older commit is the head."""
-    branch = host.store.app(app).branch
-    head = git.remote_branch(repo, branch, deploy_key_env(host, app))
+    found = host.store.app(app)
+    credentials = git_credentials(host.settings, found.github)
+    env = deploy_key_env(host, app) | (credentials(False) if credentials else {})
+    head = git.remote_branch(repo, found.branch, env)
     if head == commit:
         return None
     now = f"it is {head[:10]} now" if head else "the branch is gone"
-    return f"{commit[:10]} is no longer the head of {branch} on {repo} ({now})"
+    return f"{commit[:10]} is no longer the head of {found.branch} on {repo} ({now})"
 
 
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +46,14 @@ def fetch_source(
     tree: Path,
     spooled: Path | None = None,
     git_env: dict[str, str] | None = None,
+    credentials: Callable[[bool], dict[str, str]] | None = None,
 ) -> Source:
     """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names,
-    taken from the ``spooled`` tree of a push when there is one."""
+    taken from the ``spooled`` tree of a push when there is one.
+
+    ``credentials(fresh)`` gives git an HTTPS token (a GitHub App's installation token):
+    when the server refuses it (it expired or was revoked mid-way), a fresh one is minted
+    and the fetch tried once more."""
     source = check_source(source)
     archive = spooled
     if archive is not None and archive.is_file():
@@ -65,7 +71,23 @@ def fetch_source(
             shutil.copytree(path, tree, symlinks=True, ignore=shutil.ignore_patterns(".git"))
             return Source(str(path), None, f"directory {path}")
         source = str(path)
-    commit = git.fetch(cache, source, ref, git_env)
+    if credentials is None:
+        commit = git.fetch(cache, source, ref, git_env)
+    else:
+        try:
+            commit = git.fetch(cache, source, ref, (git_env or {}) | credentials(False))
+        except HostctlError as exc:
+            if not refused(exc.message):
+                raise
+            commit = git.fetch(cache, source, ref, (git_env or {}) | credentials(True))
     git.export(cache, commit, tree)
     subject = git.commit_subject(cache, commit)
     return Source(source, commit, f"{commit[:10]} {subject}".strip())
+
+
+def refused(message: str) -> bool:
+    """Whether git failed because the HTTP server refused its credentials."""
+    return any(
+        sign in message
+        for sign in ("Authentication failed", "returned error: 401", "returned error: 403")
+    )

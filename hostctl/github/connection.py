@@ -4,12 +4,15 @@ is saved (hostctl.credentials.github), so a saved token worked at least once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hostctl.adapters.github import DEFAULT_API_URL, check_api_url
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import GitHubSettings, load_github, save_github
+from hostctl.github.app import delete_url, install_url
 from hostctl.host import Host
 from hostctl.settings import Settings
+from hostctl.state.github_app import forget_setups
 
 TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
 
@@ -21,12 +24,17 @@ class GitHubStatus:
     token: str | None = None  # masked
     login: str | None = None
     error: str | None = None
+    mode: str | None = None  # "token" (webhooks and deploy keys) or "app" (a GitHub App)
+    app: str | None = None  # the App's slug
+    installations: tuple[str, ...] = ()  # "account (all repositories)", "account: a/b, a/c"
+    install_url: str | None = None
 
 
 @dataclass(frozen=True)
 class Disconnected:
     removed: bool
     linked_apps: tuple[str, ...] = ()  # apps that still have a webhook or key on GitHub
+    delete_url: str | None = None  # where to delete the GitHub App hostctl made
 
 
 def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_API_URL) -> str:
@@ -45,18 +53,30 @@ def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_A
 
 
 def disconnect_github(target: Host | Settings) -> Disconnected:
-    """Forget the token. What hostctl made on GitHub stays; the apps still linked are named
-    (with a Host) so the caller can say `hostctl apps disconnect` removes it."""
+    """Forget the token, or the GitHub App (its key and id). What hostctl made on GitHub
+    stays; the apps still linked are named (with a Host) so the caller can say `hostctl
+    apps disconnect` removes it, and the page to delete the App on GitHub is given."""
     settings = target.settings if isinstance(target, Host) else target
     path = settings.paths.github_connection
     removed = path.exists()
+    delete = None
+    try:
+        saved = load_github(settings)
+    except HostctlError:
+        saved = None  # a damaged file is removed all the same
+    if saved is not None and saved.app is not None:
+        delete = delete_url(saved)
     path.unlink(missing_ok=True)
+    settings.paths.github_app_key.unlink(missing_ok=True)
     linked: tuple[str, ...] = ()
     if isinstance(target, Host):
-        linked = tuple(app.name for app in target.store.apps() if app.github)
+        forget_setups(target.store)
+        # apps linked through the App have nothing of hostctl's on GitHub
+        made = (app for app in target.store.apps() if app.github.keys() - {"repo", "installation"})
+        linked = tuple(app.name for app in made)
         if removed:
             target.store.audit("github:disconnect")
-    return Disconnected(removed, linked)
+    return Disconnected(removed, linked, delete)
 
 
 def github_status(settings: Settings) -> GitHubStatus:
@@ -64,13 +84,45 @@ def github_status(settings: Settings) -> GitHubStatus:
     github = load_github(settings)
     if github is None:
         return GitHubStatus(connected=False)
+    if github.app is not None:
+        return app_status(github)
     login, error = None, None
     try:
         with github.api(max_attempts=1) as api:  # a status answers now, never waits
             login = api.whoami()
     except HostctlError as exc:
         error = exc.message
-    return GitHubStatus(True, github.api_url, masked_token(github.token), login, error)
+    return GitHubStatus(True, github.api_url, masked_token(github.token), login, error, "token")
+
+
+def app_status(github: GitHubSettings) -> GitHubStatus:
+    """The App's slug and installations, as GitHub reports them now."""
+    assert github.app is not None
+    found: tuple[str, ...] = ()
+    error = None
+    try:
+        with github.api(max_attempts=1) as api:
+            api.app()
+            found = tuple(describe_installation(i) for i in api.installations())
+    except HostctlError as exc:
+        error = exc.message
+    return GitHubStatus(
+        True,
+        github.api_url,
+        login=github.app.owner,
+        error=error,
+        mode="app",
+        app=github.app.slug,
+        installations=found,
+        install_url=install_url(github),
+    )
+
+
+def describe_installation(installation: dict[str, Any]) -> str:
+    account = (installation.get("account") or {}).get("login", "?")
+    if installation.get("repository_selection") == "all":
+        return f"{account} (all repositories)"
+    return f"{account} (selected repositories)"
 
 
 def masked_token(token: str) -> str:

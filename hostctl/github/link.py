@@ -1,15 +1,17 @@
 """Linking an app to its repository: the repo to fetch, and on GitHub (with a token) a
-webhook and a read-only deploy key that hostctl creates, remembers and alone removes."""
+webhook and a read-only deploy key that hostctl creates, remembers and alone removes;
+with the GitHub App, nothing per repository (its installation reads it)."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
 
-from hostctl.adapters.github import RepoNotFound
+from hostctl.adapters.github import RepoNotFound, web_url
 from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
-from hostctl.credentials.github import load_github
+from hostctl.credentials.github import GitHubSettings, load_github
+from hostctl.github.app import clone_url, install_url
 from hostctl.github.keys import app_deploy_key
 from hostctl.github.repo import parse_repo
 from hostctl.host import Host
@@ -34,6 +36,8 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
     if found.github.get("repo") and found.github.get("repo") != spec.github:
         unlink_github(host, app)  # moving to another repository: clean up the old one
         found = host.store.app(app)
+    if spec.github and github is not None and github.app is not None:
+        return link_through_app(host, app, spec.github, branch, github)
     ids = dict(found.github)
     made = []
     if spec.github and github is not None:
@@ -65,6 +69,25 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
     return Linked(spec.url, branch, made, todo)
 
 
+def link_through_app(
+    host: Host, app: str, repo: str, branch: str, github: GitHubSettings
+) -> Linked:
+    """With the GitHub App: nothing is made on the repository; the App's installation
+    must see it (checked now, so a missing installation is said at once)."""
+    with github.api() as api:
+        installation = api.repo_installation(repo, install_url(github))
+    todo = None
+    if host.store.app(app).github.keys() & {"hook_id", "key_id"}:
+        todo = unlink_github(host, app)[0]  # linked in token mode before: say what stays
+    url = clone_url(github, repo)
+    host.store.set_repo(app, url, branch)
+    host.store.set_github(app, {"repo": repo, "installation": installation})
+    slug = github.app.slug if github.app else ""
+    made = [f"GitHub App {slug} (installation {installation}) can read {repo}"]
+    host.store.audit("apps:connect", app, f"{url} ({branch}); {made[0]}")
+    return Linked(url, branch, made, todo)
+
+
 def unlink_app(host: Host, app: str) -> list[str]:
     """Forget the app's repository and remove what hostctl made on GitHub for it."""
     host.store.app(app)
@@ -87,22 +110,38 @@ def unlink_github(host: Host, app: str) -> list[str]:
                 " to remove them",
                 "run `hostctl github connect --token …` first, or remove them on GitHub",
             )
-        try:
-            with github.api() as api:
-                if hook_id and api.remove_webhook(repo, hook_id):
-                    removed.append(f"webhook {hook_id} on {repo}")
-                if key_id and api.remove_deploy_key(repo, key_id):
-                    removed.append(f"deploy key {key_id} on {repo}")
-        except RepoNotFound:
-            # Deleted, renamed or no longer visible to the token: what hostctl made there
-            # went with it (or is out of reach); keeping the ids would block this for good.
+        if github.app is not None:
+            # made with a token that is no longer saved: the App may not delete them
             removed.append(
-                f"the record of its webhook and deploy key on {repo} (GitHub no longer "
-                "shows that repository to the token: deleted, renamed or out of its reach; "
-                "remove them on GitHub by hand if the repository still exists)"
+                f"hostctl's webhook and deploy key on {repo} from token mode are left there "
+                "(connected with a GitHub App now): delete them at "
+                f"{web_url(github.api_url)}/{repo}/settings/hooks and .../settings/keys"
             )
+        else:
+            removed += remove_made(github, repo, hook_id, key_id)
     host.store.set_github(app, {})
     shutil.rmtree(host.settings.paths.deploy_keys(app), ignore_errors=True)
+    return removed
+
+
+def remove_made(
+    github: GitHubSettings, repo: str, hook_id: int | None, key_id: int | None
+) -> list[str]:
+    removed = []
+    try:
+        with github.api() as api:
+            if hook_id and api.remove_webhook(repo, hook_id):
+                removed.append(f"webhook {hook_id} on {repo}")
+            if key_id and api.remove_deploy_key(repo, key_id):
+                removed.append(f"deploy key {key_id} on {repo}")
+    except RepoNotFound:
+        # Deleted, renamed or no longer visible to the token: what hostctl made there
+        # went with it (or is out of reach); keeping the ids would block this for good.
+        removed.append(
+            f"the record of its webhook and deploy key on {repo} (GitHub no longer "
+            "shows that repository to the token: deleted, renamed or out of its reach; "
+            "remove them on GitHub by hand if the repository still exists)"
+        )
     return removed
 
 

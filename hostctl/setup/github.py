@@ -1,7 +1,12 @@
 """The GitHub step: `hostctl github connect` with the token setup was given. The token is
-checked with GitHub before it is saved, so a refused one stops setup here."""
+checked with GitHub before it is saved, so a refused one stops setup here. The answer
+``app`` makes a GitHub App instead (`hostctl github connect --app`): the step prints the
+agent's one-time URL and waits until GitHub has sent the browser back."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 from hostctl.adapters.github import DEFAULT_API_URL, check_api_url
 from hostctl.core.errors import HostctlError
@@ -9,13 +14,35 @@ from hostctl.credentials.github import load_github
 from hostctl.github.connection import connect_github
 from hostctl.settings import Settings
 from hostctl.setup.answers import Answers
+from hostctl.setup.questions import GITHUB_APP
 from hostctl.setup.steps import Step
 
+APP_TIMEOUT = 900.0  # seconds the step waits for the person to go through GitHub's pages
 
-def steps(settings: Settings, answers: Answers, api_url: str = DEFAULT_API_URL) -> list[Step]:
+
+def say_on_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def steps(
+    settings: Settings,
+    answers: Answers,
+    api_url: str = DEFAULT_API_URL,
+    say: Callable[[str], None] = say_on_stderr,
+    timeout: float = APP_TIMEOUT,
+) -> list[Step]:
     token = answers.github_token
     if token is None:
         return []
+    if token.strip() == GITHUB_APP:
+        return [
+            Step(
+                name="github",
+                goal="a GitHub App is connected and GitHub accepts its key",
+                check=lambda: app_connected(settings),
+                apply=lambda: make_app(settings, api_url, say, timeout),
+            )
+        ]
     return [
         Step(
             name="github",
@@ -47,3 +74,26 @@ def connect(settings: Settings, token: str, api_url: str) -> None:
             "make a token (https://github.com/settings/tokens) and give it to "
             "`hostctl setup --github-token`, or leave it out to skip GitHub",
         ) from exc
+
+
+def app_connected(settings: Settings) -> bool:
+    try:
+        saved = load_github(settings)
+        if saved is None or saved.app is None:
+            return False
+        with saved.api(max_attempts=1) as api:
+            api.app()
+    except HostctlError:
+        return False  # apply makes the app again
+    return True
+
+
+def make_app(settings: Settings, api_url: str, say: Callable[[str], None], timeout: float) -> None:
+    from hostctl.github.app import install_url, start_setup, wait_for_setup
+    from hostctl.host import Host
+
+    host = Host(settings)
+    started = start_setup(host, check_api_url(api_url))
+    say(f"Open this URL in a browser to create the GitHub App: {started.url}")
+    made = wait_for_setup(host, started.state, timeout)
+    say(f"Install the GitHub App on your repositories: {install_url(made)}")

@@ -14,6 +14,7 @@ from hostctl.core.errors import HostctlError
 from hostctl.setup.answers import Answers
 
 TAILSCALE_LOGIN = "login"  # the Tailscale answer for a browser login (its URL is printed)
+GITHUB_APP = "app"  # the GitHub answer for a GitHub App made in a browser (hostctl.setup.github)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ QUESTIONS = (
         "github_token",
         "--github-token",
         "GITHUB_TOKEN",
-        "GitHub token (repo admin: deploy keys and webhooks)",
+        f"GitHub token (repo admin: deploy keys and webhooks), or `{GITHUB_APP}` to create "
+        "a GitHub App",
         secret=True,
     ),
     Question(
@@ -110,7 +112,7 @@ def equivalent_command(answers: Answers) -> tuple[str, list[str]]:
             argv.append(question.flag if value else f"--no-{question.flag[2:]}")
         elif value is None:
             continue
-        elif question.secret and value != TAILSCALE_LOGIN:
+        elif question.secret and value not in (TAILSCALE_LOGIN, GITHUB_APP):
             env.append(question.env)
         else:
             argv += [question.flag, value]

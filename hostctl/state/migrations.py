@@ -267,6 +267,31 @@ def process_scale(db: sqlite3.Connection) -> None:
     )
 
 
+def github_app(db: sqlite3.Connection) -> None:
+    """The GitHub App's manifest flow (one row per one-time setup URL), and the
+    installations GitHub reported to the app's webhook."""
+    run(
+        db,
+        """
+        CREATE TABLE github_app_setups (
+            state TEXT PRIMARY KEY,
+            api_url TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            org TEXT,
+            created_at REAL NOT NULL,
+            used_at REAL,
+            outcome TEXT
+        );
+        CREATE TABLE github_installations (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            repositories TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 # In the order they apply; a new migration is a new function appended here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     initial_schema,
@@ -277,4 +302,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     push_key_apps,
     cron_runs,
     process_scale,
+    github_app,
 ]

@@ -41,6 +41,10 @@ def test_connect_saves_the_token_0600_and_status_shows_it_masked(
         "token": "github_pat_********",
         "login": LOGIN,
         "error": None,
+        "mode": "token",
+        "app": None,
+        "installations": [],
+        "install_url": None,
     }
     assert TOKEN not in done.output + shown.output
 

@@ -3,6 +3,7 @@ token GitHub refuses stops setup at this step, saving nothing."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,54 @@ def test_a_refused_token_fails_naming_the_step(hostctl_env: Path, gh: GitHubDoub
 
 def test_skipped_without_a_token(hostctl_env: Path) -> None:
     assert github.steps(Settings.from_env(), Answers()) == []
+
+
+def test_the_answer_app_makes_a_github_app_through_the_manifest_flow(
+    hostctl_env: Path, gh: GitHubDouble
+) -> None:
+    """The step prints the agent's URL and waits; the browser and the agent's callback are
+    played here in-process, against the double."""
+    import html
+    import re
+    import threading
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from hostctl.credentials.github import load_github
+    from hostctl.github.app import complete_setup, setup_page
+    from hostctl.host import Host
+
+    said: list[str] = []
+    host = Host()
+
+    def browser() -> None:
+        while not said:
+            time.sleep(0.05)
+        state = said[0].rsplit("/", 1)[1]
+        page = setup_page(host.store, state) or ""
+        action = html.unescape(re.search(r'action="([^"]+)"', page)[1])  # type: ignore[index]
+        manifest = html.unescape(re.search(r'value="([^"]+)"', page)[1])  # type: ignore[index]
+        back = httpx.post(action, data={"manifest": manifest}).headers["location"]
+        code = parse_qs(urlsplit(back).query)["code"][0]
+        complete_setup(host.store, host.settings, state, code)
+
+    thread = threading.Thread(target=browser)
+    thread.start()
+    settings = Settings.from_env()
+    steps = github.steps(settings, Answers(github_token="app"), gh.url, said.append, timeout=30)
+    assert [r.status for r in run_steps(steps, lambda _: None)] == ["applied"]
+    thread.join()
+    (app,) = gh.apps.values()
+    assert "/hooks/github-app/new/" in said[0]
+    assert said[1].endswith(f"/apps/{app.slug}/installations/new")
+    saved = load_github(settings)
+    assert saved is not None and saved.app is not None and saved.app.id == app.id
+    assert [r.status for r in run_steps(steps, lambda _: None)] == ["ok"]
+
+
+def test_the_app_answer_is_no_secret_in_the_equivalent_command() -> None:
+    from hostctl.setup.questions import equivalent_command
+
+    command, env = equivalent_command(Answers(github_token="app"))
+    assert "--github-token app" in command and "GITHUB_TOKEN" not in env

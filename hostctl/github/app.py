@@ -1,0 +1,206 @@
+"""GitHub App mode: the manifest flow that makes the app, and git fetches with the
+installation token.
+
+The manifest flow: `hostctl github connect --app` records a one-time setup (a random
+state, valid for an hour and used once) and prints the agent's page for it; that page
+posts the app's manifest to GitHub; GitHub sends the browser back to the agent's
+callback with a code, which the agent exchanges for the app's id, slug, webhook secret
+and private key, saved 0600 (hostctl.credentials.github).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hostctl.adapters.github import GitHub, installation_token, web_url
+from hostctl.adapters.system import hostname
+from hostctl.core.errors import HostctlError
+from hostctl.credentials.github import GitHubApp, GitHubSettings, load_github, save_github
+from hostctl.host import Host
+from hostctl.hostnames import webhook_base_url
+from hostctl.settings import Settings
+from hostctl.state import Store
+from hostctl.state.github_app import Setup, add_setup, claim_setup, find_setup, finish_setup
+
+SETUP_SECONDS = 3600  # a setup link is refused an hour after it was made
+SETUP_PATH = "/hooks/github-app"  # under /hooks/: the only paths the edge sends the agent
+GIT_USER = "x-access-token"
+TOKEN_VARIABLE = "HOSTCTL_GIT_TOKEN"  # noqa: S105 (the name of a variable)
+# Answers git's "get" with the token from the environment and ignores "store" and
+# "erase": the token is never written anywhere, not even by a helper configured on the box.
+CREDENTIAL_HELPER = (
+    '!f() { cat >/dev/null; test "$1" = get || exit 0; '
+    f'echo username={GIT_USER}; echo "password=${TOKEN_VARIABLE}"; }}; f'
+)
+
+
+def git_token_env(token: str) -> dict[str, str]:
+    """Environment for a git child that fetches over HTTPS with ``token``.
+
+    The token is in a variable only that child (and its credential helper) sees; the
+    helpers configured on the box are reset first (an empty ``credential.helper``).
+    """
+    return {
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": "",
+        "GIT_CONFIG_KEY_1": "credential.helper",
+        "GIT_CONFIG_VALUE_1": CREDENTIAL_HELPER,
+        TOKEN_VARIABLE: token,
+    }
+
+
+GitCredentials = Callable[[bool], dict[str, str]]  # fresh → environment for git
+
+
+def git_credentials(settings: Settings, linked: dict[str, Any]) -> GitCredentials | None:
+    """How a fetch of an app linked through the GitHub App (``linked``: the app's GitHub
+    record) gets its token; None for any other app, which fetches as before."""
+    github_repo = linked.get("repo")
+    if not github_repo or not linked.get("installation"):
+        return None
+    connection = load_github(settings)
+    if connection is None or connection.app is None:
+        return None
+    identity = connection.identity
+
+    def credentials(fresh: bool) -> dict[str, str]:
+        return git_token_env(installation_token(identity, github_repo, fresh=fresh))
+
+    return credentials
+
+
+def clone_url(connection: GitHubSettings, repo: str) -> str:
+    return f"{web_url(connection.api_url)}/{repo}.git"
+
+
+def install_url(connection: GitHubSettings) -> str:
+    return connection.identity.install_url
+
+
+def delete_url(connection: GitHubSettings) -> str:
+    """The page where the app is deleted on GitHub (hostctl cannot do it)."""
+    app = connection.app
+    assert app is not None
+    base = web_url(connection.api_url)
+    if app.org:
+        return f"{base}/organizations/{app.owner}/settings/apps/{app.slug}/advanced"
+    return f"{base}/settings/apps/{app.slug}/advanced"
+
+
+# the manifest flow: the CLI's half
+
+
+@dataclass(frozen=True)
+class Started:
+    state: str
+    url: str  # the agent's one-time page
+
+
+def start_setup(host: Host, api_url: str, org: str | None = None) -> Started:
+    base = webhook_base_url(host)
+    setup = Setup(secrets.token_urlsafe(24), api_url, base, org, time.time(), None, None)
+    add_setup(host.store, setup)
+    return Started(setup.state, f"{base}{SETUP_PATH}/new/{setup.state}")
+
+
+def wait_for_setup(host: Host, state: str, timeout: float, poll: float = 0.5) -> GitHubSettings:
+    """The saved App once the agent's callback has run; an error if it failed or timed out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find_setup(host.store, state)
+        if found is not None and found.outcome == "ok":
+            connection = load_github(host.settings)
+            if connection is None or connection.app is None:
+                raise HostctlError(
+                    "the GitHub App was made but is no longer saved",
+                    "run `hostctl github connect --app` again",
+                )
+            return connection
+        if found is not None and found.outcome:
+            raise HostctlError(
+                f"GitHub did not create the app: {found.outcome}",
+                "run `hostctl github connect --app` again",
+            )
+        if time.monotonic() >= deadline:
+            raise HostctlError(
+                f"the GitHub App was not created within {timeout:.0f} s",
+                "open the URL in a browser while the agent (`hostctl serve`) runs and is "
+                "reachable at it, then run `hostctl github connect --app` again",
+            )
+        time.sleep(poll)
+
+
+# the manifest flow: the agent's half
+
+
+def manifest(setup: Setup) -> dict[str, object]:
+    base = setup.base_url
+    return {
+        "name": f"hostctl-{hostname()}"[:34],
+        "url": base,
+        "hook_attributes": {"url": f"{base}/hooks/github", "active": True},
+        "redirect_url": f"{base}{SETUP_PATH}/callback",
+        "public": False,
+        "default_permissions": {"contents": "read", "metadata": "read", "statuses": "write"},
+        "default_events": ["push"],
+    }
+
+
+def setup_page(store: Store, state: str) -> str | None:
+    """The page that posts the manifest to GitHub; None for an unknown, used or old state."""
+    setup = find_setup(store, state)
+    if setup is None or setup.used_at is not None:
+        return None
+    if setup.created_at < time.time() - SETUP_SECONDS:
+        return None
+    base = web_url(setup.api_url)
+    where = f"/organizations/{setup.org}" if setup.org else ""
+    action = f"{base}{where}/settings/apps/new?state={state}"
+    return (
+        "<!doctype html><meta charset=utf-8><title>Create the hostctl GitHub App</title>"
+        f'<form id=f method=post action="{html.escape(action)}">'
+        f'<input type=hidden name=manifest value="{html.escape(json.dumps(manifest(setup)))}">'
+        "<p>Sending you to GitHub to create the app…</p>"
+        "<button type=submit>Create the GitHub App</button></form>"
+        "<script>document.getElementById('f').submit()</script>"
+    )
+
+
+def complete_setup(store: Store, settings: Settings, state: str, code: str) -> GitHubSettings:
+    """Exchange GitHub's code for the app and save it; the state is used up either way."""
+    setup = claim_setup(store, state, time.time(), time.time() - SETUP_SECONDS)
+    if setup is None:
+        raise HostctlError(
+            "this setup link is unknown, expired (after an hour) or already used",
+            "run `hostctl github connect --app` again for a new link",
+        )
+    try:
+        with GitHub("", setup.api_url) as api:
+            made = api.convert_manifest(code)
+        owner = made.get("owner") or {}
+        connection = GitHubSettings(
+            api_url=setup.api_url,
+            app=GitHubApp(
+                int(made["id"]),
+                str(made["slug"]),
+                str(made.get("name") or made["slug"]),
+                str(owner.get("login") or ""),
+                str(made["webhook_secret"]),
+                owner.get("type") == "Organization",
+            ),
+            private_key=str(made["pem"]),
+        )
+        save_github(settings, connection)
+    except HostctlError as exc:
+        finish_setup(store, state, exc.message)
+        raise
+    finish_setup(store, state, "ok")
+    store.audit("github:connect", None, f"GitHub App {connection.app and connection.app.slug}")
+    return connection
