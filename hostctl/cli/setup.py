@@ -45,6 +45,20 @@ def question_options(command: Any) -> Any:
 @click.argument("target", required=False, metavar="[USER@HOST[:PORT]|NAME]")
 @question_options
 @click.option(
+    "--cloudflare-account",
+    envvar="HOSTCTL_CLOUDFLARE_ACCOUNT",
+    metavar="ID|NAME",
+    help="The Cloudflare account, when the token sees the domain's zone in several (asked "
+    "then otherwise; env HOSTCTL_CLOUDFLARE_ACCOUNT).",
+)
+@click.option(
+    "--cloudflare-zone",
+    envvar="HOSTCTL_CLOUDFLARE_ZONE",
+    metavar="ID",
+    help="The Cloudflare zone, when several match the domain (asked then otherwise; env "
+    "HOSTCTL_CLOUDFLARE_ZONE).",
+)
+@click.option(
     "--non-interactive",
     is_flag=True,
     help="Never ask: a question not answered by its flag or env var is skipped.",
@@ -130,7 +144,8 @@ def setup(
         os.environ[OFFSITE_SECRET_ENV] = click.prompt(
             "Secret access key of the offsite store", hide_input=True
         ).strip()
-    setup_this_box(functools.partial(show, plan=dry_run), answers, check_only, dry_run)
+    report = functools.partial(show, plan=dry_run)
+    setup_this_box(report, answers, check_only, dry_run, pick if interactive else None)
     if looking:
         return
     for note in setup_notes(answers):
@@ -169,6 +184,14 @@ def ask(question: Question) -> Any:
         show_default=False,
         hide_input=question.secret,
     ).strip()
+
+
+def pick(question: str, options: list[str]) -> int:
+    """A numbered pick (Cloudflare's account or zone); the index chosen."""
+    click.echo(f"{question}:")
+    for number, option in enumerate(options, 1):
+        click.echo(f"  {number}. {option}")
+    return int(click.prompt("Which one", type=click.IntRange(1, len(options)))) - 1
 
 
 def print_equivalent(equivalent: tuple[str, list[str]]) -> None:
