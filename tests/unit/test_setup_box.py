@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -204,7 +205,9 @@ def run_setup(monkeypatch, args, terminal=False, input=""):
     """The CLI with the box's steps replaced: what answers would setup run with?"""
     ran: list[Answers] = []
 
-    def fake_setup(report, answers=None, check_only=False, dry_run=False):
+    def fake_setup(report, answers=None, check_only=False, dry_run=False, choose=None):
+        # Cloudflare's pickers ask only where there is a terminal
+        assert choose is (setup_cli.pick if terminal and "--non-interactive" not in args else None)
         ran.append(answers)
         return []
 
@@ -332,3 +335,24 @@ def test_an_offsite_target_typed_in_asks_for_its_secret_without_echo(monkeypatch
     assert "s3cret" not in result.output
     assert os.environ[OFFSITE_SECRET_ENV] == "s3cret"
     assert "(with HOSTCTL_OFFSITE_SECRET set in its environment)" in result.output
+
+
+def test_cloudflare_pickers_are_numbered_and_in_the_equivalent_command_when_given(monkeypatch):
+    @click.command()
+    def picking():
+        click.echo(f"picked {setup_cli.pick('Which account', ['Main (a1)', 'Other (b2)'])}")
+
+    result = CliRunner().invoke(picking, input="3\n2\n")
+    assert result.exit_code == 0, result.output
+    assert "Which account:\n  1. Main (a1)\n  2. Other (b2)\n" in result.output
+    assert "3 is not in the range 1<=x<=2" in result.output
+    assert result.output.endswith("picked 1\n")
+
+    result, ran = run_setup(monkeypatch, ["--non-interactive", "--cloudflare-zone", "z1"])
+    assert result.exit_code == 0, result.output
+    assert (ran[0].cloudflare_account, ran[0].cloudflare_zone) == (None, "z1")
+    monkeypatch.setenv("HOSTCTL_CLOUDFLARE_ACCOUNT", "Main")
+    result, ran = run_setup(monkeypatch, ["--non-interactive"])
+    assert ran[0].cloudflare_account == "Main"
+    command, _ = equivalent_command(ran[0])
+    assert command.endswith("--no-firewall --cloudflare-account Main")
