@@ -426,3 +426,38 @@ def test_setup_from_a_laptop_saves_the_host_under_its_tailnet_name(box, set_up, 
         "default": "prod",
         "hosts": {"prod": {"target": "root@vps.tail1234.ts.net", "identity": str(key.resolve())}},
     }
+
+
+def test_doctor_checks_the_edge_service(box, set_up):
+    """hostctl-caddy.service as setup installed it: active and enabled, else a failure
+    line with what to do (the agent is stopped first: it would start Caddy again)."""
+    assert set_up.returncode == 0
+
+    def edge_service() -> tuple[int, dict[str, str]]:
+        done = box.exec("hostctl", "doctor", "--json", check=False)
+        checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+        return done.returncode, checks["edge service"]
+
+    code, check = edge_service()
+    assert check["status"] == "ok", check
+    assert check["detail"] == "hostctl-caddy.service is active and enabled"
+
+    box.exec("systemctl", "disable", "hostctl-caddy")
+    try:
+        code, check = edge_service()
+    finally:
+        box.exec("systemctl", "enable", "hostctl-caddy")
+    assert code == 1
+    assert check["status"] == "fail"
+    assert "not enabled: a reboot would not start it" in check["detail"]
+    assert check["hint"] == "`systemctl enable hostctl-caddy.service`"
+
+    box.exec("systemctl", "stop", "hostctl-agent", "hostctl-caddy")
+    try:
+        code, check = edge_service()
+    finally:
+        box.exec("systemctl", "start", "hostctl-caddy", "hostctl-agent")
+    assert code == 1
+    assert (check["status"], check["detail"]) == ("fail", "hostctl-caddy.service is not active")
+    assert check["hint"].startswith("`systemctl start hostctl-caddy.service`; `journalctl -u")
+    assert edge_service()[1]["status"] == "ok"
