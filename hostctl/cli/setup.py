@@ -47,16 +47,16 @@ def question_options(command: Any) -> Any:
 @click.option(
     "--cloudflare-account",
     envvar="HOSTCTL_CLOUDFLARE_ACCOUNT",
-    metavar="ID|NAME",
-    help="The Cloudflare account, when the token sees the domain's zone in several (asked "
-    "then otherwise; env HOSTCTL_CLOUDFLARE_ACCOUNT).",
+    metavar="VALUE",
+    help="The Cloudflare account (ID or name), when the token sees the domain's zone in "
+    "several (asked then otherwise; env HOSTCTL_CLOUDFLARE_ACCOUNT).",
 )
 @click.option(
     "--cloudflare-zone",
     envvar="HOSTCTL_CLOUDFLARE_ZONE",
-    metavar="ID",
-    help="The Cloudflare zone, when several match the domain (asked then otherwise; env "
-    "HOSTCTL_CLOUDFLARE_ZONE).",
+    metavar="VALUE",
+    help="The Cloudflare zone (ID), when several match the domain (asked then otherwise; "
+    "env HOSTCTL_CLOUDFLARE_ZONE).",
 )
 @click.option(
     "--non-interactive",
