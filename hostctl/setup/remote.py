@@ -128,9 +128,9 @@ def install(box: ssh.Session, target: Target, wheel: Path, tell: Callable[[str],
         for argv in pip_installs(f"{BOX_VENV}/bin/python", f"{upload}/{wheel.name}"):
             must(box, as_root(target, argv))
         must(box, as_root(target, ["ln", "-sf", f"{BOX_VENV}/bin/hostctl", BOX_COMMAND]))
-        version = box_version(box)
-        tell(f"installed hostctl {version}")
-        return version
+        shown = must(box, [BOX_COMMAND, "--version"]).strip()  # "hostctl, version X"
+        tell(f"installed {shown}")
+        return shown.split()[-1]
     finally:
         box.capture(["rm", "-rf", upload])
 
