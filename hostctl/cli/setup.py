@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,14 +146,21 @@ def setup(
             "Secret access key of the offsite store", hide_input=True
         ).strip()
     report = functools.partial(show, plan=dry_run)
-    setup_this_box(report, answers, check_only, dry_run, pick if interactive else None)
+    picks = Picks()
+    setup_this_box(report, answers, check_only, dry_run, picks if interactive else None)
     if looking:
         return
     for note in setup_notes(answers):
         click.echo(note)
     click.echo(f"Add who may push with `hostctl keys add KEY.pub`, then: {USAGE}")
     if interactive:
-        print_equivalent(equivalent_command(answers))
+        account = picks.get("account", answers.cloudflare_account)
+        picked = replace(
+            answers,
+            cloudflare_account=account,
+            cloudflare_zone=picks.get("zone", answers.cloudflare_zone),
+        )
+        print_equivalent(equivalent_command(picked))
 
 
 def stdin_is_terminal() -> bool:
@@ -186,12 +194,17 @@ def ask(question: Question) -> Any:
     ).strip()
 
 
-def pick(question: str, options: list[str]) -> int:
-    """A numbered pick (Cloudflare's account or zone); the index chosen."""
-    click.echo(f"{question}:")
-    for number, option in enumerate(options, 1):
-        click.echo(f"  {number}. {option}")
-    return int(click.prompt("Which one", type=click.IntRange(1, len(options)))) - 1
+class Picks(dict[str, str]):
+    """A numbered pick (Cloudflare's account or zone) when called; what was picked, by
+    what was asked, for the equivalent command."""
+
+    def __call__(self, what: str, question: str, options: list[tuple[str, str]]) -> str:
+        click.echo(f"{question}:")
+        for number, (_, label) in enumerate(options, 1):
+            click.echo(f"  {number}. {label}")
+        number = click.prompt("Which one", type=click.IntRange(1, len(options)))
+        self[what] = options[number - 1][0]
+        return self[what]
 
 
 def print_equivalent(equivalent: tuple[str, list[str]]) -> None:

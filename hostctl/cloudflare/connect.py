@@ -41,8 +41,9 @@ def tunnel_name(host: Host) -> str:
     return f"hostctl-{host.settings.namespace}-{hostname()}"
 
 
-# A question and its options; the index of the one picked.
-Choose = Callable[[str, list[str]], int]
+# What is asked ("account" or "zone"), the question, the options as (ID, label); the ID
+# picked.
+Choose = Callable[[str, str, list[tuple[str, str]]], str]
 ACCOUNT_NAMES = "--cloudflare-account or HOSTCTL_CLOUDFLARE_ACCOUNT"
 ZONE_NAMES = "--cloudflare-zone or HOSTCTL_CLOUDFLARE_ZONE"
 
@@ -115,17 +116,17 @@ def pick_zone(domain: str, zones: list[Zone], pick: ZonePick) -> Zone:
     question only where more than one is left."""
     if pick.account:
         zones = given(zones, pick.account, "account")
-    accounts = list(dict.fromkeys(z.account_id for z in zones))
+    accounts = list(dict.fromkeys((z.account_id, shown_as(z, "account")) for z in zones))
     if len(accounts) > 1:
-        shown = list(dict.fromkeys(shown_as(z, "account") for z in zones))
         question = f"The token sees {domain}'s zone in {len(accounts)} Cloudflare accounts"
-        chosen = accounts[choose(pick, "account", question, shown)]
-        zones = [z for z in zones if z.account_id == chosen]
+        zones = given(zones, choose(pick, "account", question, accounts), "account")
     if pick.zone:
         zones = given(zones, pick.zone, "zone")
     if len(zones) > 1:
-        shown = [shown_as(z, "zone") for z in zones]
-        zones = [zones[choose(pick, "zone", f"{domain} matches {len(zones)} zones", shown)]]
+        options = [(z.id, shown_as(z, "zone")) for z in zones]
+        zones = given(
+            zones, choose(pick, "zone", f"{domain} matches {len(zones)} zones", options), "zone"
+        )
     return zones[0]
 
 
@@ -151,14 +152,14 @@ def given(zones: list[Zone], wanted: str, what: str) -> list[Zone]:
     return found
 
 
-def choose(pick: ZonePick, what: str, question: str, options: list[str]) -> int:
+def choose(pick: ZonePick, what: str, question: str, options: list[tuple[str, str]]) -> str:
     names = ACCOUNT_NAMES if what == "account" else ZONE_NAMES
     if pick.choose is None:
         raise HostctlError(
-            f"{question}: {', '.join(options)}",
+            f"{question}: {', '.join(label for _, label in options)}",
             f"say which {what} with {names} (its ID{' or name' if what == 'account' else ''})",
         )
-    return pick.choose(question, options)
+    return pick.choose(what, question, options)
 
 
 def connector_name(host: Host) -> str:

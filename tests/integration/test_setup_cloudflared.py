@@ -109,7 +109,7 @@ def test_skipped_without_a_token(hostctl_env: Path) -> None:
 OTHER_ACCOUNT = "fedcba9876543210fedcba9876543210"
 
 
-def never_asked(question: str, options: list[str]) -> int:
+def never_asked(what: str, question: str, options: list[tuple[str, str]]) -> str:
     raise AssertionError(f"asked {question!r} with one match: {options}")
 
 
@@ -145,18 +145,19 @@ def test_a_zone_in_several_accounts_is_an_error_naming_the_option_without_a_term
 def test_a_zone_in_several_accounts_is_picked_in_a_terminal(box: CloudflareDouble) -> None:
     box.add_zone("example.com", OTHER_ACCOUNT, "Other")
     box.add_zone("example.com", ACCOUNT, "Main")
-    asked: list[tuple[str, list[str]]] = []
+    asked: list[tuple[str, str, list[tuple[str, str]]]] = []
 
-    def choose(question: str, options: list[str]) -> int:
-        asked.append((question, options))
-        return 1
+    def choose(what: str, question: str, options: list[tuple[str, str]]) -> str:
+        asked.append((what, question, options))
+        return options[1][0]
 
     answers = Answers(domain="example.com", cloudflare_token=TOKEN)
     assert [r.status for r in run(answers, choose)] == ["applied"]
     assert asked == [
         (
+            "account",
             "The token sees example.com's zone in 2 Cloudflare accounts",
-            [f"Other ({OTHER_ACCOUNT})", f"Main ({ACCOUNT})"],
+            [(OTHER_ACCOUNT, f"Other ({OTHER_ACCOUNT})"), (ACCOUNT, f"Main ({ACCOUNT})")],
         )
     ]
     (tunnel,) = box.live_tunnels()

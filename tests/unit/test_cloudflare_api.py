@@ -149,9 +149,17 @@ def test_zone_pickers_ask_only_when_ambiguous(double: CloudflareDouble) -> None:
         "say which zone with --cloudflare-zone or HOSTCTL_CLOUDFLARE_ZONE (its ID)"
     )
     assert pick_zone("example.com", zones, ZonePick(zone=second)).id == second
-    assert pick_zone("example.com", zones, ZonePick(choose=lambda q, o: 0)).id == first
+    asked = []
+
+    def choose(what: str, question: str, options: list[tuple[str, str]]) -> str:
+        asked.append((what, question, options))
+        return options[0][0]
+
+    assert pick_zone("example.com", zones, ZonePick(choose=choose)).id == first
+    shown = [(first, f"example.com ({first})"), (second, f"example.com ({second})")]
+    assert asked == [("zone", "example.com matches 2 zones", shown)]
     # one account, one zone: nothing is asked
     double.add_zone("example.org")
     alone = CloudflareAPI(TOKEN).find_zones("www.example.org")
-    never = ZonePick(choose=lambda q, o: pytest.fail(f"asked {q}"))
+    never = ZonePick(choose=lambda w, q, o: pytest.fail(f"asked {q}"))
     assert pick_zone("www.example.org", alone, never).name == "example.org"

@@ -207,7 +207,8 @@ def run_setup(monkeypatch, args, terminal=False, input=""):
 
     def fake_setup(report, answers=None, check_only=False, dry_run=False, choose=None):
         # Cloudflare's pickers ask only where there is a terminal
-        assert choose is (setup_cli.pick if terminal and "--non-interactive" not in args else None)
+        asking = terminal and "--non-interactive" not in args
+        assert isinstance(choose, setup_cli.Picks) if asking else choose is None
         ran.append(answers)
         return []
 
@@ -338,15 +339,19 @@ def test_an_offsite_target_typed_in_asks_for_its_secret_without_echo(monkeypatch
 
 
 def test_cloudflare_pickers_are_numbered_and_in_the_equivalent_command_when_given(monkeypatch):
+    picks = setup_cli.Picks()
+
     @click.command()
     def picking():
-        click.echo(f"picked {setup_cli.pick('Which account', ['Main (a1)', 'Other (b2)'])}")
+        options = [("a1", "Main (a1)"), ("b2", "Other (b2)")]
+        click.echo(f"picked {picks('account', 'Which account', options)}")
 
     result = CliRunner().invoke(picking, input="3\n2\n")
     assert result.exit_code == 0, result.output
     assert "Which account:\n  1. Main (a1)\n  2. Other (b2)\n" in result.output
     assert "3 is not in the range 1<=x<=2" in result.output
-    assert result.output.endswith("picked 1\n")
+    assert result.output.endswith("picked b2\n")
+    assert picks == {"account": "b2"}  # for the equivalent command
 
     result, ran = run_setup(monkeypatch, ["--non-interactive", "--cloudflare-zone", "z1"])
     assert result.exit_code == 0, result.output
@@ -356,3 +361,19 @@ def test_cloudflare_pickers_are_numbered_and_in_the_equivalent_command_when_give
     assert ran[0].cloudflare_account == "Main"
     command, _ = equivalent_command(ran[0])
     assert command.endswith("--no-firewall --cloudflare-account Main")
+
+
+def test_an_account_picked_in_a_terminal_is_in_the_equivalent_command(monkeypatch):
+    def fake_setup(report, answers=None, check_only=False, dry_run=False, choose=None):
+        options = [("a1", "Main (a1)"), ("b2", "Other (b2)")]
+        assert choose("account", "The token sees example.com's zone in 2 accounts", options)
+        return []
+
+    monkeypatch.setattr("hostctl.setup.box.setup_this_box", fake_setup)
+    monkeypatch.setattr(setup_cli, "stdin_is_terminal", lambda: True)
+    typed = "example.com\ncf_secret\n\n\n\nn\n2\n"
+    result = CliRunner().invoke(cli, ["setup"], input=typed)
+    assert result.exit_code == 0, result.output
+    assert "  1. Main (a1)\n  2. Other (b2)\n" in result.output
+    expected = "hostctl setup --non-interactive --domain example.com --no-firewall"
+    assert f"{expected} --cloudflare-account b2\n" in result.output
