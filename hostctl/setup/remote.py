@@ -85,18 +85,15 @@ def upgrade_remote(
     upgrade --installed` there (the agent restarted, then doctor); the box's exit status."""
     wheel = this_wheel(LaptopPaths.from_env(), tell)
     with session(target, confirm) as box:
-        if box.capture([BOX_COMMAND, "--version"]).status != 0:
+        found = box.capture([BOX_COMMAND, "--version"])  # "hostctl, version X"
+        if found.status != 0:
             raise HostctlError(
                 f"hostctl is not installed on {target.endpoint.host} ({BOX_COMMAND})",
                 f"set the box up first: hostctl setup {target}",
             )
-        before = box_version(box)
+        before = found.stdout.split()[-1]
         tell(version_change(before, install(box, target, wheel, tell)))
         return box.stream(as_root(target, [BOX_COMMAND, "upgrade", "--installed"]), terminal, pty)
-
-
-def box_version(box: ssh.Session) -> str:
-    return must(box, [BOX_COMMAND, "--version"]).split()[-1]  # "hostctl, version X"
 
 
 def version_change(before: str, after: str) -> str:
