@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from hostctl.adapters.firewall import box_firewall_state
 from hostctl.adapters.http_probe import Answer, ProbeError, health_probe
-from hostctl.adapters.system import listening_sockets, systemd_running, unit_active
+from hostctl.adapters.system import listening_sockets, systemd_running, unit_active, unit_enabled
 from hostctl.adapters.tailscale import tailscale_status
 from hostctl.backup.config import backup_config
 from hostctl.cloudflare.connect import connector_name
@@ -38,6 +38,7 @@ from hostctl.cloudflare.sync import (
 from hostctl.cloudflare.sync import wanted_hostnames as cloudflare_hostnames
 from hostctl.core import labels
 from hostctl.core.errors import HostctlError
+from hostctl.core.paths import CADDY_UNIT, SYSTEMD_UNITS
 from hostctl.credentials.cloudflare import Connection, load_connection, load_state
 from hostctl.github.connection import github_status
 from hostctl.host import Host
@@ -143,6 +144,7 @@ def checks(host: Host, only: str | None = None) -> list[Check]:
         Check("agent service", agent_service_outcome),
         Check("docker", lambda: docker_outcome(host)),
         Check("edge", lambda: edge_outcome(host)),
+        Check("edge service", edge_service_outcome),
         Check("disk", lambda: disk_outcome(host)),
         Check("push user", lambda: push_user_outcome(host)),
         Check("tailscale", tailscale_outcome),
@@ -275,6 +277,28 @@ def edge_outcome(host: Host) -> Outcome:
         f"`hostctl apps`); "
         f"see {caddy.log_file}",
     )
+
+
+def edge_service_outcome() -> Outcome:
+    """Caddy under systemd as setup installs it; where systemd does not run (a container,
+    a dev machine), hostctl starts Caddy itself and there is nothing to check."""
+    if not systemd_running():
+        return ok("systemd is not running here: hostctl starts Caddy itself")
+    if not (SYSTEMD_UNITS / CADDY_UNIT).exists():
+        return warn(
+            f"{CADDY_UNIT} is not installed: after a reboot nothing serves until a hostctl "
+            "command starts Caddy",
+            "run `hostctl setup` as root: it makes Caddy a service",
+        )
+    why = f"`journalctl -u {CADDY_UNIT}` says why it stopped"
+    if not unit_active(CADDY_UNIT):
+        return fail(f"{CADDY_UNIT} is not active", f"`systemctl start {CADDY_UNIT}`; {why}")
+    if unit_enabled(CADDY_UNIT) != "enabled":
+        return fail(
+            f"{CADDY_UNIT} is active but not enabled: a reboot would not start it",
+            f"`systemctl enable {CADDY_UNIT}`",
+        )
+    return ok(f"{CADDY_UNIT} is active and enabled")
 
 
 def disk_outcome(host: Host) -> Outcome:

@@ -100,6 +100,29 @@ def add_host(
     return saved
 
 
+def save_tailnet_host(paths: LaptopPaths, target: Target, tailnet_name: str) -> str:
+    """After setup: the saved hosts that reach the box at ``target`` use its tailnet name
+    from now on (Tailscale SSH, port 22); with none, it is saved under the name's first
+    label. What was done, to tell."""
+    name = tailnet_name.strip().rstrip(".").lower()
+    moved = f"{target.endpoint.user}@{name}"
+    parse_target(moved)
+    hosts = saved_hosts(paths)
+    same = [n for n, saved in hosts.hosts.items() if parse_target(saved.target) == target.endpoint]
+    if same:
+        kept = {n: SavedHost(n, moved, hosts.hosts[n].identity) for n in same}
+        write_private(paths.hosts, SavedHosts(hosts.hosts | kept, hosts.default).to_json())
+        return f"saved host {', '.join(same)} now uses the box's tailnet name: {moved}"
+    label = name.split(".")[0]
+    if not HOST_NAME.match(label) or label in hosts.hosts:
+        return (
+            f"the box's tailnet name is {name}; save it under a name of your choice: "
+            f"hostctl hosts add NAME {moved}"
+        )
+    add_host(paths, label, moved, target.identity, default=False)
+    return f"saved the box as host {label} ({moved}, its tailnet name): hostctl --host {label} …"
+
+
 def remove_host(paths: LaptopPaths, name: str) -> None:
     hosts = saved_hosts(paths)
     if name not in hosts.hosts:

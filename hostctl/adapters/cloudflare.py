@@ -51,6 +51,7 @@ class Zone:
     id: str
     name: str
     account_id: str
+    account_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,9 @@ class CloudflareAPI:
     def verify_token(self) -> None:
         self.call("verify the API token", None, lambda: self.client.user.tokens.verify())
 
-    def find_zone(self, domain: str) -> Zone | None:
-        """The zone holding ``domain``: itself or its closest parent in the account."""
+    def find_zones(self, domain: str) -> list[Zone]:
+        """The zones holding ``domain``: itself or its closest parent that is a zone. More
+        than one when the token sees that zone in several accounts."""
         labels = domain.split(".")
         for start in range(len(labels) - 1):
             name = ".".join(labels[start:])
@@ -169,10 +171,14 @@ class CloudflareAPI:
                 ZONE_READ,
                 lambda name=name: list(self.client.zones.list(name=name, per_page=50)),  # type: ignore[misc]
             )
-            for zone in zones:
-                if zone.name == name:
-                    return Zone(id=zone.id, name=zone.name, account_id=zone.account.id or "")
-        return None
+            found = [
+                Zone(zone.id, zone.name, zone.account.id or "", zone.account.name or "")
+                for zone in zones
+                if zone.name == name
+            ]
+            if found:
+                return found
+        return []
 
     # tunnels
 

@@ -42,10 +42,11 @@ COMMANDS = {
     "scale": ("hostctl.cli.operate", "scale"),
     "setup": ("hostctl.cli.setup", "setup"),
     "status": ("hostctl.cli.doctor", "status"),
+    "upgrade": ("hostctl.cli.upgrade", "upgrade"),
 }
 # Commands that always run here: they manage this machine's list of boxes, or reach the
-# box themselves (`hostctl setup USER@HOST`).
-LOCAL_ONLY = {"hosts", "setup"}
+# box themselves (`hostctl setup USER@HOST`, `hostctl upgrade USER@HOST`).
+LOCAL_ONLY = {"hosts", "setup", "upgrade"}
 
 
 class HostctlGroup(click.Group):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,20 @@ def question_options(command: Any) -> Any:
 @click.command()
 @click.argument("target", required=False, metavar="[USER@HOST[:PORT]|NAME]")
 @question_options
+@click.option(
+    "--cloudflare-account",
+    envvar="HOSTCTL_CLOUDFLARE_ACCOUNT",
+    metavar="VALUE",
+    help="The Cloudflare account (ID or name), when the token sees the domain's zone in "
+    "several (asked then otherwise; env HOSTCTL_CLOUDFLARE_ACCOUNT).",
+)
+@click.option(
+    "--cloudflare-zone",
+    envvar="HOSTCTL_CLOUDFLARE_ZONE",
+    metavar="VALUE",
+    help="The Cloudflare zone (ID), when several match the domain (asked then otherwise; "
+    "env HOSTCTL_CLOUDFLARE_ZONE).",
+)
 @click.option(
     "--non-interactive",
     is_flag=True,
@@ -130,14 +145,22 @@ def setup(
         os.environ[OFFSITE_SECRET_ENV] = click.prompt(
             "Secret access key of the offsite store", hide_input=True
         ).strip()
-    setup_this_box(functools.partial(show, plan=dry_run), answers, check_only, dry_run)
+    report = functools.partial(show, plan=dry_run)
+    picks = Picks()
+    setup_this_box(report, answers, check_only, dry_run, picks if interactive else None)
     if looking:
         return
     for note in setup_notes(answers):
         click.echo(note)
     click.echo(f"Add who may push with `hostctl keys add KEY.pub`, then: {USAGE}")
     if interactive:
-        print_equivalent(equivalent_command(answers))
+        account = picks.get("account", answers.cloudflare_account)
+        picked = replace(
+            answers,
+            cloudflare_account=account,
+            cloudflare_zone=picks.get("zone", answers.cloudflare_zone),
+        )
+        print_equivalent(equivalent_command(picked))
 
 
 def stdin_is_terminal() -> bool:
@@ -169,6 +192,19 @@ def ask(question: Question) -> Any:
         show_default=False,
         hide_input=question.secret,
     ).strip()
+
+
+class Picks(dict[str, str]):
+    """A numbered pick (Cloudflare's account or zone) when called; what was picked, by
+    what was asked, for the equivalent command."""
+
+    def __call__(self, what: str, question: str, options: list[tuple[str, str]]) -> str:
+        click.echo(f"{question}:")
+        for number, (_, label) in enumerate(options, 1):
+            click.echo(f"  {number}. {label}")
+        number = click.prompt("Which one", type=click.IntRange(1, len(options)))
+        self[what] = options[number - 1][0]
+        return self[what]
 
 
 def print_equivalent(equivalent: tuple[str, list[str]]) -> None:

@@ -8,9 +8,10 @@ address on that network, where the edge listens while a tunnel is connected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hostctl.adapters.cloudflare import ZONE_READ, CloudflareAPI, Tunnel
+from hostctl.adapters.cloudflare import ZONE_READ, CloudflareAPI, Tunnel, Zone
 from hostctl.adapters.docker import ContainerSpec
 from hostctl.adapters.system import hostname
 from hostctl.cloudflare.sync import EDGE_HOST, SyncReport, api_for, edge_service, sync
@@ -40,7 +41,25 @@ def tunnel_name(host: Host) -> str:
     return f"hostctl-{host.settings.namespace}-{hostname()}"
 
 
-def connect(host: Host, token: str, domain: str) -> ConnectResult:
+# What is asked ("account" or "zone"), the question, the options as (ID, label); the ID
+# picked.
+Choose = Callable[[str, str, list[tuple[str, str]]], str]
+ACCOUNT_NAMES = "--cloudflare-account or HOSTCTL_CLOUDFLARE_ACCOUNT"
+ZONE_NAMES = "--cloudflare-zone or HOSTCTL_CLOUDFLARE_ZONE"
+
+
+@dataclass(frozen=True)
+class ZonePick:
+    """Which zone, when the token sees the domain's zone more than once: the account (its
+    ID or name) and the zone (its ID) given, else asked through ``choose`` (None: nobody
+    to ask, and an ambiguity is an error naming the option)."""
+
+    account: str | None = None
+    zone: str | None = None
+    choose: Choose | None = None
+
+
+def connect(host: Host, token: str, domain: str, pick: ZonePick | None = None) -> ConnectResult:
     """Find the zone, create or reuse the tunnel, start cloudflared, sync. Idempotent."""
     domain = check_hostname(domain)
     token = token.strip()
@@ -48,13 +67,14 @@ def connect(host: Host, token: str, domain: str) -> ConnectResult:
         raise HostctlError("the API token is empty", "pass --token TOKEN")
     api = CloudflareAPI(token)
     api.verify_token()
-    zone = api.find_zone(domain)
-    if zone is None:
+    zones = api.find_zones(domain)
+    if not zones:
         raise HostctlError(
             f"{domain} is not a zone in any Cloudflare account this token can see",
             "add the domain to your Cloudflare account, or give the token the permission "
             f"{ZONE_READ} on it (Zone Resources: include the zone)",
         )
+    zone = pick_zone(domain, zones, pick or ZonePick())
     previous = load_connection(host.settings)
     tunnel = None
     if previous is not None and previous.account_id == zone.account_id:
@@ -89,6 +109,57 @@ def connect(host: Host, token: str, domain: str) -> ConnectResult:
     status = ensure_connector(host, spec, warnings)
     report = sync(host)
     return ConnectResult(zone.name, zone.account_id, tunnel, created, status, warnings, report)
+
+
+def pick_zone(domain: str, zones: list[Zone], pick: ZonePick) -> Zone:
+    """The account first (a tunnel lives in the zone's account), then the zone; a
+    question only where more than one is left."""
+    if pick.account:
+        zones = given(zones, pick.account, "account")
+    accounts = list(dict.fromkeys((z.account_id, shown_as(z, "account")) for z in zones))
+    if len(accounts) > 1:
+        question = f"The token sees {domain}'s zone in {len(accounts)} Cloudflare accounts"
+        zones = given(zones, choose(pick, "account", question, accounts), "account")
+    if pick.zone:
+        zones = given(zones, pick.zone, "zone")
+    if len(zones) > 1:
+        options = [(z.id, shown_as(z, "zone")) for z in zones]
+        zones = given(
+            zones, choose(pick, "zone", f"{domain} matches {len(zones)} zones", options), "zone"
+        )
+    return zones[0]
+
+
+def shown_as(zone: Zone, what: str) -> str:
+    if what == "account":
+        return f"{zone.account_name or '(no name)'} ({zone.account_id})"
+    return f"{zone.name} ({zone.id})"
+
+
+def given(zones: list[Zone], wanted: str, what: str) -> list[Zone]:
+    """The zones in the account (ID or name) or with the zone ID ``wanted``."""
+
+    def keys(zone: Zone) -> tuple[str, ...]:
+        return (zone.account_id, zone.account_name) if what == "account" else (zone.id,)
+
+    found = [z for z in zones if wanted in keys(z)]
+    if not found:
+        seen = ", ".join(dict.fromkeys(shown_as(z, what) for z in zones))
+        raise HostctlError(
+            f"no zone for {zones[0].name} in the {what} {wanted!r}; the token sees it in: {seen}",
+            f"give one of those as {ACCOUNT_NAMES if what == 'account' else ZONE_NAMES}",
+        )
+    return found
+
+
+def choose(pick: ZonePick, what: str, question: str, options: list[tuple[str, str]]) -> str:
+    names = ACCOUNT_NAMES if what == "account" else ZONE_NAMES
+    if pick.choose is None:
+        raise HostctlError(
+            f"{question}: {', '.join(label for _, label in options)}",
+            f"say which {what} with {names} (its ID{' or name' if what == 'account' else ''})",
+        )
+    return pick.choose(what, question, options)
 
 
 def connector_name(host: Host) -> str:

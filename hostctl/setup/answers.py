@@ -15,3 +15,6 @@ class Answers:
     github_token: str | None = None  # --github-token, GITHUB_TOKEN
     offsite: str | None = None  # --offsite s3://KEY_ID@ENDPOINT/BUCKET, HOSTCTL_OFFSITE
     firewall: bool = False  # --firewall/--no-firewall, HOSTCTL_FIREWALL=yes
+    # Not questions: asked only when the token sees the domain's zone more than once.
+    cloudflare_account: str | None = None  # --cloudflare-account, HOSTCTL_CLOUDFLARE_ACCOUNT
+    cloudflare_zone: str | None = None  # --cloudflare-zone, HOSTCTL_CLOUDFLARE_ZONE

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from hostctl.cloudflare.connect import Choose
 from hostctl.core.errors import HostctlError
 from hostctl.core.paths import DOCKER_DAEMON_JSON, OS_RELEASE, SYSTEMD_UNITS
 from hostctl.settings import Settings
@@ -20,17 +21,8 @@ from hostctl.setup.steps import Step, StepResult, run_steps
 from hostctl.state import Store
 from hostctl.state.keys import PushKey, push_keys
 
-# Steps 6 to 10, from the answers: each module's `steps(settings, answers)`.
-NETWORK_STEPS: list[Callable[[Settings, Answers], list[Step]]] = [
-    tailscale.steps,
-    cloudflared.steps,
-    github.steps,
-    firewall.steps,
-    backups.steps,
-]
 
-
-def box_steps(settings: Settings, answers: Answers) -> list[Step]:
+def box_steps(settings: Settings, answers: Answers, choose: Choose | None = None) -> list[Step]:
     """Every step, in the order they depend on each other: nothing is installed on an
     unsupported system; the engine runs before the edge (which may listen on a Docker
     network's gateway) and the agent; the push user last of the core."""
@@ -39,7 +31,10 @@ def box_steps(settings: Settings, answers: Answers) -> list[Step]:
         steps.append(domain_step(settings.paths.server_config, answers.domain))
     steps += service_steps(settings, SYSTEMD_UNITS)
     steps += push_user_steps(settings, lambda: stored_push_keys(settings))
-    for more in NETWORK_STEPS:
+    # steps 6 to 10, from the answers (``choose``: Cloudflare's account and zone pickers)
+    steps += tailscale.steps(settings, answers)
+    steps += cloudflared.steps(settings, answers, choose)
+    for more in (github.steps, firewall.steps, backups.steps):
         steps += more(settings, answers)
     return steps
 
@@ -49,6 +44,7 @@ def setup_this_box(
     answers: Answers | None = None,
     check_only: bool = False,
     dry_run: bool = False,
+    choose: Choose | None = None,
 ) -> list[StepResult]:
     """Run every step (each result goes to ``report``). With ``check_only`` or
     ``dry_run``, only look; ``check_only`` then raises a HostctlError if a step is not
@@ -60,7 +56,7 @@ def setup_this_box(
             "run it as root (e.g. `sudo hostctl setup`)",
         )
     settings = Settings.from_env()
-    steps = box_steps(settings, answers or Answers())
+    steps = box_steps(settings, answers or Answers(), choose)
     results = run_steps(steps, report, check_only or dry_run)
     missing = [r.name for r in results if r.status == "missing"]
     if missing and check_only:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from hostctl.cloudflare.connect import connect, connector_name
+from hostctl.cloudflare.connect import Choose, ZonePick, connect, connector_name
 from hostctl.cloudflare.sync import api_for
 from hostctl.core import labels
 from hostctl.core.errors import HostctlError
@@ -18,8 +18,11 @@ from hostctl.setup.answers import Answers
 from hostctl.setup.steps import Step
 
 
-def steps(settings: Settings, answers: Answers) -> list[Step]:
+def steps(settings: Settings, answers: Answers, choose: Choose | None = None) -> list[Step]:
+    """``choose`` asks which account or zone when the token sees the domain's zone more
+    than once and the answers do not say (None: that is an error)."""
     token, domain = answers.cloudflare_token, answers.domain
+    pick = ZonePick(answers.cloudflare_account, answers.cloudflare_zone, choose)
     if token is None:
         return []
     if domain is None:
@@ -38,7 +41,7 @@ def steps(settings: Settings, answers: Answers) -> list[Step]:
             goal=f"a tunnel for {domain} exists, its DNS and ingress are synced, and "
             "cloudflared runs for it (restarted by Docker)",
             check=lambda: connected(host(), token.strip(), check_hostname(domain)),
-            apply=lambda: start(host(), token, domain),
+            apply=lambda: start(host(), token, domain, pick),
         )
     ]
 
@@ -62,8 +65,8 @@ def connected(host: Host, token: str, domain: str) -> bool:
     return tunnel is not None
 
 
-def start(host: Host, token: str, domain: str) -> None:
-    result = connect(host, token, domain)
+def start(host: Host, token: str, domain: str, pick: ZonePick) -> None:
+    result = connect(host, token, domain, pick)
     if result.connector.startswith("not started"):
         said = [w for w in result.warnings if w.startswith("cloudflared was not started")]
         raise HostctlError(

@@ -76,6 +76,9 @@ OFFSITE_SECRET_ENV = "HOSTCTL_OFFSITE_SECRET"  # noqa: S105 (the variable's name
 SECRET_ENV = {q.env for q in QUESTIONS if q.secret} | {OFFSITE_SECRET_ENV}
 
 Ask = Callable[[Question], Any]  # the answer, or None to skip
+# Which Cloudflare account and zone, when the token sees the domain's zone more than
+# once (asked then, not among the questions): each field's flag.
+PICKS = {"cloudflare_account": "--cloudflare-account", "cloudflare_zone": "--cloudflare-zone"}
 
 
 def relevant(question: Question, so_far: dict[str, Any]) -> bool:
@@ -99,6 +102,8 @@ def resolve(given: dict[str, Any], ask: Ask | None) -> Answers:
             f"pass the domain as {domain.names} (e.g. --domain example.com)",
         )
     values["firewall"] = bool(values["firewall"])
+    for field in PICKS:
+        values[field] = given.get(field) or None
     return Answers(**values)
 
 
@@ -118,6 +123,9 @@ def equivalent_command(answers: Answers) -> tuple[str, list[str]]:
             argv += [question.flag, value]
             if question.field == "offsite":
                 env.append(OFFSITE_SECRET_ENV)
+    for field, flag in PICKS.items():
+        if getattr(answers, field):
+            argv += [flag, getattr(answers, field)]
     return shlex.join(argv), env
 
 

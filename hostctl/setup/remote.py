@@ -18,7 +18,7 @@ import hostctl
 from hostctl.adapters import ssh, system
 from hostctl.core.errors import HostctlError
 from hostctl.core.paths import BOX_COMMAND, BOX_VENV, LaptopPaths
-from hostctl.remote import Target, as_root, session
+from hostctl.remote import Target, as_root, save_tailnet_host, session
 
 # Files of a dist-info directory that belong to one installation, not to the wheel.
 INSTALL_ONLY = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
@@ -35,20 +35,71 @@ def setup_remote(
     """Install this hostctl on the box and run `hostctl setup SETUP_ARGS` there; the box's
     exit status. ``secrets`` (by env var name) go in a file only the login user and root
     may read, which setup removes once read: never on a command line."""
-    wheel = this_wheel(LaptopPaths.from_env(), tell)
+    paths = LaptopPaths.from_env()
+    wheel = this_wheel(paths, tell)
     with session(target, confirm) as box:
         install(box, target, wheel, tell)
         tell(f"running hostctl setup on {target}")
-        command = [BOX_COMMAND, "setup", *setup_args]
-        if not secrets:
-            return box.stream(as_root(target, command), terminal, True)
-        folder = must(box, ["mktemp", "-d", "/tmp/hostctl-secrets.XXXXXX"]).strip()
-        try:
-            upload_secrets(box, secrets, f"{folder}/secrets")
-            command += ["--secrets-from", f"{folder}/secrets"]
-            return box.stream(as_root(target, command), terminal, True)
-        finally:
-            box.capture(as_root(target, ["rm", "-rf", folder]))
+        status = run_setup(box, target, [BOX_COMMAND, "setup", *setup_args], secrets, terminal)
+        tailnet = recorded_tailnet_name(box, target) if status == 0 else None
+    if tailnet:
+        tell(save_tailnet_host(paths, target, tailnet))
+    return status
+
+
+def run_setup(
+    box: ssh.Session, target: Target, command: list[str], secrets: dict[str, str],
+    terminal: ssh.Terminal,
+) -> int:  # fmt: skip
+    if not secrets:
+        return box.stream(as_root(target, command), terminal, True)
+    folder = must(box, ["mktemp", "-d", "/tmp/hostctl-secrets.XXXXXX"]).strip()
+    try:
+        upload_secrets(box, secrets, f"{folder}/secrets")
+        command = [*command, "--secrets-from", f"{folder}/secrets"]
+        return box.stream(as_root(target, command), terminal, True)
+    finally:
+        box.capture(as_root(target, ["rm", "-rf", folder]))
+
+
+# The box's own hostctl says where its settings keep the tailnet name (setup's Tailscale
+# step records it there).
+TAILNET_NAME = (
+    "import json; from hostctl.settings import Settings; "
+    "path = Settings.from_env().paths.tailnet; "
+    "print(json.loads(path.read_text())['name'] if path.exists() else '')"
+)
+
+
+def recorded_tailnet_name(box: ssh.Session, target: Target) -> str | None:
+    """The tailnet name setup recorded on the box, if it did."""
+    found = box.capture(as_root(target, [f"{BOX_VENV}/bin/python", "-c", TAILNET_NAME]))
+    return (found.stdout.strip() or None) if found.status == 0 else None
+
+
+def upgrade_remote(
+    target: Target, terminal: ssh.Terminal, pty: bool, confirm: ssh.Confirm | None,
+    tell: Callable[[str], None],
+) -> int:  # fmt: skip
+    """This hostctl's wheel installed on the box as setup installs it, then `hostctl
+    upgrade --installed` there (the agent restarted, then doctor); the box's exit status."""
+    wheel = this_wheel(LaptopPaths.from_env(), tell)
+    with session(target, confirm) as box:
+        found = box.capture([BOX_COMMAND, "--version"])  # "hostctl, version X"
+        if found.status != 0:
+            raise HostctlError(
+                f"hostctl is not installed on {target.endpoint.host} ({BOX_COMMAND})",
+                f"set the box up first: hostctl setup {target}",
+            )
+        before = found.stdout.split()[-1]
+        tell(version_change(before, install(box, target, wheel, tell)))
+        return box.stream(as_root(target, [BOX_COMMAND, "upgrade", "--installed"]), terminal, pty)
+
+
+def version_change(before: str, after: str) -> str:
+    if before == after:
+        return f"hostctl {after} was installed already: the same version, reinstalled"
+    return f"upgraded hostctl {before} → {after}"
 
 
 def upload_secrets(box: ssh.Session, secrets: dict[str, str], remote: str) -> None:
@@ -59,9 +110,10 @@ def upload_secrets(box: ssh.Session, secrets: dict[str, str], remote: str) -> No
         box.upload(path, remote)
 
 
-def install(box: ssh.Session, target: Target, wheel: Path, tell: Callable[[str], None]) -> None:
+def install(box: ssh.Session, target: Target, wheel: Path, tell: Callable[[str], None]) -> str:
     """The wheel into BOX_VENV (made first, with python3-venv from apt when missing),
-    linked as BOX_COMMAND. A re-run replaces hostctl itself and keeps its dependencies."""
+    linked as BOX_COMMAND; the version installed. A re-run replaces hostctl itself and
+    keeps its dependencies."""
     upload = must(box, ["mktemp", "-d", "/tmp/hostctl-upload.XXXXXX"]).strip()
     try:
         tell(f"uploading {wheel.name} to {target}")
@@ -70,14 +122,23 @@ def install(box: ssh.Session, target: Target, wheel: Path, tell: Callable[[str],
             tell(f"creating the virtualenv {BOX_VENV}")
             make_venv(box, target)
         tell(f"installing hostctl into {BOX_VENV}")
-        pip = [f"{BOX_VENV}/bin/python", "-m", "pip", "install", "--quiet"]
-        uploaded = f"{upload}/{wheel.name}"
-        must(box, as_root(target, [*pip, "--disable-pip-version-check", uploaded]))
-        must(box, as_root(target, [*pip, "--force-reinstall", "--no-deps", uploaded]))
+        for argv in pip_installs(f"{BOX_VENV}/bin/python", f"{upload}/{wheel.name}"):
+            must(box, as_root(target, argv))
         must(box, as_root(target, ["ln", "-sf", f"{BOX_VENV}/bin/hostctl", BOX_COMMAND]))
-        tell(f"installed {must(box, [BOX_COMMAND, '--version']).strip()}")
+        shown = must(box, [BOX_COMMAND, "--version"]).strip()  # "hostctl, version X"
+        tell(f"installed {shown}")
+        return shown.split()[-1]
     finally:
         box.capture(["rm", "-rf", upload])
+
+
+def pip_installs(python: str, package: str) -> list[list[str]]:
+    """The pip commands that install hostctl from ``package`` (a wheel, or a requirement
+    such as hostctl==1.2) into PYTHON's virtualenv: its dependencies as needed, then
+    hostctl itself afresh (a rebuilt wheel of the same version replaces the installed
+    one). `hostctl setup USER@HOST` and `hostctl upgrade` both install this way."""
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    return [[*pip, "--upgrade", package], [*pip, "--force-reinstall", "--no-deps", package]]
 
 
 def make_venv(box: ssh.Session, target: Target) -> None:

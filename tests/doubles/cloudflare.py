@@ -58,14 +58,16 @@ class CloudflareDouble(Loopback):
 
     # seeding and inspection
 
-    def add_zone(self, name: str, account: str = ACCOUNT) -> str:
+    def add_zone(
+        self, name: str, account: str = ACCOUNT, account_name: str = "Test account"
+    ) -> str:
         zone = {
             "id": new_id(),
             "name": name,
             "status": "active",
             "paused": False,
             "type": "full",
-            "account": {"id": account, "name": "Test account"},
+            "account": {"id": account, "name": account_name},
             "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
             "created_on": now(),
             "modified_on": now(),

@@ -15,11 +15,12 @@ import pytest
 
 from hostctl.cloudflare import connect
 from hostctl.core.errors import HostctlError
+from hostctl.credentials.cloudflare import load_connection
 from hostctl.settings import Settings
 from hostctl.setup import cloudflared
 from hostctl.setup.answers import Answers
 from hostctl.setup.steps import StepResult, run_steps
-from tests.doubles.cloudflare import TOKEN, CloudflareDouble
+from tests.doubles.cloudflare import ACCOUNT, TOKEN, CloudflareDouble
 from tests.harness.env import NAMESPACE, remove_labelled, stop_caddy
 
 pytestmark = pytest.mark.integration
@@ -50,8 +51,8 @@ def box(
         remove_labelled(NS)
 
 
-def run(answers: Answers) -> list[StepResult]:
-    return run_steps(cloudflared.steps(Settings.from_env(), answers), lambda _: None)
+def run(answers: Answers, choose: connect.Choose | None = None) -> list[StepResult]:
+    return run_steps(cloudflared.steps(Settings.from_env(), answers, choose), lambda _: None)
 
 
 def inspect(name: str) -> dict[str, object]:
@@ -63,8 +64,9 @@ def test_connects_and_runs_cloudflared_with_the_token_in_its_environment(
     box: CloudflareDouble,
 ) -> None:
     zone = box.add_zone("example.com")
+    box.add_zone("example.org", OTHER_ACCOUNT, "Other")  # another account, another domain
     answers = Answers(domain="example.com", cloudflare_token=TOKEN)
-    assert [r.status for r in run(answers)] == ["applied"]
+    assert [r.status for r in run(answers, never_asked)] == ["applied"]  # one match: no question
     (tunnel,) = box.live_tunnels()
     target = f"{tunnel['id']}.cfargotunnel.com"
     assert ("CNAME", "hooks.example.com", target, True) in {r[:4] for r in box.dns(zone)}
@@ -102,3 +104,63 @@ def test_a_refused_token_fails_naming_the_step(box: CloudflareDouble) -> None:
 
 def test_skipped_without_a_token(hostctl_env: Path) -> None:
     assert cloudflared.steps(Settings.from_env(), Answers(domain="example.com")) == []
+
+
+OTHER_ACCOUNT = "fedcba9876543210fedcba9876543210"
+
+
+def never_asked(what: str, question: str, options: list[tuple[str, str]]) -> str:
+    raise AssertionError(f"asked {question!r} with one match: {options}")
+
+
+def test_a_zone_in_several_accounts_is_an_error_naming_the_option_without_a_terminal(
+    box: CloudflareDouble,
+) -> None:
+    box.add_zone("example.com", ACCOUNT, "Main")
+    box.add_zone("example.com", OTHER_ACCOUNT, "Other")
+    answers = Answers(domain="apps.example.com", cloudflare_token=TOKEN)
+    with pytest.raises(HostctlError) as raised:
+        run(answers)
+    assert raised.value.message == (
+        "setup step 'cloudflare' failed: The token sees apps.example.com's zone in 2 "
+        f"Cloudflare accounts: Main ({ACCOUNT}), Other ({OTHER_ACCOUNT})"
+    )
+    assert raised.value.hint == (
+        "say which account with --cloudflare-account or HOSTCTL_CLOUDFLARE_ACCOUNT (its ID or name)"
+    )
+    assert box.live_tunnels() == []
+    assert not Settings.from_env().paths.cloudflare_connection.exists()
+
+    with pytest.raises(HostctlError) as unknown:
+        run(Answers(domain="example.com", cloudflare_token=TOKEN, cloudflare_account="Nope"))
+    assert "no zone for example.com in the account 'Nope'" in unknown.value.message
+    assert f"sees it in: Main ({ACCOUNT}), Other ({OTHER_ACCOUNT})" in unknown.value.message
+
+    given = Answers(domain="example.com", cloudflare_token=TOKEN, cloudflare_account="Main")
+    assert [r.status for r in run(given, never_asked)] == ["applied"]
+    (tunnel,) = box.live_tunnels()
+    assert tunnel["account_tag"] == ACCOUNT
+
+
+def test_a_zone_in_several_accounts_is_picked_in_a_terminal(box: CloudflareDouble) -> None:
+    box.add_zone("example.com", OTHER_ACCOUNT, "Other")
+    box.add_zone("example.com", ACCOUNT, "Main")
+    asked: list[tuple[str, str, list[tuple[str, str]]]] = []
+
+    def choose(what: str, question: str, options: list[tuple[str, str]]) -> str:
+        asked.append((what, question, options))
+        return options[1][0]
+
+    answers = Answers(domain="example.com", cloudflare_token=TOKEN)
+    assert [r.status for r in run(answers, choose)] == ["applied"]
+    assert asked == [
+        (
+            "account",
+            "The token sees example.com's zone in 2 Cloudflare accounts",
+            [(OTHER_ACCOUNT, f"Other ({OTHER_ACCOUNT})"), (ACCOUNT, f"Main ({ACCOUNT})")],
+        )
+    ]
+    (tunnel,) = box.live_tunnels()
+    assert tunnel["account_tag"] == ACCOUNT
+    connection = load_connection(Settings.from_env())
+    assert connection is not None and connection.account_id == ACCOUNT

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -289,3 +291,173 @@ def test_questions_asked_in_a_terminal_from_a_laptop_end_with_the_command(box, s
     assert "applied  domain example.com in /etc/hostctl/hostctl.yml" in output
     assert "hostctl setup --non-interactive --domain example.com --no-firewall" in output
     assert "domain: example.com" in box.read("/etc/hostctl/hostctl.yml")
+
+
+def laptop_key(box: SystemdVps, home: Path) -> Path:
+    """A laptop's key that root on the box accepts."""
+    key = client_key(home, "root")
+    box.exec("sh", "-c", "cat >> /root/.ssh/authorized_keys", input=Path(f"{key}.pub").read_text())
+    return key
+
+
+def laptop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "hostctl", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def hello_deployed(box: SystemdVps) -> None:
+    if box.exec("hostctl", "apps", "info", "hello", check=False).returncode != 0:
+        box.load_image(APP_IMAGE)
+        subprocess.run(
+            ["docker", "cp", f"{REPO}/examples/hello", f"{box.name}:/tmp/hello"], check=True
+        )
+        box.exec("hostctl", "apps", "create", "hello")
+        box.exec("hostctl", "deploy", "hello", "/tmp/hello")
+    wait_for(lambda: served(box), "hello served")
+
+
+def app_containers(box: SystemdVps, app: str) -> list[str]:
+    shown = box.exec("docker", "ps", "-q", "--no-trunc", "--filter", f"label=io.hostctl.app={app}")
+    return sorted(shown.stdout.split())
+
+
+class Poller(threading.Thread):
+    """GETs hello's page over and over until stopped; what did not answer 200."""
+
+    def __init__(self, box: SystemdVps) -> None:
+        super().__init__(daemon=True)
+        self.box, self.stopped, self.polls, self.failures = box, threading.Event(), 0, []
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                status = self.box.get("hello.localhost").status_code
+                if status != 200:
+                    self.failures.append(status)
+            except OSError as exc:
+                self.failures.append(repr(exc))
+            self.polls += 1
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=30)
+
+
+def test_upgrade_restarts_the_agent_and_leaves_apps_serving(box, set_up, tmp_path):
+    """`hostctl upgrade root@BOX` from a laptop: this hostctl's wheel installed as setup
+    installs it (the same version: said so), the agent restarted (a new main PID) and
+    healthy, the app's container the same one and serving throughout; the exit status
+    is doctor's. Then `hostctl upgrade --wheel` on the box, with doctor failing: exit 1."""
+    assert set_up.returncode == 0
+    hello_deployed(box)
+    containers = app_containers(box, "hello")
+    assert containers
+    agent = box.main_pid("hostctl-agent")
+    home = tmp_path / "home"
+    key = laptop_key(box, tmp_path)
+    poller = Poller(box)
+    poller.start()
+    try:
+        done = laptop(
+            laptop_env(home), "upgrade", f"root@{box.address}", "-i", str(key), "--trust-host-key"
+        )
+    finally:
+        poller.stop()
+    output = (done.stdout + done.stderr).replace("\r\n", "\n")
+    version = subprocess.run(
+        [sys.executable, "-m", "hostctl", "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    assert f"hostctl {version} was installed already: the same version, reinstalled" in output
+    assert "restarting hostctl-agent.service" in output, output
+    assert "the agent is healthy at http://127.0.0.1:8470/health" in output, output
+    assert re.search(r"\n\d+ failed, \d+ warnings, \d+ checks\n", output), output
+    doctor = box.exec("hostctl", "doctor", check=False)
+    assert done.returncode == doctor.returncode, output + doctor.stdout
+    assert box.main_pid("hostctl-agent") not in (0, agent)
+    assert agent_healthy(box)
+    assert app_containers(box, "hello") == containers
+    assert poller.polls > 10 and poller.failures == [], poller.failures
+
+    # on the box, the wheel the laptop built; doctor fails (the push user's sudoers rule
+    # is gone, which the upgrade leaves alone), and so does the upgrade
+    wheel = next((home / "cache" / "wheels").glob("*/hostctl-*.whl"))
+    subprocess.run(["docker", "cp", str(wheel), f"{box.name}:/tmp/{wheel.name}"], check=True)
+    box.exec("mv", "/etc/sudoers.d/hostctl", "/root/sudoers-hostctl")
+    try:
+        failed = box.exec("hostctl", "upgrade", "--wheel", f"/tmp/{wheel.name}", check=False)
+    finally:
+        box.exec("mv", "/root/sudoers-hostctl", "/etc/sudoers.d/hostctl")
+    assert "the same version, reinstalled" in failed.stderr, failed.stderr
+    assert "FAIL  push user" in failed.stdout, failed.stdout
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert app_containers(box, "hello") == containers
+    assert served(box)
+
+
+def test_setup_from_a_laptop_saves_the_host_under_its_tailnet_name(box, set_up, tmp_path):
+    """Once the box has recorded its tailnet name, the laptop's saved host for it uses
+    that name. The name file is written here as setup's Tailscale step writes it: this
+    box has no Tailscale (the step itself is tested with a stand-in in
+    tests/unit/test_setup_tailscale.py)."""
+    assert set_up.returncode == 0
+    assert "tailnet" not in set_up.stderr  # none recorded: the address is kept
+    home = tmp_path / "home"
+    env = laptop_env(home)
+    key = laptop_key(box, tmp_path)
+    added = laptop(env, "hosts", "add", "prod", f"root@{box.address}", "-i", str(key))
+    assert added.returncode == 0, added.stderr
+    record = json.dumps({"name": "vps.tail1234.ts.net.", "ipv4": "100.101.102.103"})
+    box.exec(
+        "sh",
+        "-c",
+        "umask 077 && mkdir -p /etc/hostctl && cat > /etc/hostctl/tailnet.json",
+        input=record,
+    )
+    try:
+        done = laptop(env, "setup", "prod", "--trust-host-key", "--non-interactive")
+    finally:
+        box.exec("rm", "/etc/hostctl/tailnet.json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = "saved host prod now uses the box's tailnet name: root@vps.tail1234.ts.net"
+    assert said in done.stderr, done.stderr
+    hosts = json.loads((home / "config" / "hosts.json").read_text())
+    assert hosts == {
+        "default": "prod",
+        "hosts": {"prod": {"target": "root@vps.tail1234.ts.net", "identity": str(key.resolve())}},
+    }
+
+
+def test_doctor_checks_the_edge_service(box, set_up):
+    """hostctl-caddy.service as setup installed it: active and enabled, else a failure
+    line with what to do (the agent is stopped first: it would start Caddy again)."""
+    assert set_up.returncode == 0
+
+    def edge_service() -> tuple[int, dict[str, str]]:
+        done = box.exec("hostctl", "doctor", "--json", check=False)
+        checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+        return done.returncode, checks["edge service"]
+
+    code, check = edge_service()
+    assert check["status"] == "ok", check
+    assert check["detail"] == "hostctl-caddy.service is active and enabled"
+
+    box.exec("systemctl", "disable", "hostctl-caddy")
+    try:
+        code, check = edge_service()
+    finally:
+        box.exec("systemctl", "enable", "hostctl-caddy")
+    assert code == 1
+    assert check["status"] == "fail"
+    assert "not enabled: a reboot would not start it" in check["detail"]
+    assert check["hint"] == "`systemctl enable hostctl-caddy.service`"
+
+    box.exec("systemctl", "stop", "hostctl-agent", "hostctl-caddy")
+    try:
+        code, check = edge_service()
+    finally:
+        box.exec("systemctl", "start", "hostctl-caddy", "hostctl-agent")
+    assert code == 1
+    assert (check["status"], check["detail"]) == ("fail", "hostctl-caddy.service is not active")
+    assert check["hint"].startswith("`systemctl start hostctl-caddy.service`; `journalctl -u")
+    assert edge_service()[1]["status"] == "ok"

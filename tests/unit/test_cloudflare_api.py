@@ -14,6 +14,7 @@ from hostctl.adapters.cloudflare import (
     CloudflareUnavailable,
     RecordConflict,
 )
+from hostctl.cloudflare.connect import ZonePick, pick_zone
 from hostctl.core.errors import HostctlError
 from tests.doubles.cloudflare import ACCOUNT, TOKEN, CloudflareDouble
 
@@ -23,13 +24,14 @@ def test_zone_found_across_pages_and_from_a_subdomain(double: CloudflareDouble) 
         double.add_zone(f"filler{n}.test")
     zone_id = double.add_zone("example.com")
     api = CloudflareAPI(TOKEN)
-    zone = api.find_zone("apps.example.com")
-    assert zone is not None and (zone.id, zone.name, zone.account_id) == (
+    (zone,) = api.find_zones("apps.example.com")
+    assert (zone.id, zone.name, zone.account_id, zone.account_name) == (
         zone_id,
         "example.com",
         ACCOUNT,
+        "Test account",
     )
-    assert api.find_zone("example.org") is None
+    assert api.find_zones("example.org") == []
 
 
 def test_records_are_read_across_pages(double: CloudflareDouble) -> None:
@@ -131,3 +133,33 @@ def test_tunnel_lifecycle_and_config_kept_verbatim(double: CloudflareDouble) -> 
     }
     api.put_tunnel_config(ACCOUNT, tunnel.id, config)
     assert api.tunnel_config(ACCOUNT, tunnel.id) == config
+
+
+def test_zone_pickers_ask_only_when_ambiguous(double: CloudflareDouble) -> None:
+    """The same zone name twice in one account (one pending, say): the zone picker."""
+    first = double.add_zone("example.com")
+    second = double.add_zone("example.com")
+    zones = CloudflareAPI(TOKEN).find_zones("example.com")
+    with pytest.raises(HostctlError) as raised:
+        pick_zone("example.com", zones, ZonePick())
+    assert raised.value.message == (
+        f"example.com matches 2 zones: example.com ({first}), example.com ({second})"
+    )
+    assert raised.value.hint == (
+        "say which zone with --cloudflare-zone or HOSTCTL_CLOUDFLARE_ZONE (its ID)"
+    )
+    assert pick_zone("example.com", zones, ZonePick(zone=second)).id == second
+    asked = []
+
+    def choose(what: str, question: str, options: list[tuple[str, str]]) -> str:
+        asked.append((what, question, options))
+        return options[0][0]
+
+    assert pick_zone("example.com", zones, ZonePick(choose=choose)).id == first
+    shown = [(first, f"example.com ({first})"), (second, f"example.com ({second})")]
+    assert asked == [("zone", "example.com matches 2 zones", shown)]
+    # one account, one zone: nothing is asked
+    double.add_zone("example.org")
+    alone = CloudflareAPI(TOKEN).find_zones("www.example.org")
+    never = ZonePick(choose=lambda w, q, o: pytest.fail(f"asked {q}"))
+    assert pick_zone("www.example.org", alone, never).name == "example.org"

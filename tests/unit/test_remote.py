@@ -21,6 +21,7 @@ from hostctl.remote import (
     parse_target,
     remove_host,
     resolve,
+    save_tailnet_host,
     saved_hosts,
 )
 from hostctl.setup.questions import QUESTIONS
@@ -153,3 +154,36 @@ def test_bad_host_input_is_an_error_not_a_traceback(tmp_path):
         done = hostctl(tmp_path, *args)
         assert done.returncode == 1, done
         assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_after_setup_the_saved_host_uses_the_boxs_tailnet_name(tmp_path):
+    paths = LaptopPaths(tmp_path / "config", tmp_path / "cache")
+    key = tmp_path / "id_ed25519"
+    box = Target(parse_target("root@203.0.113.10:2222"), key)
+    add_host(paths, "other", "root@198.51.100.7", None, default=True)
+    add_host(paths, "prod", "root@203.0.113.10:2222", key, default=False)
+
+    said = save_tailnet_host(paths, box, "VPS.tail1234.ts.net.")
+    assert said == "saved host prod now uses the box's tailnet name: root@vps.tail1234.ts.net"
+    hosts = saved_hosts(paths)
+    assert hosts.hosts["prod"].target == "root@vps.tail1234.ts.net"  # Tailscale SSH: port 22
+    assert hosts.hosts["prod"].identity == str(key.resolve())
+    assert hosts.hosts["other"].target == "root@198.51.100.7"
+    assert hosts.default == "other"
+    assert stat.S_IMODE(paths.hosts.stat().st_mode) == 0o600
+
+
+def test_after_setup_an_unsaved_box_is_saved_under_its_tailnet_name(tmp_path):
+    paths = LaptopPaths(tmp_path / "config", tmp_path / "cache")
+    box = Target(parse_target("root@203.0.113.10"))
+    said = save_tailnet_host(paths, box, "vps.tail1234.ts.net.")
+    assert said.startswith("saved the box as host vps (root@vps.tail1234.ts.net")
+    hosts = saved_hosts(paths)
+    assert hosts.default == "vps"
+    assert hosts.hosts["vps"].target == "root@vps.tail1234.ts.net"
+
+    # a name taken by another box is not overwritten: the command to save it is said
+    other = Target(parse_target("root@192.0.2.5"))
+    said = save_tailnet_host(paths, other, "vps.tail9999.ts.net")
+    assert "hostctl hosts add NAME root@vps.tail9999.ts.net" in said
+    assert saved_hosts(paths).hosts["vps"].target == "root@vps.tail1234.ts.net"

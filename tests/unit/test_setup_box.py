@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -204,7 +205,10 @@ def run_setup(monkeypatch, args, terminal=False, input=""):
     """The CLI with the box's steps replaced: what answers would setup run with?"""
     ran: list[Answers] = []
 
-    def fake_setup(report, answers=None, check_only=False, dry_run=False):
+    def fake_setup(report, answers=None, check_only=False, dry_run=False, choose=None):
+        # Cloudflare's pickers ask only where there is a terminal
+        asking = terminal and "--non-interactive" not in args
+        assert isinstance(choose, setup_cli.Picks) if asking else choose is None
         ran.append(answers)
         return []
 
@@ -332,3 +336,44 @@ def test_an_offsite_target_typed_in_asks_for_its_secret_without_echo(monkeypatch
     assert "s3cret" not in result.output
     assert os.environ[OFFSITE_SECRET_ENV] == "s3cret"
     assert "(with HOSTCTL_OFFSITE_SECRET set in its environment)" in result.output
+
+
+def test_cloudflare_pickers_are_numbered_and_in_the_equivalent_command_when_given(monkeypatch):
+    picks = setup_cli.Picks()
+
+    @click.command()
+    def picking():
+        options = [("a1", "Main (a1)"), ("b2", "Other (b2)")]
+        click.echo(f"picked {picks('account', 'Which account', options)}")
+
+    result = CliRunner().invoke(picking, input="3\n2\n")
+    assert result.exit_code == 0, result.output
+    assert "Which account:\n  1. Main (a1)\n  2. Other (b2)\n" in result.output
+    assert "3 is not in the range 1<=x<=2" in result.output
+    assert result.output.endswith("picked b2\n")
+    assert picks == {"account": "b2"}  # for the equivalent command
+
+    result, ran = run_setup(monkeypatch, ["--non-interactive", "--cloudflare-zone", "z1"])
+    assert result.exit_code == 0, result.output
+    assert (ran[0].cloudflare_account, ran[0].cloudflare_zone) == (None, "z1")
+    monkeypatch.setenv("HOSTCTL_CLOUDFLARE_ACCOUNT", "Main")
+    result, ran = run_setup(monkeypatch, ["--non-interactive"])
+    assert ran[0].cloudflare_account == "Main"
+    command, _ = equivalent_command(ran[0])
+    assert command.endswith("--no-firewall --cloudflare-account Main")
+
+
+def test_an_account_picked_in_a_terminal_is_in_the_equivalent_command(monkeypatch):
+    def fake_setup(report, answers=None, check_only=False, dry_run=False, choose=None):
+        options = [("a1", "Main (a1)"), ("b2", "Other (b2)")]
+        assert choose("account", "The token sees example.com's zone in 2 accounts", options)
+        return []
+
+    monkeypatch.setattr("hostctl.setup.box.setup_this_box", fake_setup)
+    monkeypatch.setattr(setup_cli, "stdin_is_terminal", lambda: True)
+    typed = "example.com\ncf_secret\n\n\n\nn\n2\n"
+    result = CliRunner().invoke(cli, ["setup"], input=typed)
+    assert result.exit_code == 0, result.output
+    assert "  1. Main (a1)\n  2. Other (b2)\n" in result.output
+    expected = "hostctl setup --non-interactive --domain example.com --no-firewall"
+    assert f"{expected} --cloudflare-account b2\n" in result.output

@@ -1,0 +1,110 @@
+"""`hostctl upgrade`: the new hostctl installed, the agent restarted, then doctor; or,
+given USER@HOST, this hostctl's wheel installed on that box the way setup installs it,
+and the same there."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hostctl.core.errors import HostctlError
+
+
+@click.command()
+@click.argument("target", required=False, metavar="[USER@HOST[:PORT]|NAME]")
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="On the box: install this hostctl wheel.",
+)
+@click.option(
+    "--from",
+    "source",
+    metavar="SPEC",
+    help="On the box: install from this pip requirement (e.g. hostctl==1.2, a URL). "
+    "Default: the newest hostctl on the package index.",
+)
+@click.option(
+    "-i",
+    "--identity",
+    type=click.Path(path_type=Path),
+    help="With a target: the SSH private key (default: ssh-agent, ~/.ssh).",
+)
+@click.option(
+    "--trust-host-key",
+    is_flag=True,
+    help="With a target: accept its host key on first contact without asking.",
+)
+# `hostctl upgrade USER@HOST` installed the wheel already: restart the agent, then doctor.
+@click.option("--installed", is_flag=True, hidden=True)
+@click.pass_context
+def upgrade(
+    ctx: click.Context,
+    target: str | None,
+    wheel: Path | None,
+    source: str | None,
+    identity: Path | None,
+    trust_host_key: bool,
+    installed: bool,
+) -> None:
+    """Install a new hostctl on this box (as root), restart the agent, and end with
+    `hostctl doctor`, whose exit status this is.
+
+    hostctl goes into the virtualenv it runs from (/opt/hostctl/venv, where install.sh
+    and setup put it); upgrading to the version installed reinstalls it and says so.
+    hostctl-agent.service is restarted (when setup made it a service) and must answer
+    /health; running apps and the edge are left alone.
+
+    With TARGET (or --host, HOSTCTL_HOST, a saved default), from a laptop: uploads this
+    hostctl's wheel and installs it on the box as `hostctl setup USER@HOST` does, then
+    restarts the agent and runs doctor there; the exit status is the box's.
+    """
+    from hostctl.cli.remote import confirm, target_of, this_terminal
+    from hostctl.cli.setup import tell
+
+    box = target_of(ctx, target, identity)
+    if box is not None:
+        from hostctl.setup.remote import upgrade_remote
+
+        if wheel or source:
+            raise HostctlError(
+                "--wheel and --from are for `hostctl upgrade` run on the box",
+                "from a laptop, this hostctl's own wheel goes to the box: drop them",
+            )
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        terminal = this_terminal()
+        ctx.exit(upgrade_remote(box, terminal, interactive, confirm(ctx, trust_host_key), tell))
+
+    from hostctl.settings import Settings
+    from hostctl.setup.remote import version_change
+    from hostctl.setup.upgrade import (
+        DEFAULT_SOURCE,
+        install,
+        installed_version,
+        restart_agent,
+        this_venv,
+    )
+
+    if wheel and source:
+        raise HostctlError("give --wheel or --from, not both", "see `hostctl upgrade --help`")
+    if os.geteuid() != 0:
+        raise HostctlError(
+            "hostctl upgrade must run as root: it installs hostctl and restarts its service",
+            "run it as root (e.g. `sudo hostctl upgrade`)",
+        )
+    venv = this_venv()
+    if not installed:
+        before = installed_version(venv)
+        install(venv, str(wheel.resolve()) if wheel else source or DEFAULT_SOURCE, tell)
+        tell(version_change(before, installed_version(venv)))
+    restart_agent(Settings.from_env(), tell)
+    tell("hostctl doctor")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the new hostctl's doctor (this process has the old code loaded); its exit status
+    # is the upgrade's
+    doctor = venv / "bin" / "hostctl"
+    os.execv(doctor, [str(doctor), "doctor"])  # noqa: S606 (a fixed argv)
