@@ -106,7 +106,14 @@ def save_tailnet_host(paths: LaptopPaths, target: Target, tailnet_name: str) -> 
     label. What was done, to tell."""
     name = tailnet_name.strip().rstrip(".").lower()
     moved = f"{target.endpoint.user}@{name}"
-    parse_target(moved)
+    try:
+        parse_target(moved)
+    except HostctlError:  # setup itself went well: a warning, not a failure
+        return (
+            f"warning: the box reports the tailnet name {tailnet_name.strip()!r}, which "
+            "hostctl cannot use as a host; the saved hosts are left as they are. To reach "
+            f"the box over the tailnet: hostctl hosts add NAME {target.endpoint.user}@TAILNET-IP"
+        )
     hosts = saved_hosts(paths)
     same = [n for n, saved in hosts.hosts.items() if parse_target(saved.target) == target.endpoint]
     if same:

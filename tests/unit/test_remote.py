@@ -187,3 +187,14 @@ def test_after_setup_an_unsaved_box_is_saved_under_its_tailnet_name(tmp_path):
     said = save_tailnet_host(paths, other, "vps.tail9999.ts.net")
     assert "hostctl hosts add NAME root@vps.tail9999.ts.net" in said
     assert saved_hosts(paths).hosts["vps"].target == "root@vps.tail1234.ts.net"
+
+
+def test_a_tailnet_name_that_is_no_host_name_is_a_warning_not_a_failure(tmp_path):
+    """Setup went well; what the box reports must not turn its exit status into 1."""
+    paths = LaptopPaths(tmp_path / "config", tmp_path / "cache")
+    add_host(paths, "prod", "root@203.0.113.10", None, default=True)
+    box = Target(parse_target("root@203.0.113.10"))
+    said = save_tailnet_host(paths, box, "vps box.tail1234.ts.net")
+    assert said.startswith("warning: the box reports the tailnet name 'vps box.tail1234.ts.net'")
+    assert said.endswith("hostctl hosts add NAME root@TAILNET-IP")
+    assert saved_hosts(paths).hosts["prod"].target == "root@203.0.113.10"
