@@ -40,15 +40,17 @@ def steps(settings: Settings, answers: Answers, choose: Choose | None = None) ->
             name="cloudflare",
             goal=f"a tunnel for {domain} exists, its DNS and ingress are synced, and "
             "cloudflared runs for it (restarted by Docker)",
-            check=lambda: connected(host(), token.strip(), check_hostname(domain)),
+            check=lambda: connected(host(), token.strip(), check_hostname(domain), pick),
             apply=lambda: start(host(), token, domain, pick),
         )
     ]
 
 
-def connected(host: Host, token: str, domain: str) -> bool:
+def connected(host: Host, token: str, domain: str, pick: ZonePick) -> bool:
     connection = load_connection(host.settings)
     if connection is None or connection.token != token or connection.domain != domain:
+        return False
+    if pick.zone and pick.zone != connection.zone_id:
         return False
     found = host.docker.state(connector_name(host), host.network)
     if (
@@ -59,7 +61,13 @@ def connected(host: Host, token: str, domain: str) -> bool:
     ):
         return False
     try:
-        tunnel = api_for(connection).tunnel(connection.account_id, connection.tunnel_id)
+        api = api_for(connection)
+        if pick.account and pick.account != connection.account_id:
+            # maybe the account's name: is it the connected zone's account?
+            named = [z.account_name for z in api.find_zones(domain) if z.id == connection.zone_id]
+            if pick.account not in named:
+                return False
+        tunnel = api.tunnel(connection.account_id, connection.tunnel_id)
     except HostctlError:
         return False  # apply connects again, and says what Cloudflare answers
     return tunnel is not None

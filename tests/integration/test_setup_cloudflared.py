@@ -164,3 +164,37 @@ def test_a_zone_in_several_accounts_is_picked_in_a_terminal(box: CloudflareDoubl
     assert tunnel["account_tag"] == ACCOUNT
     connection = load_connection(Settings.from_env())
     assert connection is not None and connection.account_id == ACCOUNT
+
+
+def test_a_rerun_with_another_account_or_zone_picked_connects_again(box: CloudflareDouble) -> None:
+    """The step is "ok" only when the saved zone is the one --cloudflare-account (its ID
+    or name) and --cloudflare-zone pick. The double has tunnels in ACCOUNT only (a token
+    for one account's tunnels): a move to the other account is tried, and refused there."""
+    first = box.add_zone("example.com", ACCOUNT, "Main")
+    second = box.add_zone("example.com", ACCOUNT, "Main")
+    box.add_zone("example.com", OTHER_ACCOUNT, "Other")
+
+    def answers(account: str | None = None, zone: str | None = None) -> Answers:
+        return Answers(
+            domain="example.com",
+            cloudflare_token=TOKEN,
+            cloudflare_account=account,
+            cloudflare_zone=zone,
+        )
+
+    def connected_zone() -> str:
+        connection = load_connection(Settings.from_env())
+        assert connection is not None and connection.account_id == ACCOUNT
+        return connection.zone_id
+
+    assert [r.status for r in run(answers("Main", first), never_asked)] == ["applied"]
+    assert connected_zone() == first
+    for same in (answers("Main", first), answers(ACCOUNT), answers(zone=first), answers()):
+        assert [r.status for r in run(same, never_asked)] == ["ok"], same
+
+    assert [r.status for r in run(answers("Main", second), never_asked)] == ["applied"]
+    assert connected_zone() == second
+    assert [r.status for r in run(answers(zone=second), never_asked)] == ["ok"]
+
+    with pytest.raises(HostctlError, match=r"setup step 'cloudflare' failed: .*tunnels"):
+        run(answers("Other"), never_asked)
