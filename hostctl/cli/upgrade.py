@@ -24,8 +24,8 @@ from hostctl.core.errors import HostctlError
     "--from",
     "source",
     metavar="SPEC",
-    help="On the box: install from this pip requirement (e.g. hostctl==1.2, a URL). "
-    "Default: the newest hostctl on the package index.",
+    help="On the box: install what pip makes a wheel of (a git URL or a source tree of "
+    "hostctl). Not a name on the package index: its `hostctl` is another project.",
 )
 @click.option(
     "-i",
@@ -53,8 +53,11 @@ def upgrade(
     """Install a new hostctl on this box (as root), restart the agent, and end with
     `hostctl doctor`, whose exit status this is.
 
-    hostctl goes into the virtualenv it runs from (/opt/hostctl/venv, where install.sh
-    and setup put it); upgrading to the version installed reinstalls it and says so.
+    On the box, --wheel or --from says what to install (never the package index's
+    `hostctl`: another project); it is checked to be this hostctl before anything of it
+    is installed. hostctl goes into the virtualenv it runs from (/opt/hostctl/venv, where
+    install.sh and setup put it); upgrading to the version installed reinstalls it and
+    says so. The new hostctl then does the rest.
     hostctl-agent.service is restarted (when setup made it a service) and must answer
     /health; running apps and the edge are left alone.
 
@@ -81,15 +84,18 @@ def upgrade(
     from hostctl.settings import Settings
     from hostctl.setup.remote import version_change
     from hostctl.setup.upgrade import (
-        DEFAULT_SOURCE,
+        hand_over,
         install,
         installed_version,
+        no_source,
         restart_agent,
         this_venv,
     )
 
     if wheel and source:
         raise HostctlError("give --wheel or --from, not both", "see `hostctl upgrade --help`")
+    if not (wheel or source or installed):
+        raise no_source()
     if os.geteuid() != 0:
         raise HostctlError(
             "hostctl upgrade must run as root: it installs hostctl and restarts its service",
@@ -98,13 +104,11 @@ def upgrade(
     venv = this_venv()
     if not installed:
         before = installed_version(venv)
-        install(venv, str(wheel.resolve()) if wheel else source or DEFAULT_SOURCE, tell)
-        tell(version_change(before, installed_version(venv)))
+        after = install(venv, str(wheel.resolve()) if wheel else str(source), before, tell)
+        tell(version_change(before, after))
+        # this process has the old code loaded: the new one restarts the agent and doctors
+        hand_over(venv, ["upgrade", "--installed"])
     restart_agent(Settings.from_env(), tell)
     tell("hostctl doctor")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # the new hostctl's doctor (this process has the old code loaded); its exit status
-    # is the upgrade's
-    doctor = venv / "bin" / "hostctl"
-    os.execv(doctor, [str(doctor), "doctor"])  # noqa: S606 (a fixed argv)
+    # the new hostctl's doctor, whose exit status is the upgrade's
+    hand_over(venv, ["doctor"])
