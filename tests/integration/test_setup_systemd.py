@@ -389,10 +389,20 @@ def test_upgrade_restarts_the_agent_and_leaves_apps_serving(box, set_up, tmp_pat
     finally:
         box.exec("mv", "/root/sudoers-hostctl", "/etc/sudoers.d/hostctl")
     assert "the same version, reinstalled" in failed.stderr, failed.stderr
+    # the restart and doctor come from the new hostctl, which pip just put there
+    assert "restarting hostctl-agent.service" in failed.stderr, failed.stderr
     assert "FAIL  push user" in failed.stdout, failed.stdout
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert app_containers(box, "hello") == containers
     assert served(box)
+
+    # without --wheel or --from: nothing from the package index (another project's hostctl)
+    bare = box.exec("hostctl", "upgrade", check=False)
+    assert bare.returncode == 1
+    assert "Error: hostctl upgrade needs to be told what to install" in bare.stderr, bare.stderr
+    assert "Hint: from a laptop with a clone of hostctl: `hostctl upgrade root@HOST`" in (
+        bare.stderr
+    )
 
 
 def test_setup_from_a_laptop_saves_the_host_under_its_tailnet_name(box, set_up, tmp_path):
