@@ -181,6 +181,7 @@ def test_linking_a_repository_the_app_cannot_see_names_the_install_url(
         link_app(host, "blog", REPO, "main")
     assert f"cannot see {REPO}" in refused.value.message
     assert f"/apps/{connection.app.slug}/installations/new" in (refused.value.hint or "")
+    assert "run the command again" not in (refused.value.hint or "")  # said by the caller
     assert host.store.app("blog").repo is None
     installation = gh.install(connection.app.id, LOGIN, [REPO])
     linked = link_app(host, "blog", REPO, "main")
@@ -306,9 +307,7 @@ def test_moving_an_app_from_token_mode_to_the_app_names_what_stays_on_github(
     assert not gh.calls("DELETE", ".")  # the App may not, and does not try
 
 
-def test_status_lists_the_repositories_each_installation_sees(
-    host: Host, gh: GitHubDouble
-) -> None:
+def test_status_lists_the_repositories_each_installation_sees(host: Host, gh: GitHubDouble) -> None:
     """As GitHub lists the installations now; their repositories as recorded from the
     App's webhook; the recorded ones alone (with the error) when GitHub cannot be asked."""
     from click.testing import CliRunner
