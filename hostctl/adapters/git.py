@@ -114,6 +114,10 @@ def remote_branch(url: str, branch: str, env: dict[str, str] | None = None) -> s
     return None
 
 
+# tarfile's extraction filters came with Python 3.11.4; Debian 12 has 3.11.2.
+DATA_FILTER = hasattr(tarfile, "data_filter")
+
+
 def export(cache: Path, commit: str, destination: Path) -> None:
     """Write the tree of ``commit`` into ``destination`` (no .git)."""
     tar = destination.parent / f"{destination.name}.tar"
@@ -130,12 +134,26 @@ def extract(archive: Path, destination: Path) -> None:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             check_members(members)
-            tar.extractall(destination, members=members, filter="data")
+            if DATA_FILTER:
+                tar.extractall(destination, members=members, filter="data")
+            else:
+                members = [as_data(m) for m in members]  # checked above
+                tar.extractall(destination, members=members)  # noqa: S202
     except tarfile.TarError as exc:
         raise HostctlError(
             f"the source could not be unpacked: {exc}",
             "fix the file it names in the repository, commit and push again",
         ) from exc
+
+
+def as_data(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """What the ``data`` filter keeps of a checked member, for a Python without it: no
+    owner from the archive, no setuid, setgid or sticky bit, no group or other write."""
+    member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
+    member.mode &= 0o755
+    if member.isfile():
+        member.mode |= 0o600
+    return member
 
 
 def check_members(members: list[tarfile.TarInfo]) -> None:

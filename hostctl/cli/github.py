@@ -10,6 +10,7 @@ import click
 
 from hostctl.adapters.github import DEFAULT_API_URL, DEPLOY_KEYS, STATUSES, WEBHOOKS
 from hostctl.cli.render import console, print_json, read_secret
+from hostctl.github import API_URL_ENV
 
 if TYPE_CHECKING:
     from hostctl.host import Host
@@ -45,9 +46,10 @@ def github() -> None:
 )
 @click.option(
     "--api-url",
+    envvar=API_URL_ENV,
     default=DEFAULT_API_URL,
     show_default=True,
-    help="GitHub Enterprise Server: https://HOST/api/v3.",
+    help=f"GitHub Enterprise Server: https://HOST/api/v3 (env {API_URL_ENV}).",
 )
 def connect(as_app: bool, org: str | None, timeout: int, token: str | None, api_url: str) -> None:
     """Check the token with GitHub and save it (0600, in $HOSTCTL_ETC/github.json); or,
@@ -90,9 +92,10 @@ def status(as_json: bool) -> None:
     from rich.markup import escape
 
     from hostctl.github.connection import github_status
-    from hostctl.settings import Settings
+    from hostctl.host import Host
 
-    found = github_status(Settings.from_env())
+    host = Host()
+    found = github_status(host.settings, host.store)
     if as_json:
         print_json(asdict(found))
         return
@@ -103,7 +106,8 @@ def status(as_json: bool) -> None:
     if found.mode == "app":
         rows += [("mode", "GitHub App"), ("app", found.app), ("owner", found.login)]
         rows.append(("install", found.install_url))
-        rows += [("installed", i) for i in found.installations or ("nowhere yet",)]
+        shown = [i.describe() for i in found.installations] or ["nowhere yet"]
+        rows += [("installed", i) for i in shown]
         if found.error:
             rows.append(("error", found.error))
     else:

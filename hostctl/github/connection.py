@@ -12,7 +12,8 @@ from hostctl.credentials.github import GitHubSettings, load_github, save_github
 from hostctl.github.app import delete_url, install_url
 from hostctl.host import Host
 from hostctl.settings import Settings
-from hostctl.state.github_app import forget_setups
+from hostctl.state import Store
+from hostctl.state.github_app import Installation, forget_setups, installations
 
 TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")
 
@@ -26,8 +27,26 @@ class GitHubStatus:
     error: str | None = None
     mode: str | None = None  # "token" (webhooks and deploy keys) or "app" (a GitHub App)
     app: str | None = None  # the App's slug
-    installations: tuple[str, ...] = ()  # "account (all repositories)", "account: a/b, a/c"
+    installations: tuple[SeenInstallation, ...] = ()
     install_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SeenInstallation:
+    """An installation of the App, as GitHub lists it, with the repositories it sees as
+    GitHub told the App's webhook (``installation`` and ``installation_repositories``)."""
+
+    id: int
+    account: str
+    repository_selection: str  # "all" or "selected"
+    repositories: tuple[str, ...] | None  # None: all of them, or none recorded yet
+
+    def describe(self) -> str:
+        if self.repository_selection == "all":
+            return f"{self.account} (all repositories)"
+        if self.repositories is None:
+            return f"{self.account} (selected repositories; none recorded yet)"
+        return f"{self.account} (selected repositories): {', '.join(self.repositories) or '-'}"
 
 
 @dataclass(frozen=True)
@@ -79,13 +98,14 @@ def disconnect_github(target: Host | Settings) -> Disconnected:
     return Disconnected(removed, linked, delete)
 
 
-def github_status(settings: Settings) -> GitHubStatus:
-    """The saved connection, and whether GitHub still accepts the token."""
+def github_status(settings: Settings, store: Store | None = None) -> GitHubStatus:
+    """The saved connection, and whether GitHub still accepts the token. With ``store``,
+    a GitHub App's installations name the repositories recorded for them."""
     github = load_github(settings)
     if github is None:
         return GitHubStatus(connected=False)
     if github.app is not None:
-        return app_status(github)
+        return app_status(github, installations(store) if store else [])
     login, error = None, None
     try:
         with github.api(max_attempts=1) as api:  # a status answers now, never waits
@@ -95,15 +115,22 @@ def github_status(settings: Settings) -> GitHubStatus:
     return GitHubStatus(True, github.api_url, masked_token(github.token), login, error, "token")
 
 
-def app_status(github: GitHubSettings) -> GitHubStatus:
-    """The App's slug and installations, as GitHub reports them now."""
+def app_status(github: GitHubSettings, recorded: list[Installation]) -> GitHubStatus:
+    """The App's slug and installations, as GitHub reports them now; the ones recorded
+    when GitHub cannot be asked."""
     assert github.app is not None
-    found: tuple[str, ...] = ()
+    listed = {i.id: i for i in recorded}
+    found = tuple(
+        SeenInstallation(
+            i.id, i.account, "all" if i.repositories is None else "selected", i.repositories
+        )
+        for i in recorded
+    )
     error = None
     try:
         with github.api(max_attempts=1) as api:
             api.app()
-            found = tuple(describe_installation(i) for i in api.installations())
+            found = tuple(seen(i, listed) for i in api.installations())
     except HostctlError as exc:
         error = exc.message
     return GitHubStatus(
@@ -118,11 +145,13 @@ def app_status(github: GitHubSettings) -> GitHubStatus:
     )
 
 
-def describe_installation(installation: dict[str, Any]) -> str:
-    account = (installation.get("account") or {}).get("login", "?")
-    if installation.get("repository_selection") == "all":
-        return f"{account} (all repositories)"
-    return f"{account} (selected repositories)"
+def seen(installation: dict[str, Any], recorded: dict[int, Installation]) -> SeenInstallation:
+    number = int(installation.get("id") or 0)
+    account = str((installation.get("account") or {}).get("login", "?"))
+    selection = "all" if installation.get("repository_selection") == "all" else "selected"
+    known = recorded.get(number)
+    repositories = known.repositories if known and selection == "selected" else None
+    return SeenInstallation(number, account, selection, repositories)
 
 
 def masked_token(token: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-from hostctl.adapters.github import RepoNotFound, web_url
+from hostctl.adapters.github import NotInstalled, RepoNotFound, web_url
 from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import GitHubSettings, load_github
@@ -74,8 +74,17 @@ def link_through_app(
 ) -> Linked:
     """With the GitHub App: nothing is made on the repository; the App's installation
     must see it (checked now, so a missing installation is said at once)."""
-    with github.api() as api:
-        installation = api.repo_installation(repo, install_url(github))
+    try:
+        with github.api() as api:
+            installation = api.repo_installation(repo, install_url(github))
+    except NotInstalled as exc:
+        # no "run the command again": after `apps create` the app exists, and what to run
+        # next is the caller's to say
+        raise NotInstalled(
+            exc.message,
+            f"install the App on {repo} at {install_url(github)} (or add the repository to "
+            "its installation), then link the app again.",
+        ) from exc
     todo = None
     if host.store.app(app).github.keys() & {"hook_id", "key_id"}:
         todo = unlink_github(host, app)[0]  # linked in token mode before: say what stays

@@ -1,16 +1,19 @@
 """The GitHub step: `hostctl github connect` with the token setup was given. The token is
 checked with GitHub before it is saved, so a refused one stops setup here. The answer
 ``app`` makes a GitHub App instead (`hostctl github connect --app`): the step prints the
-agent's one-time URL and waits until GitHub has sent the browser back."""
+agent's one-time URL and waits until GitHub has sent the browser back. GitHub Enterprise
+Server: its API URL in HOSTCTL_GITHUB_API_URL."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
 from hostctl.adapters.github import DEFAULT_API_URL, check_api_url
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import load_github
+from hostctl.github import API_URL_ENV
 from hostctl.github.connection import connect_github
 from hostctl.settings import Settings
 from hostctl.setup.answers import Answers
@@ -27,13 +30,14 @@ def say_on_stderr(text: str) -> None:
 def steps(
     settings: Settings,
     answers: Answers,
-    api_url: str = DEFAULT_API_URL,
+    api_url: str | None = None,  # default: HOSTCTL_GITHUB_API_URL, else github.com's
     say: Callable[[str], None] = say_on_stderr,
     timeout: float = APP_TIMEOUT,
 ) -> list[Step]:
     token = answers.github_token
     if token is None:
         return []
+    api_url = api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
     if token.strip() == GITHUB_APP:
         return [
             Step(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -125,20 +126,31 @@ class ApiHandler(BaseHTTPRequestHandler):
 
 
 class Loopback:
-    """A double's HTTP server on a free loopback port, served from a daemon thread."""
+    """A double's HTTP server on a free loopback port, served from a daemon thread; or on
+    another address (one a container reaches), with TLS when given a server context."""
 
     server: ThreadingHTTPServer
     thread: threading.Thread
+    scheme = "http"
 
-    def listen(self, handler: type[ApiHandler]) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def listen(
+        self,
+        handler: type[ApiHandler],
+        address: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.server = ThreadingHTTPServer((address, 0), handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        address, port = self.server.server_address[:2]
+        return f"{self.scheme}://{address}:{port}"
 
     def start(self) -> Self:
         self.thread.start()

@@ -1,4 +1,5 @@
-"""A GitHub REST API double: a real HTTP server on 127.0.0.1, in a thread.
+"""A GitHub REST API double: a real HTTP server on 127.0.0.1, in a thread (or on an
+address a container reaches, over https with a given TLS context, as an Enterprise Server).
 
 It implements the calls hostctl makes, with GitHub's documented shapes, served under
 ``/api/v3`` as GitHub Enterprise Server does (so base-URL joining is exercised):
@@ -38,6 +39,7 @@ import json
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -125,12 +127,14 @@ class GitHubDouble(Loopback):
     installations: dict[int, Installation] = field(default_factory=dict)
     minted: dict[str, Minted] = field(default_factory=dict)
     token_lifetime: float = 3600.0
+    address: str = "127.0.0.1"  # another one (a Docker network's gateway) for a box to reach
+    tls: ssl.SSLContext | None = None  # served over https, as a GitHub Enterprise Server
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.ids = count(1001)
         self.git_root = Path(tempfile.mkdtemp(prefix="github-double-"))
-        self.listen(handler(self))
+        self.listen(handler(self), self.address, self.tls)
 
     def stop(self) -> None:
         super().stop()

@@ -98,6 +98,8 @@ def test_app_flow_create_push_deploy_and_status_with_nothing_per_repository(
     refused = hostctl.run("apps", "create", app_name, "--repo", REPO, check=False)
     assert refused.returncode == 1 and "cannot see me/blog" in refused.stderr, refused.stderr
     assert f"/apps/{app.slug}/installations/new" in refused.stderr
+    assert f"Then run `hostctl apps connect {app_name} --repo {REPO}`." in refused.stderr
+    assert "run the command again" not in refused.stderr  # `apps create` again would fail
     assert "Traceback" not in refused.stderr
 
     installation = gh.install(app.id, "me", [REPO])

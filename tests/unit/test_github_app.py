@@ -181,6 +181,7 @@ def test_linking_a_repository_the_app_cannot_see_names_the_install_url(
         link_app(host, "blog", REPO, "main")
     assert f"cannot see {REPO}" in refused.value.message
     assert f"/apps/{connection.app.slug}/installations/new" in (refused.value.hint or "")
+    assert "run the command again" not in (refused.value.hint or "")  # said by the caller
     assert host.store.app("blog").repo is None
     installation = gh.install(connection.app.id, LOGIN, [REPO])
     linked = link_app(host, "blog", REPO, "main")
@@ -304,3 +305,63 @@ def test_moving_an_app_from_token_mode_to_the_app_names_what_stays_on_github(
     assert host.store.app("blog").github == {"repo": REPO, "installation": installation}
     assert not host.settings.paths.deploy_keys("blog").exists()
     assert not gh.calls("DELETE", ".")  # the App may not, and does not try
+
+
+def test_status_lists_the_repositories_each_installation_sees(host: Host, gh: GitHubDouble) -> None:
+    """As GitHub lists the installations now; their repositories as recorded from the
+    App's webhook; the recorded ones alone (with the error) when GitHub cannot be asked."""
+    from click.testing import CliRunner
+
+    from hostctl.cli import cli
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    secret = connection.app.webhook_secret
+    mine = gh.install(connection.app.id, LOGIN, [REPO, f"{LOGIN}/shop"])
+    org = gh.install(connection.app.id, "acme", None)
+    unrecorded = gh.install(connection.app.id, "other", ["other/x"])
+    selected = {"id": mine, "account": {"login": LOGIN}, "repository_selection": "selected"}
+    for name, payload in (
+        ("installation", {"action": "created", "installation": selected, "repositories": []}),
+        (
+            "installation_repositories",
+            {
+                "action": "added",
+                "installation": selected,
+                "repositories_added": [{"full_name": REPO}, {"full_name": f"{LOGIN}/shop"}],
+            },
+        ),
+    ):
+        assert handle_app_delivery(host.store, secret, *signed(secret, name, payload)).status == 200
+
+    def status(*args: str) -> str:
+        done = CliRunner().invoke(cli, ["github", "status", *args])
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    shown = [line.split(None, 1) for line in status().splitlines()]
+    assert [value for key, value in shown if key == "installed"] == [
+        f"{LOGIN} (selected repositories): {REPO}, {LOGIN}/shop",
+        "acme (all repositories)",
+        "other (selected repositories; none recorded yet)",
+    ]
+    as_json = json.loads(status("--json"))
+    assert as_json["installations"] == [
+        {
+            "id": mine,
+            "account": LOGIN,
+            "repository_selection": "selected",
+            "repositories": [REPO, f"{LOGIN}/shop"],
+        },
+        {"id": org, "account": "acme", "repository_selection": "all", "repositories": None},
+        {
+            "id": unrecorded,
+            "account": "other",
+            "repository_selection": "selected",
+            "repositories": None,
+        },
+    ]
+    gh.fail("GET", r"^/app$", 503)
+    offline = json.loads(status("--json"))
+    assert offline["error"] and [i["id"] for i in offline["installations"]] == [mine]
+    assert offline["installations"][0]["repositories"] == [REPO, f"{LOGIN}/shop"]

@@ -90,3 +90,17 @@ def test_the_app_answer_is_no_secret_in_the_equivalent_command() -> None:
 
     command, env = equivalent_command(Answers(github_token="app"))
     assert "--github-token app" in command and "GITHUB_TOKEN" not in env
+
+
+def test_the_api_url_comes_from_the_environment(
+    hostctl_env: Path, gh: GitHubDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub Enterprise Server: setup has no flag for it; HOSTCTL_GITHUB_API_URL."""
+    from hostctl.credentials.github import load_github
+
+    monkeypatch.setenv("HOSTCTL_GITHUB_API_URL", gh.url)
+    settings = Settings.from_env()
+    steps = github.steps(settings, Answers(github_token=TOKEN))
+    assert [r.status for r in run_steps(steps, lambda _: None)] == ["applied"]
+    saved = load_github(settings)
+    assert saved is not None and saved.api_url == gh.url

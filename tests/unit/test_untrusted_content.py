@@ -230,3 +230,25 @@ def test_a_link_through_another_link_is_refused_whatever_the_order() -> None:
     with pytest.raises(HostctlError, match="through another link"):
         check_members([link("a", escape), directory, link("d/y", "..")])
     check_members([link("a", "d/file"), directory, link("d/y", "..")])  # plain ones pass
+
+
+@pytest.mark.parametrize("data_filter", [True, False])
+def test_a_pushed_tree_unpacks_without_its_owners_or_special_modes(
+    tmp_path, monkeypatch, data_filter
+):
+    """Also on a Python without tarfile's data filter (before 3.11.4, e.g. Debian 12's
+    3.11.2), where passing ``filter=`` is a TypeError that failed every git deploy."""
+    if data_filter and not git.DATA_FILTER:
+        pytest.skip("this Python has no tarfile data filter")
+    monkeypatch.setattr(git, "DATA_FILTER", data_filter)
+    setuid = tarfile.TarInfo("bin/tool")
+    setuid.size, setuid.mode, setuid.uid, setuid.uname = 1, 0o4777, 4321, "someone"
+    private = tarfile.TarInfo("secret")
+    private.size, private.mode = 1, 0o400
+    folder = tarfile.TarInfo("bin")
+    folder.type, folder.mode = tarfile.DIRTYPE, 0o1777
+    git.extract(archive_of(tmp_path, folder, setuid, private), tmp_path / "tree")
+    tool = (tmp_path / "tree" / "bin" / "tool").stat()
+    assert tool.st_mode & 0o7777 == 0o755 and tool.st_uid == os.getuid()
+    assert (tmp_path / "tree" / "secret").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "tree" / "bin").stat().st_mode & 0o7777 == 0o755
