@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hostctl.adapters import git
@@ -18,13 +19,17 @@ from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.env_defaults import apply_env_defaults
 from hostctl.deploy.oneoff import run_postdeploy, run_predeploy
-from hostctl.deploy.rules import images_to_remove, serving_before
+from hostctl.deploy.rules import cache_to_prune, images_to_remove, serving_before
 from hostctl.deploy.source import check_source, fetch_source
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.stack.plan import DEFAULT_PORT, plan_build
 from hostctl.state import Release
+
+# Listing the build cache costs the engine seconds (`docker system df`): every tenth
+# release of an app looks, and the agent's maintenance.
+CACHE_PRUNE_EVERY = 10
 
 
 @contextmanager
@@ -101,6 +106,8 @@ def run_release(
     try:
         done = work(log)
         prune_images(host, release.app)
+        if release.number % CACHE_PRUNE_EVERY == 0:
+            prune_build_cache(host, log)
         host.store.audit(release.kind, release.app, f"release {release.number} is live")
         return done
     except HostctlError as exc:
@@ -271,8 +278,30 @@ def single_exposed_port(host: Host, tag: str) -> int:
 
 
 def prune_images(host: Host, app: str) -> None:
-    """Keep the images of the last N successful releases; remove older hostctl-built ones."""
+    """Keep the images of the last N successful releases; remove older hostctl-built ones,
+    and untagged images with hostctl's labels."""
     tags = host.docker.images(host.image_repository(app))
     releases = host.store.releases(app)
     for tag in images_to_remove(tags, releases, host.settings.server.keep_releases):
         host.docker.remove_image(tag)
+    host.docker.prune_dangling_images(host.labels())
+
+
+def prune_build_cache(host: Host, log: Logged | None = None) -> int:
+    """Remove hostctl's build cache past the server config's age and size (rules.own_cache
+    says which records are hostctl's); returns the bytes freed. Best effort: a live
+    release is not failed for it."""
+    bounds = host.settings.server.build_cache
+    try:
+        records = host.docker.build_cache()
+        now = datetime.now(UTC)
+        freed = host.docker.prune_build_cache(
+            cache_to_prune(records, bounds.max_age, bounds.max_size, now)
+        )
+    except HostctlError as exc:
+        if log is not None:
+            log.note(f"Could not prune the build cache: {exc.message}")
+        return 0
+    if freed and log is not None:
+        log.step(f"Pruned {freed / 1024**2:.1f} MiB of build cache")
+    return freed

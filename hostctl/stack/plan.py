@@ -28,6 +28,8 @@ DEFAULT_PORT = 5000
 # In a shell comment of a generated Dockerfile's step: BuildKit's cache records of that
 # step and the steps after it are hostctl's, which it prunes (deploy/rules.py).
 BUILD_MARK = "hostctl-build"
+# Where BuildKit's cache mounts of generated Dockerfiles are (the path marks them as ours).
+CACHE_DIR = "/var/cache/hostctl"
 MAX_READ = 1024**2  # bytes of a config file read from the repository
 LOOKED_FOR = (
     "Dockerfile, requirements.txt, Pipfile, pyproject.toml (Python), package.json (Node), "
@@ -188,7 +190,9 @@ def detect(
         return read_tree_file(tree, name)
 
     def render(template: str, **values: Any) -> str:
-        return render_template(template, buildkit=buildkit, mark=BUILD_MARK, **values)
+        return render_template(
+            template, buildkit=buildkit, mark=BUILD_MARK, cache_dir=CACHE_DIR, **values
+        )
 
     for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):
         if (tree / manifest).is_file():

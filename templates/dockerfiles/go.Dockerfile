@@ -3,8 +3,8 @@ FROM {{ base }} AS build
 WORKDIR /src
 {% if buildkit %}
 # Modules and compiled packages stay in BuildKit cache mounts between builds.
-ENV GOMODCACHE=/var/cache/go-mod GOCACHE=/var/cache/go-build
-{% set go = "--mount=type=cache,id=hostctl-go-mod,target=/var/cache/go-mod --mount=type=cache,id=hostctl-go-build,target=/var/cache/go-build " %}
+ENV GOMODCACHE={{ cache_dir }}/go-mod GOCACHE={{ cache_dir }}/go-build
+{% set go = "--mount=type=cache,id=hostctl-go-mod,target=" ~ cache_dir ~ "/go-mod --mount=type=cache,id=hostctl-go-build,target=" ~ cache_dir ~ "/go-build " %}
 {% else %}
 {% set go = "" %}
 {% endif %}
