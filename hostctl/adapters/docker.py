@@ -551,7 +551,8 @@ def pick_builder(driver: str, wanted: str) -> Builder:
     """BuildKit through ``docker buildx build`` when a docker CLI has buildx, else through a
     CLI that still takes DOCKER_BUILDKIT=1; else the classic builder. ``wanted`` is
     HOSTCTL_BUILDER (auto, buildkit or classic). BuildKit runs build steps in the engine's
-    own group, which hostctl can bound only with the cgroupfs driver (cgroups.py)."""
+    own group, which hostctl can bound only with the cgroupfs driver (cgroups.py); so
+    with the systemd driver even ``buildkit`` gets the classic builder."""
     if wanted not in BUILDER_CHOICES:
         raise HostctlError(
             f"HOSTCTL_BUILDER={wanted} is not a builder",
@@ -570,6 +571,11 @@ def pick_builder(driver: str, wanted: str) -> Builder:
         major = re.match(r"(\d+)\.", version or "")
         if major is not None and int(major[1]) < BUILDKIT_CLI_BEFORE:
             return Builder("buildkit", cli, f"client {version}")
+    if wanted == "buildkit":
+        raise HostctlError(
+            "HOSTCTL_BUILDER=buildkit, and no docker CLI here builds with BuildKit",
+            "install the buildx plugin (docker-buildx), or unset HOSTCTL_BUILDER",
+        )
     return Builder("classic", None, "no docker CLI here builds with BuildKit")
 
 
