@@ -34,6 +34,9 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         first = hostctl.run("deploy", app_name, str(repo))
         assert "(BuildKit)" in first.stdout, first.stdout
         assert "flask-3.0.3" in first.stdout  # installed: the step ran
+        label = '{{index .Config.Labels "io.hostctl.namespace"}}'  # hostctl's labels still
+        image = f"{NAMESPACE}/{app_name}:1"
+        assert docker("image", "inspect", "--format", label, image).strip() == NAMESPACE
         used = pip_cache_used()
         commit(repo, {"requirements.txt": f"{requirements}six==1.17.0\n"}, "add six")
         done = hostctl.run("deploy", app_name, str(repo))
