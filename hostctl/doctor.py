@@ -40,6 +40,7 @@ from hostctl.core import labels
 from hostctl.core.errors import HostctlError
 from hostctl.core.paths import CADDY_UNIT, SYSTEMD_UNITS
 from hostctl.credentials.cloudflare import Connection, load_connection, load_state
+from hostctl.deploy.rules import own_cache
 from hostctl.github.connection import github_status
 from hostctl.host import Host
 from hostctl.push.user import (
@@ -264,7 +265,7 @@ def agent_service_outcome() -> Outcome:
 
 def docker_outcome(host: Host) -> Outcome:
     engine = host.docker.engine()
-    return ok(f"Docker {engine.version} answers")
+    return ok(f"Docker {engine.version} answers; builds with {host.docker.builder().describe()}")
 
 
 def edge_outcome(host: Host) -> Outcome:
@@ -323,10 +324,12 @@ def disk_outcome(host: Host) -> Outcome:
         elif worst == "ok" and (share < DISK_WARN[0] or usage.free < DISK_WARN[1]):
             worst = "warn"
     used = host.docker.disk_usage(host.labels())
+    own = sum(record.size for record in own_cache(used.cache))
     parts.append(
         f"hostctl's images: {used.images}, {size(used.image_bytes)} "
         f"({size(used.unique_image_bytes)} their own); "
-        f"the engine's build cache: {size(used.build_cache_bytes)}"
+        f"the engine's build cache: {size(used.build_cache_bytes)} "
+        f"({size(own)} of it hostctl's builds')"
     )
     detail = "; ".join(parts)
     hint = (

@@ -14,7 +14,15 @@ from typing import Any
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_hostname
-from hostctl.core.yaml_sections import PORTS, Resources, Section, parse_yaml, read_resources
+from hostctl.core.yaml_sections import (
+    PIDS,
+    PORTS,
+    Limits,
+    Resources,
+    Section,
+    parse_yaml,
+    read_resources,
+)
 
 DEFAULT_AGENT_LISTEN = "127.0.0.1:8470"
 KEEP_RELEASES = (1, 100)  # the documented range (docs/server.md)
@@ -79,11 +87,38 @@ def read_agent(section: Section | None) -> AgentConfig:
     )
 
 
+BUILD_KEYS = ("memory", "pids", "cache_max_age", "cache_max_size")
+CACHE_AGE = Limits("a number of seconds", 0, 366 * 86400, open_minimum=True)
+
+
+@dataclass(frozen=True)
+class BuildCache:
+    """How much of BuildKit's cache from hostctl's builds is kept: what was used within
+    ``max_age`` seconds, up to ``max_size`` bytes (least recently used goes first)."""
+
+    max_age: float = 7 * 86400
+    max_size: int = 2 * 1024**3
+
+
 def read_build(section: Section | None, defaults: Resources) -> Resources:
     if section is None:
         return defaults
-    section.only("memory", "pids")
-    return read_resources(section, defaults)
+    section.only(*BUILD_KEYS)
+    return Resources(
+        memory=section.memory("memory", defaults.memory),
+        pids=section.integer("pids", defaults.pids, *PIDS) or defaults.pids,
+    )
+
+
+def read_build_cache(section: Section | None) -> BuildCache:
+    defaults = BuildCache()
+    if section is None:
+        return defaults
+    section.only(*BUILD_KEYS)
+    return BuildCache(
+        max_age=section.seconds("cache_max_age", defaults.max_age, CACHE_AGE),
+        max_size=section.memory("cache_max_size", defaults.max_size),
+    )
 
 
 EDGE_EVERYWHERE = "*"  # every interface
@@ -138,6 +173,7 @@ class ServerConfig:
     keep_releases: int = 5
     # Image builds: memory for each build container, processes for all builds together.
     build: Resources = field(default_factory=lambda: Resources(memory=2 * 1024**3, pids=2048))
+    build_cache: BuildCache = field(default_factory=BuildCache)  # `build:` too
     agent: AgentConfig = field(default_factory=AgentConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
@@ -175,6 +211,7 @@ def load_server_config(path: Path) -> ServerConfig:
         keep_releases=top.integer("keep_releases", defaults.keep_releases, *KEEP_RELEASES)
         or defaults.keep_releases,
         build=read_build(top.section("build"), defaults.build),
+        build_cache=read_build_cache(top.section("build")),
         agent=read_agent(top.section("agent")),
         edge=read_edge(top.section("edge")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},

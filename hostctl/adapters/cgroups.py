@@ -1,9 +1,12 @@
-"""Linux control groups: the parent group of image builds, which bounds their process count.
+"""Linux control groups: the groups image builds run in, which bound their processes and
+memory together.
 
 Docker's classic builder takes memory limits for each build container but no pids limit;
-it does take a cgroup parent. Processes in a group count against the ``pids.max`` of
-every group above it, so one parent group with ``pids.max`` bounds every build
-container in it together (a fork bomb in a ``RUN`` step fails with EAGAIN).
+it does take a cgroup parent. The engine's BuildKit (20.10) takes neither: each step runs
+in a group of its own under ``docker/buildkit`` (cgroupfs driver), whatever the client
+asks. Processes in a group count against the ``pids.max`` and memory limit of every group
+above it, so limits on the parent bound every build step in it together (a fork bomb in a
+``RUN`` step fails with EAGAIN, a step that eats memory is OOM-killed).
 """
 
 from __future__ import annotations
@@ -16,32 +19,77 @@ from pathlib import Path
 from hostctl.core.errors import HostctlError
 
 ROOT = Path("/sys/fs/cgroup")
+# Where dockerd (cgroupfs driver, its default cgroup parent) runs BuildKit's build steps:
+# the engine's, so the bound is shared with any other BuildKit build on the box.
+BUILDKIT_GROUP = "docker/buildkit"
 
 
-def build_parent(namespace: str, driver: str, version: str, pids: int) -> str:
+def build_parent(namespace: str, driver: str, version: str, pids: int, memory: int) -> str:
     """Create (or update) the builds' parent group; returns it as Docker's cgroup parent."""
     name = f"{namespace}-build"
     try:
         if driver == "systemd":
             slice_name = f"{name}.slice"
             systemctl = shutil.which("systemctl") or "systemctl"
+            properties = [f"TasksMax={pids}", f"MemoryMax={memory}"]
             subprocess.run(
-                [systemctl, "set-property", "--runtime", slice_name, f"TasksMax={pids}"],
+                [systemctl, "set-property", "--runtime", slice_name, *properties],
                 capture_output=True,
                 check=True,
             )
             return slice_name
-        group = ROOT / "pids" / name if version == "1" else ROOT / name
-        group.mkdir(exist_ok=True)
-        if version != "1":  # let the containers below have the pids and memory controllers
-            (group / "cgroup.subtree_control").write_text("+pids +memory")
-        (group / "pids.max").write_text(str(pids))
+        limit(name, version, pids, memory)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise HostctlError(
-            f"could not limit the processes of builds (cgroup {name}): {exc}",
-            "hostctl needs root beside the Docker engine to set up its build cgroup",
-        ) from exc
+        raise cannot_limit(name, exc) from exc
     return f"/{name}"
+
+
+def bound_buildkit(version: str, pids: int, memory: int) -> None:
+    """Limit the engine's BuildKit group (cgroupfs driver), made ahead of its first build."""
+    try:
+        limit(BUILDKIT_GROUP, version, pids, memory)
+    except OSError as exc:
+        raise cannot_limit(BUILDKIT_GROUP, exc) from exc
+
+
+def limit(name: str, version: str, pids: int, memory: int) -> None:
+    """pids.max and the memory limit (no swap beyond it) of group ``name``, made if absent."""
+    if version == "1":  # a hierarchy per controller
+        swap = "memory.memsw.limit_in_bytes"  # never below the memory limit: set it either side
+        for controller, values in (
+            ("pids", [("pids.max", pids)]),
+            ("memory", [(swap, memory), ("memory.limit_in_bytes", memory), (swap, memory)]),
+        ):
+            group = ROOT / controller / name
+            group.mkdir(parents=True, exist_ok=True)
+            write(group, values)
+        return
+    group = ROOT
+    for part in name.split("/"):  # let the groups below have the pids and memory controllers
+        with contextlib.suppress(OSError):  # the root's is the engine's to set
+            (group / "cgroup.subtree_control").write_text("+pids +memory")
+        group = group / part
+        group.mkdir(exist_ok=True)
+    (group / "cgroup.subtree_control").write_text("+pids +memory")
+    write(group, [("pids.max", pids), ("memory.max", memory), ("memory.swap.max", 0)])
+
+
+def write(group: Path, values: list[tuple[str, int]]) -> None:
+    for file, value in values:
+        if not (group / file).exists():  # memsw and swap.max exist only with swap accounting
+            continue
+        try:
+            (group / file).write_text(str(value))
+        except OSError:
+            if not file.startswith("memory.memsw"):  # below the memory limit: set again after
+                raise
+
+
+def cannot_limit(name: str, exc: Exception) -> HostctlError:
+    return HostctlError(
+        f"could not limit the processes and memory of builds (cgroup {name}): {exc}",
+        "hostctl needs root beside the Docker engine to set up its build cgroup",
+    )
 
 
 def remove_build_parent(namespace: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,8 +50,41 @@ class ContainerSpec:
 @dataclass(frozen=True)
 class BuildLimits:
     timeout: float  # seconds for the whole build
-    memory: int  # bytes, for each build container (no swap beyond it)
+    memory: int  # bytes, for each build container (no swap beyond it; classic builder)
     cgroup_parent: str | None = None  # a group whose pids.max bounds the builds' processes
+
+
+@dataclass(frozen=True)
+class Builder:
+    """What builds images: BuildKit through a docker CLI, or the SDK's classic builder."""
+
+    kind: str  # "buildx", "buildkit" (DOCKER_BUILDKIT=1 docker build) or "classic"
+    cli: str | None  # the docker CLI that runs the build; None: the classic builder
+    why: str  # why this one, for doctor
+
+    @property
+    def buildkit(self) -> bool:
+        return self.cli is not None
+
+    def describe(self) -> str:
+        if self.kind == "buildx":
+            return f"BuildKit (`{self.cli} buildx build`)"
+        if self.kind == "buildkit":
+            return f"BuildKit (`DOCKER_BUILDKIT=1 {self.cli} build`, {self.why})"
+        return f"the classic builder ({self.why})"
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    """One record of the engine's BuildKit build cache (`docker system df -v`)."""
+
+    id: str
+    parent: str
+    kind: str
+    description: str
+    size: int
+    in_use: bool
+    last_used: str  # RFC 3339, as the engine gives it
 
 
 @dataclass(frozen=True)
@@ -76,6 +111,7 @@ class DiskUsage:
     image_bytes: int  # counting layers they share with other images
     unique_image_bytes: int  # what removing them all would free
     build_cache_bytes: int
+    cache: tuple[CacheRecord, ...] = ()  # the build cache's records, for telling ours apart
 
 
 def engine_address() -> str:
@@ -143,7 +179,35 @@ class Docker:
                 max(int(i.get("Size") or 0) - int(i.get("SharedSize") or 0), 0) for i in images
             ),
             build_cache_bytes=sum(int(c.get("Size") or 0) for c in found.get("BuildCache") or []),
+            cache=tuple(cache_record(c) for c in found.get("BuildCache") or []),
         )
+
+    def build_cache(self) -> list[CacheRecord]:
+        found = self.call(self.client.df, "list the build cache")
+        return [cache_record(c) for c in found.get("BuildCache") or []]
+
+    def prune_build_cache(self, ids: list[str]) -> int:
+        """Remove these build cache records (and no other); returns the bytes freed. A
+        record something still uses stays."""
+        if not ids:
+            return 0
+        # The engine matches the id filter as a regular expression (ids are [a-z0-9]).
+        wanted = {"id": f"^({'|'.join(sorted(ids))})$"}
+        done = self.call(
+            lambda: self.client.api.prune_builds(filters=wanted, all=True),
+            "prune the build cache",
+        )
+        return int(done.get("SpaceReclaimed") or 0)
+
+    def prune_dangling_images(self, labels: dict[str, str]) -> int:
+        """Remove the untagged images carrying ``labels``; returns the bytes freed."""
+        done = self.call(
+            lambda: self.client.images.prune(
+                filters={"dangling": True, "label": label_filters(labels)}
+            ),
+            "prune dangling images",
+        )
+        return int(done.get("SpaceReclaimed") or 0)
 
     # networks and volumes
 
@@ -217,6 +281,11 @@ class Docker:
 
     # images
 
+    def builder(self) -> Builder:
+        """The builder this process uses (chosen once: see pick_builder)."""
+        driver, _ = self.cgroup_setup()
+        return pick_builder(driver, os.environ.get("HOSTCTL_BUILDER", "auto"))
+
     def build(
         self,
         context: Path,
@@ -226,8 +295,24 @@ class Docker:
         limits: BuildLimits,
         dockerfile: str = "Dockerfile",
     ) -> None:
-        """Build an image within ``limits``; a build past its timeout is cancelled (the
-        engine kills a build's container when its client hangs up)."""
+        """Build an image within ``limits`` with this process's builder; a build past its
+        timeout is cancelled (the engine stops a build when its client hangs up)."""
+        builder = self.builder()
+        if builder.cli is None:
+            self.build_classic(context, tag, labels, on_line, limits, dockerfile)
+        else:
+            build_with_cli(builder, context, tag, labels, on_line, limits, dockerfile)
+
+    def build_classic(
+        self,
+        context: Path,
+        tag: str,
+        labels: dict[str, str],
+        on_line: Callable[[str], None],
+        limits: BuildLimits,
+        dockerfile: str,
+    ) -> None:
+        """The SDK's classic builder: memory for each step's container, the cgroup parent."""
         api = self.call(lambda: docker.from_env(timeout=limits.timeout + 30).api, "connect")
         if limits.cgroup_parent:  # not an argument of the SDK's build; the API takes it
             api.params = {"cgroupparent": limits.cgroup_parent}
@@ -454,6 +539,137 @@ class Docker:
 
 
 GONE_SECONDS = 60.0
+BUILDER_CHOICES = ("auto", "buildkit", "classic")
+# The CLI built before 23.0 drives the engine's BuildKit itself; later ones need buildx.
+BUILDKIT_CLI_BEFORE = 23
+# BuildKit's plain progress: a step's digest line says nothing to a reader.
+DIGEST_LINE = re.compile(r"#\d+ sha256:[0-9a-f]{64}")
+
+
+@functools.cache
+def pick_builder(driver: str, wanted: str) -> Builder:
+    """BuildKit through ``docker buildx build`` when a docker CLI has buildx, else through a
+    CLI that still takes DOCKER_BUILDKIT=1; else the classic builder. ``wanted`` is
+    HOSTCTL_BUILDER (auto, buildkit or classic). BuildKit runs build steps in the engine's
+    own group, which hostctl can bound only with the cgroupfs driver (cgroups.py); so
+    with the systemd driver even ``buildkit`` gets the classic builder."""
+    if wanted not in BUILDER_CHOICES:
+        raise HostctlError(
+            f"HOSTCTL_BUILDER={wanted} is not a builder",
+            f"set it to one of {', '.join(BUILDER_CHOICES)}, or unset it",
+        )
+    if wanted == "classic":
+        return Builder("classic", None, "HOSTCTL_BUILDER=classic")
+    if driver != "cgroupfs":
+        return Builder("classic", None, f"BuildKit's steps cannot be bounded with {driver}")
+    clis = docker_clis()
+    for cli in clis:
+        if probe([cli, "buildx", "version"]) is not None:
+            return Builder("buildx", cli, "buildx")
+    for cli in clis:
+        version = probe([cli, "version", "--format", "{{.Client.Version}}"])
+        major = re.match(r"(\d+)\.", version or "")
+        if major is not None and int(major[1]) < BUILDKIT_CLI_BEFORE:
+            return Builder("buildkit", cli, f"client {version}")
+    if wanted == "buildkit":
+        raise HostctlError(
+            "HOSTCTL_BUILDER=buildkit, and no docker CLI here builds with BuildKit",
+            "install the buildx plugin (docker-buildx), or unset HOSTCTL_BUILDER",
+        )
+    return Builder("classic", None, "no docker CLI here builds with BuildKit")
+
+
+def docker_clis() -> list[str]:
+    """Each docker CLI on PATH, then Debian's, once each."""
+    found = [str(Path(folder) / "docker") for folder in os.get_exec_path()]
+    found.append("/usr/bin/docker")
+    unique: dict[str, str] = {}
+    for cli in found:
+        if os.access(cli, os.X_OK):
+            unique.setdefault(os.path.realpath(cli), cli)
+    return list(unique.values())
+
+
+def probe(argv: list[str]) -> str | None:
+    """What a quick command prints (None: it failed)."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def build_with_cli(
+    builder: Builder,
+    context: Path,
+    tag: str,
+    labels: dict[str, str],
+    on_line: Callable[[str], None],
+    limits: BuildLimits,
+    dockerfile: str,
+) -> None:
+    """BuildKit through the docker CLI (the SDK cannot drive BuildKit's session): plain
+    progress streams to ``on_line``; past the timeout the CLI is killed, and the engine
+    cancels the build it was running. Steps are bounded by the engine's build group."""
+    assert builder.cli is not None
+    command = ["buildx", "build", "--load"] if builder.kind == "buildx" else ["build"]
+    argv = [builder.cli, *command, "--progress=plain", "--tag", tag]
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    argv += ["--file", str(context / dockerfile), str(context)]  # an absolute one stays
+    env = os.environ | {"DOCKER_BUILDKIT": "1", "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
+    expired = threading.Event()
+    tail: list[str] = []
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
+        )
+    except OSError as exc:
+        raise HostctlError(
+            f"could not run {builder.cli}: {exc}", "set HOSTCTL_BUILDER=classic to build without it"
+        ) from exc
+
+    def hang_up() -> None:
+        expired.set()
+        process.kill()
+
+    watchdog = threading.Timer(limits.timeout, hang_up)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip()
+            if line.strip() and not DIGEST_LINE.fullmatch(line):
+                tail = [*tail[-19:], line]
+                on_line(line)
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if expired.is_set():
+        raise HostctlError(
+            f"the build was stopped after {limits.timeout:.0f}s, its time limit",
+            "make the build faster",
+        )
+    if code != 0:
+        if any(DISK_FULL in line.lower() for line in tail):
+            raise disk_full("build the image")
+        errors = [line for line in tail if line.lower().startswith("error")]
+        message = (errors or tail or [f"{builder.cli} exited with {code}"])[-1]
+        raise HostctlError(
+            f"the build failed: {message.split(':', 1)[1].strip() if errors else message}",
+            "fix the build (see the log above), commit and deploy again",
+        )
+
+
 # Docker's default capabilities less those an app has no use for: raw sockets (ping,
 # spoofing), device nodes, audit messages, file capabilities, capability bounding sets and
 # chroot. CHOWN, SETUID, SETGID, DAC_OVERRIDE, FOWNER, KILL and NET_BIND_SERVICE stay, so
@@ -508,6 +724,18 @@ def container_state(container: Container, network: str) -> ContainerState:
         exit_code=int(state.get("ExitCode") or 0),
         restart_count=int(attrs.get("RestartCount") or 0),
         started_at=state.get("StartedAt", ""),
+    )
+
+
+def cache_record(found: dict[str, Any]) -> CacheRecord:
+    return CacheRecord(
+        id=str(found.get("ID") or ""),
+        parent=str(found.get("Parent") or ""),
+        kind=str(found.get("Type") or ""),
+        description=str(found.get("Description") or ""),
+        size=int(found.get("Size") or 0),
+        in_use=bool(found.get("InUse")),
+        last_used=str(found.get("LastUsedAt") or found.get("CreatedAt") or ""),
     )
 
 

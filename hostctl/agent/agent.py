@@ -26,6 +26,7 @@ from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import NAMESPACE
 from hostctl.core.locks import try_lock
+from hostctl.deploy.pipeline import prune_build_cache
 from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
 from hostctl.queue import run_job
@@ -40,6 +41,7 @@ IDLE_SECONDS = 0.5
 CRON_SECONDS = 10.0  # how often due cron jobs are looked for (schedules are by the minute)
 MAINTENANCE_SECONDS = 60.0
 CLOUDFLARE_EVERY = 10  # maintenance rounds between full Cloudflare syncs
+CACHE_PRUNE_ROUNDS = 60  # maintenance rounds between prunes of hostctl's build cache
 
 
 class Agent:
@@ -124,6 +126,10 @@ class Agent:
                 report = sync(host, retries=BRIEF)
                 for change in report.changes if report else []:
                     event("cloudflare", detail=change)
+            if rounds % CACHE_PRUNE_ROUNDS == 0:
+                freed = prune_build_cache(host)
+                if freed:
+                    event("pruned-build-cache", bytes=freed)
 
         while not self.stopping.wait(MAINTENANCE_SECONDS):
             rounds += 1

@@ -1,17 +1,19 @@
 """The deploy engine's pure decisions, apart from the I/O that acts on them: how a
 process command runs, how many of each process run, which containers are stale, which
-images a prune keeps."""
+images and build cache a prune keeps."""
 
 from __future__ import annotations
 
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
-from hostctl.adapters.docker import ContainerState
+from hostctl.adapters.docker import CacheRecord, ContainerState
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.stack.appjson import QUANTITY
+from hostctl.stack.plan import BUILD_MARK, CACHE_DIR
 from hostctl.state import App, Release
 
 SHELL_OPERATORS = re.compile(r"&&|\|\||[;|&\n`]|\$\(")
@@ -102,3 +104,45 @@ def images_to_remove(tags: Iterable[str], releases: Iterable[Release], keep: int
     served = [r.image for r in releases if r.status in KEPT_STATUSES]
     kept = set(served[:keep])
     return [tag for tag in tags if tag not in kept]
+
+
+def own_cache(records: Iterable[CacheRecord]) -> list[CacheRecord]:
+    """The build cache records of hostctl's builds: the steps of generated Dockerfiles that
+    carry BUILD_MARK, the steps built on them, and the cache mounts under CACHE_DIR. The
+    rest (other builds on the engine, apps' own Dockerfiles, build contexts) is not
+    hostctl's to tell apart, so never pruned by it."""
+    found = list(records)
+    ours = {r.id for r in found if BUILD_MARK in r.description}
+    grown = True
+    while grown:  # the steps built on ours, at any depth
+        more = {r.id for r in found if r.parent in ours and r.id not in ours}
+        ours |= more
+        grown = bool(more)
+    mounts = f"cached mount {CACHE_DIR}/"
+    return [r for r in found if r.id in ours or r.description.startswith(mounts)]
+
+
+def cache_to_prune(
+    records: Iterable[CacheRecord], max_age: float, max_size: int, now: datetime
+) -> list[str]:
+    """Of hostctl's build cache, the records unused for ``max_age`` seconds, then the least
+    recently used until the rest fits in ``max_size`` bytes. A record in use stays."""
+    ours = sorted((r for r in own_cache(records) if not r.in_use), key=lambda r: r.last_used)
+    old = {r.id for r in ours if (now - last_used(r)).total_seconds() > max_age}
+    size = sum(r.size for r in ours if r.id not in old)
+    for record in ours:
+        if size <= max_size:
+            break
+        if record.id not in old:
+            old.add(record.id)
+            size -= record.size
+    return sorted(old)
+
+
+def last_used(record: CacheRecord) -> datetime:
+    """The engine's RFC 3339 time (nanoseconds cut to what Python reads)."""
+    stamp = re.sub(r"(\.\d{6})\d+", r"\1", record.last_used).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)  # unreadable: as old as can be

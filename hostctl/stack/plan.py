@@ -17,7 +17,7 @@ from typing import Any
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import DEFAULT_STOP_TIMEOUT
-from hostctl.core.templates import render
+from hostctl.core.templates import render as render_template
 from hostctl.core.yaml_sections import Resources, Section
 from hostctl.stack.app_config import AppConfig, HealthCheck, parse_app_config
 from hostctl.stack.appjson import AppJson, load_json, parse_app_json
@@ -25,6 +25,11 @@ from hostctl.stack.procfile import parse_procfile
 from hostctl.stack.runtimes import go_version, image_for, node_version, python_version
 
 DEFAULT_PORT = 5000
+# In a shell comment of a generated Dockerfile's step: BuildKit's cache records of that
+# step and the steps after it are hostctl's, which it prunes (deploy/rules.py).
+BUILD_MARK = "hostctl-build"
+# Where BuildKit's cache mounts of generated Dockerfiles are (the path marks them as ours).
+CACHE_DIR = "/var/cache/hostctl"
 MAX_READ = 1024**2  # bytes of a config file read from the repository
 LOOKED_FOR = (
     "Dockerfile, requirements.txt, Pipfile, pyproject.toml (Python), package.json (Node), "
@@ -95,10 +100,11 @@ class BuildPlan:
         )
 
 
-def plan_build(tree: Path) -> BuildPlan:
-    """Read the source tree (never writing to it); without a Dockerfile, render one."""
+def plan_build(tree: Path, buildkit: bool = False) -> BuildPlan:
+    """Read the source tree (never writing to it); without a Dockerfile, render one (with
+    cache mounts when ``buildkit`` builds it: the classic builder has none)."""
     config = read_app_config(tree)
-    stack, default_web, dockerfile = detect(tree, config.port or DEFAULT_PORT)
+    stack, default_web, dockerfile = detect(tree, config.port or DEFAULT_PORT, buildkit)
     processes: dict[str, str | None] = {}
     procfile = read_tree_file(tree, "Procfile")
     if procfile is not None:
@@ -168,7 +174,9 @@ def read_app_config(tree: Path) -> AppConfig:
     return AppConfig()
 
 
-def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
+def detect(
+    tree: Path, port: int, buildkit: bool = False
+) -> tuple[str, str | bool | None, str | None]:
     """The stack, its default web command (None: the image's, False: none) and a Dockerfile."""
     if (tree / "Dockerfile").is_dir():
         raise HostctlError(
@@ -180,6 +188,11 @@ def detect(tree: Path, port: int) -> tuple[str, str | bool | None, str | None]:
 
     def read(name: str) -> str | None:
         return read_tree_file(tree, name)
+
+    def render(template: str, **values: Any) -> str:
+        return render_template(
+            template, buildkit=buildkit, mark=BUILD_MARK, cache_dir=CACHE_DIR, **values
+        )
 
     for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):
         if (tree / manifest).is_file():

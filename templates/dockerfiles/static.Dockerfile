@@ -2,9 +2,10 @@
 FROM {{ images.static }}
 ENV PORT={{ port }}
 # An unprivileged user to run as; hostctl makes /data (the app's volume) theirs.
+# `{{ mark }}` marks the build cache from this step on as hostctl's, which it prunes.
 RUN echo 'app:x:10001:10001::/home/app:/bin/sh' >> /etc/passwd \
     && echo 'app:x:10001:' >> /etc/group \
-    && mkdir -p /home/app /data /config && chown 10001:10001 /home/app /data /config
+    && mkdir -p /home/app /data /config && chown 10001:10001 /home/app /data /config  # {{ mark }}
 EXPOSE {{ port }}
 # Never served: dotfiles (.env, .git/…) and the files hostctl reads to deploy the site.
 RUN mkdir -p /etc/caddy && printf '%s\n' \

@@ -4,7 +4,7 @@ import pytest
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.yaml_sections import Resources
-from hostctl.server_config import load_server_config
+from hostctl.server_config import BuildCache, load_server_config
 from hostctl.stack.app_config import HealthCheck, parse_app_config
 
 
@@ -156,3 +156,23 @@ def test_edge_listen_is_validated_with_its_key_path(tmp_path):
     path.write_text("edge: {port: 80}\n")
     with pytest.raises(HostctlError, match="edge/port: unknown key"):
         load_server_config(path)
+
+
+def test_the_build_cache_bounds_are_keys_of_build(tmp_path):
+    path = tmp_path / "hostctl.yml"
+    path.write_text("build: {pids: 500}\n")
+    assert load_server_config(path).build_cache == BuildCache(
+        max_age=7 * 86400, max_size=2 * 1024**3
+    )
+    path.write_text("build: {cache_max_age: 3600, cache_max_size: 500m}\n")
+    config = load_server_config(path)
+    assert config.build_cache == BuildCache(max_age=3600, max_size=500 * 1024**2)
+    assert config.build.pids == 2048
+    for text, problem in (
+        ("cache_max_age: 0", "build/cache_max_age: should be a number of seconds"),
+        ("cache_max_age: .inf", "build/cache_max_age: should be a number of seconds"),
+        ("cache_max_size: lots", "build/cache_max_size: should be a size like 256m or 1g"),
+    ):
+        path.write_text(f"build:\n  {text}\n")
+        with pytest.raises(HostctlError, match=problem):
+            load_server_config(path)

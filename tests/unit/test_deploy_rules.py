@@ -1,19 +1,24 @@
 """The deploy engine's pure decisions, without Docker: the exec rule, stale containers,
-the image keep-set, and the supersede chain a follower walks."""
+the image keep-set, the build cache prune, and the supersede chain a follower walks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hostctl.adapters.docker import ContainerState
+from hostctl.adapters.docker import CacheRecord, ContainerState
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.core.progress import Reporter
 from hostctl.deploy.rules import (
+    cache_to_prune,
     entrypoint_arguments,
     images_to_remove,
+    own_cache,
     parse_scale,
     process_command,
     process_counts,
@@ -23,6 +28,7 @@ from hostctl.deploy.rules import (
 from hostctl.host import Host
 from hostctl.queue import follow
 from hostctl.settings import Settings
+from hostctl.stack.plan import BUILD_MARK, CACHE_DIR
 from hostctl.state import App, Release
 from hostctl.state.queue import claim, enqueue, finish, lease_owner
 
@@ -171,3 +177,45 @@ def test_web_containers_that_serve_are_not_stale() -> None:
         container("web-c", 3, "web"),
     ]
     assert stale_containers(serving, found) == ["web-c"]
+
+
+def record(id: str, description: str, parent: str = "", **more: object) -> CacheRecord:
+    fields: dict[str, Any] = {
+        "kind": "regular",
+        "size": 100,
+        "in_use": False,
+        "last_used": "2026-01-01T00:00:00.123456789Z",
+    }
+    return CacheRecord(id=id, parent=parent, description=description, **(fields | more))
+
+
+CACHE = [
+    record("base", "from local "),
+    record("user", f"mount / from exec /bin/sh -c echo app >> /etc/passwd  # {BUILD_MARK}", "base"),
+    record("deps", "mount / from exec /bin/sh -c pip install -r requirements.txt", "user"),
+    record("copy", "fileop target", "deps"),
+    record("pip", f"cached mount {CACHE_DIR}/pip from exec /bin/sh -c pip install", kind="x"),
+    record("theirs", "mount / from exec /bin/sh -c make", "base"),
+    record("their-mount", "cached mount /root/.cache/pip from exec /bin/sh -c pip install"),
+    record("context", "local source for context", kind="source.local"),
+]
+
+
+def test_hostctls_build_cache_is_its_marked_steps_what_grew_on_them_and_its_mounts():
+    assert [r.id for r in own_cache(CACHE)] == ["user", "deps", "copy", "pip"]
+
+
+def test_the_cache_prune_takes_hostctls_old_records_then_the_least_recently_used():
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    assert cache_to_prune(CACHE, max_age=2 * 86400, max_size=10**9, now=now) == []
+    assert cache_to_prune(CACHE, max_age=3600, max_size=10**9, now=now) == [
+        "copy",
+        "deps",
+        "pip",
+        "user",
+    ]
+    fresh = [replace(r, last_used=f"2026-01-01T23:{n:02}:00Z") for n, r in enumerate(CACHE)]
+    # 400 bytes of hostctl's, 250 allowed: the two used longest ago go.
+    assert cache_to_prune(fresh, max_age=3600, max_size=250, now=now) == ["deps", "user"]
+    busy = [replace(r, in_use=True) if r.id == "user" else r for r in fresh]
+    assert cache_to_prune(busy, max_age=3600, max_size=250, now=now) == ["deps"]  # 300 free

@@ -5,7 +5,7 @@ import pytest
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.templates import base_images
-from hostctl.stack.plan import plan_build
+from hostctl.stack.plan import BUILD_MARK, CACHE_DIR, plan_build
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "apps"
 
@@ -116,3 +116,21 @@ def test_malformed_hostctl_yml_is_refused_before_any_build(tmp_path):
     tree = tree_of(tmp_path, index__html="x", **{"hostctl__yml": "healthcheck: {timeout: never}\n"})
     with pytest.raises(HostctlError, match="healthcheck/timeout: should be a number of seconds"):
         plan_build(tree)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "mount"), [("python", "pip"), ("node", "npm"), ("go", "go-mod")]
+)
+def test_builds_with_buildkit_keep_package_caches_in_cache_mounts(tmp_path, fixture, mount):
+    tree = tree_of(tmp_path, fixture)
+    buildkit = str(plan_build(tree, buildkit=True).dockerfile)
+    assert f"--mount=type=cache,id=hostctl-{mount},target={CACHE_DIR}/{mount}" in buildkit
+    assert "# syntax" not in buildkit  # the engine's own frontend: no image to pull
+    classic = str(plan_build(tree).dockerfile)
+    assert "--mount" not in classic  # the classic builder has no cache mounts
+    for text in (buildkit, classic):
+        assert BUILD_MARK in text  # tells hostctl's build cache from the rest
+
+
+def test_the_static_site_marks_its_build_cache_too(tmp_path):
+    assert BUILD_MARK in str(plan_build(tree_of(tmp_path, "static"), buildkit=True).dockerfile)

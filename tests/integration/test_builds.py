@@ -1,0 +1,171 @@
+"""Builds: BuildKit with cache mounts (a dependency change reuses what was downloaded), the
+classic builder as the fallback, and a disk that stays bounded: hostctl prunes its own
+images and build cache, and nothing it did not build."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hostctl.adapters.docker import Docker
+from hostctl.deploy.rules import own_cache
+from hostctl.stack.plan import CACHE_DIR
+from tests.harness.env import NAMESPACE
+from tests.harness.hostctl import FIXTURES, Hostctl, commit, make_repo
+
+pytestmark = pytest.mark.integration
+
+BUILDKIT_CLI = "/usr/bin/docker"  # Debian's 20.10 CLI: BuildKit with DOCKER_BUILDKIT=1
+FOREIGN_LABEL = f"io.hostctl.test.foreign={NAMESPACE}"  # not one of hostctl's labels
+
+
+def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app_name):
+    # A comment of the app's own in requirements.txt: no earlier build's step is reused.
+    requirements = (FIXTURES / "python" / "requirements.txt").read_text() + f"# {app_name}\n"
+    repo = make_repo(tmp_path / "repo", "python", {"requirements.txt": requirements})
+    hostname = f"{app_name}.deps.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    try:
+        first = hostctl.run("deploy", app_name, str(repo))
+        assert "(BuildKit)" in first.stdout, first.stdout
+        assert "flask-3.0.3" in first.stdout  # installed: the step ran
+        label = '{{index .Config.Labels "io.hostctl.namespace"}}'  # hostctl's labels still
+        image = f"{NAMESPACE}/{app_name}:1"
+        assert docker("image", "inspect", "--format", label, image).strip() == NAMESPACE
+        used = pip_cache_used()
+        commit(repo, {"requirements.txt": f"{requirements}six==1.17.0\n"}, "add six")
+        done = hostctl.run("deploy", app_name, str(repo))
+        step = next(line for line in done.stdout.splitlines() if "install -r requirements" in line)
+        assert "--mount=type=cache,id=hostctl-pip" in step
+        assert "six-1.17.0" in done.stdout
+        # The engine keeps pip's cache between builds, and this build used it again.
+        assert pip_cache_used() > used
+        assert hostctl.get(hostname) == (200, "python v1\n")
+    finally:
+        hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def pip_cache_used() -> str:
+    """When hostctl's pip cache mount was last used (the engine's own record of it)."""
+    mounts = [
+        r.last_used
+        for r in Docker().build_cache()
+        if r.description.startswith(f"cached mount {CACHE_DIR}/pip ")
+    ]
+    assert mounts, "no pip cache mount of hostctl's in the build cache"
+    return max(mounts)
+
+
+def test_the_classic_builder_still_deploys(hostctl, tmp_path, app_name):
+    classic = Hostctl(hostctl.env | {"HOSTCTL_BUILDER": "classic"})
+    repo = make_repo(tmp_path / "repo", "python")
+    hostname = f"{app_name}.classic.test"
+    classic.run("apps", "create", app_name, "--domain", hostname)
+    try:
+        done = classic.run("deploy", app_name, str(repo))
+        assert "(classic builder)" in done.stdout
+        assert "--mount=type=cache" not in dockerfile_of(classic, app_name)
+        assert classic.get(hostname) == (200, "python v1\n")
+        assert "classic builder (HOSTCTL_BUILDER=classic)" in check_detail(classic, "docker")
+    finally:
+        classic.run("apps", "destroy", app_name, "--yes")
+
+
+def check_detail(runner: Hostctl, name: str) -> str:
+    report = json.loads(runner.run("doctor", "--json", check=False).stdout)
+    return str(next(c for c in report["checks"] if c["name"] == name)["detail"])
+
+
+def dockerfile_of(runner: Hostctl, app: str) -> str:
+    """The generated Dockerfile as the image's history shows its RUN steps."""
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", f"{NAMESPACE}/{app}:1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "pip install" in history
+    return history
+
+
+@pytest.fixture
+def foreign(tmp_path: Path, app_name: str) -> Iterator[dict[str, object]]:
+    """An image, a dangling image and BuildKit cache records that hostctl did not make."""
+    context = tmp_path / "foreign"
+    context.mkdir()
+    marker = f"foreign-{app_name}"
+    (context / "Dockerfile").write_text(
+        "FROM debian:bookworm-slim\n"
+        f"RUN --mount=type=cache,target=/{marker} echo {marker} > /{marker}/x\n"
+        f"RUN echo {marker} > /{marker}.txt\n"
+        "COPY extra /extra\n"
+    )
+    tag = f"hostctl-test-{marker}:1"
+
+    def build(extra: str) -> str:
+        (context / "extra").write_text(extra)
+        subprocess.run(
+            [BUILDKIT_CLI, "build", "-q", "--label", FOREIGN_LABEL, "-t", tag, str(context)],
+            env=os.environ | {"DOCKER_BUILDKIT": "1"},
+            capture_output=True,
+            check=True,
+        )
+        return docker("image", "inspect", "--format", "{{.Id}}", tag).strip()
+
+    dangling = build("one")
+    kept = build("two")  # takes the tag: the first image is dangling now
+    records = [r.id for r in Docker().build_cache() if marker in r.description]
+    assert records, "the foreign build made no build cache"
+    found = {"images": [dangling, kept], "records": records, "marker": marker}
+    yield found
+    subprocess.run(["docker", "rmi", "-f", kept, dangling], capture_output=True, check=False)
+    Docker().prune_build_cache([r.id for r in Docker().build_cache() if marker in r.description])
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_deploys_prune_hostctls_build_cache_and_nothing_else(hostctl, tmp_path, app_name, foreign):
+    etc = Path(hostctl.env["HOSTCTL_ETC"])
+    etc.mkdir(exist_ok=True)
+    config = etc / "hostctl.yml"
+    before = config.read_text() if config.exists() else None
+    config.write_text((before or "") + "keep_releases: 2\nbuild:\n  cache_max_age: 1\n")
+    repo = make_repo(tmp_path / "repo", "static")
+    hostname = f"{app_name}.prune.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    try:
+        for number in range(1, 10):  # the tenth release prunes the build cache
+            commit(repo, {"index.html": f"<p>release {number}</p>\n"})
+            hostctl.run("deploy", app_name, str(repo))
+        ours_before = {r.id for r in own_cache(Docker().build_cache())}
+        assert len(ours_before) >= 9, "each release's COPY step is a record of hostctl's"
+        commit(repo, {"index.html": "<p>release 10</p>\n"})
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "Pruned" in done.stdout, done.stdout
+        assert hostctl.get(hostname) == (200, "<p>release 10</p>\n")
+        left = ours_before & {r.id for r in own_cache(Docker().build_cache())}
+        assert len(left) <= 3, f"hostctl's old build cache is still there: {left}"
+        # Old releases' images go (keep_releases), and no untagged image of hostctl's stays.
+        tags = docker("images", "--format", "{{.Tag}}", f"{NAMESPACE}/{app_name}").split()
+        assert sorted(tags) == ["10", "9"]
+        label = f"label=io.hostctl.namespace={NAMESPACE}"
+        assert not docker("images", "-q", "--filter", "dangling=true", "--filter", label).split()
+        # What hostctl did not build is all still there.
+        for image in foreign["images"]:
+            docker("image", "inspect", str(image))
+        still = {r.id for r in Docker().build_cache() if foreign["marker"] in r.description}
+        assert set(foreign["records"]) <= still
+        assert "of it hostctl's builds'" in check_detail(hostctl, "disk")
+    finally:
+        if before is None:
+            config.unlink()
+        else:
+            config.write_text(before)
+        hostctl.run("apps", "destroy", app_name, "--yes")
