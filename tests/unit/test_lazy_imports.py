@@ -29,7 +29,10 @@ def test_the_agent_loads_no_cloud_sdk_and_no_http_library():
 
 
 def test_a_push_an_agent_serves_loads_no_docker_sdk_and_no_deploy_code():
-    # The forced command (git-shell) and the pre-receive hook.
-    found = loaded("hostctl.cli.push", "hostctl.cli.context", "hostctl.push.hook")
+    # The forced command (git-shell) and the pre-receive hook, through the CLI's check
+    # for --host that every command makes.
+    found = loaded(
+        "hostctl.cli.remote", "hostctl.cli.push", "hostctl.cli.context", "hostctl.push.hook"
+    )
     assert packages(found) & {"docker", "requests", "paramiko", "httpx", "boto3"} == set()
     assert "hostctl.deploy.pipeline" not in found
