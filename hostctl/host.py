@@ -6,15 +6,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from hostctl.adapters import firewall
 from hostctl.adapters.caddy import Caddy, CaddyProcess, PidFile, SystemdUnit, unit_runs
-from hostctl.adapters.docker import Docker
 from hostctl.adapters.system import systemd_running
 from hostctl.core import labels
 from hostctl.core.paths import CADDY_UNIT, SYSTEMD_UNITS
 from hostctl.settings import Settings
 from hostctl.state import Store
+
+if TYPE_CHECKING:
+    from hostctl.adapters.docker import Docker
 
 
 class Host:
@@ -24,6 +27,10 @@ class Host:
 
     @cached_property
     def docker(self) -> Docker:
+        # Imported when used: the Docker SDK costs 0.2 s, which a git push's forced
+        # command and hook need not pay.
+        from hostctl.adapters.docker import Docker
+
         return Docker()
 
     @cached_property

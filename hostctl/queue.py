@@ -3,18 +3,20 @@ agent's workers, or by the caller itself when no agent runs, with the same lease
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hostctl.core.errors import HostctlError
 from hostctl.core.locks import try_lock
-from hostctl.core.progress import Logged, Reporter
-from hostctl.deploy.github_status import report_status
-from hostctl.deploy.pipeline import deploy, resolve_source, stale_push
-from hostctl.deploy.swap import Leftovers
+from hostctl.core.progress import Logged, Reporter, Silent
 from hostctl.host import Host
 from hostctl.settings import Settings
 from hostctl.state import Release, Store
@@ -32,7 +34,10 @@ from hostctl.state.queue import (
     requeue,
 )
 
-POLL_SECONDS = 0.2
+if TYPE_CHECKING:
+    from hostctl.deploy.swap import Leftovers
+
+POLL_SECONDS = 0.05  # a follower reads the job's row and log: cheap, and 0.1 s sooner
 WEBHOOK = "webhook:"  # the trigger of a webhook's job: webhook:<delivery id>
 
 
@@ -49,6 +54,20 @@ def agent_running(settings: Settings) -> bool:
         return not free
 
 
+def wake_address(settings: Settings) -> bytes:
+    """The agent's wake socket: an abstract unix socket (nothing on disk, no length limit
+    on the state root's path), one per state root."""
+    root = hashlib.sha256(str(settings.paths.agent_lock).encode()).hexdigest()[:24]
+    return f"\0hostctl-wake-{root}".encode()
+
+
+def wake_agent(settings: Settings) -> None:
+    """Tell the agent's workers a job is queued, so they claim it now rather than at
+    their next look at the queue. Without an agent listening this does nothing."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(b"1", wake_address(settings))
+
+
 def submit_deploy(
     host: Host, app: str, source: str | None, ref: str | None, trigger: str, out: Reporter
 ) -> Job:
@@ -57,9 +76,12 @@ def submit_deploy(
     Returns the job; a newer deploy that superseded it is followed, then reported as an
     error, since this source was not the one deployed.
     """
+    from hostctl.deploy.pipeline import resolve_source
+
     host.store.app(app)
     source, ref = resolve_source(host, app, source, ref)
     queued = enqueue(host.store, app, trigger, source, ref)
+    wake_agent(host.settings)
     final = follow(host, queued.id, out)
     if final.id != queued.id:
         raise superseded(queued, final)
@@ -74,9 +96,11 @@ def superseded(queued: Job, final: Job) -> HostctlError:
     )
 
 
-def follow(host: Host, job_id: int, out: Reporter) -> Job:
+def follow(host: Host, job_id: int, out: Reporter, stop_later: bool = False) -> Job:
     """Print a job's log as it grows until the job ends; a superseded job is followed by
-    the newer one that replaced it. With no agent running, the job is run right here."""
+    the newer one that replaced it. With no agent running, the job is run right here;
+    ``stop_later``: its old containers are drained and stopped by a detached child, so
+    the caller (a git push) returns as soon as the new release serves."""
     printed = 0
     waiting_said = False
     while True:
@@ -95,7 +119,7 @@ def follow(host: Host, job_id: int, out: Reporter) -> Job:
         if current.status == "queued" and not agent_running(host.settings):
             claimed = claim(host.store, lease_owner(), job_id)
             if claimed is not None:
-                return run_job(host, claimed, out)
+                return run_job(host, claimed, out, stop_later=stop_later)
         if current.status == "queued" and not waiting_said:
             out.step(f"Job {job_id} is queued behind a running deploy of {current.app}")
             waiting_said = True
@@ -124,11 +148,19 @@ def run_job(
     out: Reporter,
     stopping: Callable[[], bool] = bool,
     on_finished: Callable[[Job], None] = lambda done: None,
+    stop_later: bool = False,
 ) -> Job:
     """Run a job this process has claimed, renewing its lease, to a final status.
 
-    The job is done once its release serves; the old containers are stopped after that
-    (``on_finished`` runs in between), while the app's next job may already start."""
+    The job is done once its release serves; the old containers are drained and stopped
+    after that (``on_finished`` runs in between), while the app's next job may already
+    start; with ``stop_later``, by a detached child process while this call returns."""
+    # The deploy code (and the Docker SDK) loads only where a job runs: a git push's
+    # hook that an agent serves never needs it.
+    from hostctl.deploy.github_status import report_status
+    from hostctl.deploy.pipeline import deploy, stale_push
+    from hostctl.deploy.swap import Leftovers
+
     log = Logged(host.settings.paths.job_log(claimed.app, claimed.id), out)
     release: list[Release] = []
     leftovers = Leftovers(claimed.app)
@@ -184,11 +216,40 @@ def run_job(
             host.settings.paths.spooled_tree(claimed.app, claimed.ref).unlink(missing_ok=True)
     final_job = job(host.store, claimed.id)
     on_finished(final_job)
+    if stop_later and leftovers.containers:
+        stop_detached(host, leftovers, out)
+    else:
+        stop_leftovers(host, leftovers, out)
+    return final_job
+
+
+def stop_leftovers(host: Host, leftovers: Leftovers, out: Reporter) -> None:
     try:
         leftovers.stop(host, out)
     except Exception as exc:  # the job is done whatever happens here; reconcile retries
         out.step(f"Could not stop an old container yet: {exc}")
-    return final_job
+
+
+def stop_detached(host: Host, leftovers: Leftovers, out: Reporter) -> None:
+    """Drain and stop the old containers in a forked child, in a session of its own with
+    its standard streams on /dev/null (git and sshd wait for those to close), and return
+    at once. The child's copy of the retiring lock keeps reconcile off the containers
+    until they are stopped. A process with other threads stops them itself: a fork would
+    copy only this one."""
+    if threading.active_count() > 1:
+        stop_leftovers(host, leftovers, out)
+        return
+    if os.fork():
+        leftovers.held.close()  # closes this copy only: the child's keeps the lock
+        return
+    try:
+        os.setsid()
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for stream in (0, 1, 2):
+            os.dup2(quiet, stream)
+        stop_leftovers(Host(host.settings), leftovers, Silent())  # not the parent's connections
+    finally:
+        os._exit(0)
 
 
 class LeaseKeeper:

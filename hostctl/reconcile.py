@@ -1,7 +1,7 @@
 """Reconcile: make the engine, the edge, the queue and Cloudflare match the state store.
 
 It sits above every other room and runs whenever hostctl starts (CLI or agent); commands
-get their context through `open_host`/`queue_host` here. It finishes what a crash interrupted:
+get their context through `open_host` here. It finishes what a crash interrupted:
 releases left half-way are marked failed and their containers removed, jobs whose
 worker died are queued again (once), a missing web container is started again, and
 Caddy gets every app's route from the state store.
@@ -21,7 +21,6 @@ from hostctl.deploy.rules import process_counts, stale_containers
 from hostctl.deploy.swap import container_spec, swap
 from hostctl.edge import edge_locked, refresh_edge, shared_network_needed
 from hostctl.host import Host
-from hostctl.queue import agent_running
 from hostctl.stack.plan import RuntimeSpec
 from hostctl.state import App
 from hostctl.state.queue import recover_jobs
@@ -125,10 +124,3 @@ def open_host(host: Host | None = None, out: Reporter | None = None) -> tuple[Ho
     """The host, reconciled: anything a crash left half-done is repaired first."""
     host = host or Host()
     return host, reconcile(host, out)
-
-
-def queue_host(out: Reporter | None = None) -> tuple[Host, list[str]]:
-    """The host for a command that queues a deploy: a running agent reconciles every
-    minute and runs the job, so only a deploy run inline reconciles here first."""
-    host = Host()
-    return (host, []) if agent_running(host.settings) else open_host(host, out)

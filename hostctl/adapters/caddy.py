@@ -13,19 +13,20 @@ in-flight counter (``/reverse_proxy/upstreams``) until the requests finish.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
 import itertools
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
-
-import httpx
 
 from hostctl.adapters.system import run
 from hostctl.core.errors import HostctlError
@@ -36,6 +37,7 @@ DRAINING_ROUTE = "hostctl-draining"
 NOT_FOUND_ROUTE = "hostctl-not-found"
 ROUTES = "/config/apps/http/servers/edge/routes"
 START_TIMEOUT = 15.0
+API_TIMEOUT = 30.0
 PROBE_TIMEOUT = 5.0  # a Caddy that does not answer /config/ in this long is unresponsive
 ALL_INTERFACES = "*"
 NO_RELEASE = "has no release yet"
@@ -196,35 +198,40 @@ class Caddy:
         self.config_file = state_dir / "caddy.json"
         self.log_file = state_dir / "caddy.log"
 
-    @cached_property
-    def api(self) -> httpx.Client:
-        return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.socket)),
-            base_url="http://localhost",
-            timeout=30,
-        )
+    def call(self, method: str, path: str, body: Any, timeout: float) -> tuple[int, bytes]:
+        """One request to the admin API (a connection each: Caddy's answers are small).
+        http.client, not an HTTP library: the agent stays small."""
+        connection = UnixConnection(self.socket, timeout)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, payload, headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         try:
-            response = self.api.request(method, path, json=body)
-        except httpx.TransportError as exc:
+            status, content = self.call(method, path, body, API_TIMEOUT)
+        except (OSError, http.client.HTTPException) as exc:
             raise HostctlError(
                 f"cannot reach Caddy's admin API at {self.socket}: {exc}",
                 f"see {self.log_file}; hostctl restarts Caddy on its next command",
             ) from exc
-        if response.status_code >= 400:
+        if status >= 400:
             raise HostctlError(
-                f"Caddy refused {method} {path}: {response.text.strip()}",
+                f"Caddy refused {method} {path}: {content.decode(errors='replace').strip()}",
                 f"see {self.log_file}",
             )
-        return response.json() if response.content else None
+        return json.loads(content) if content else None
 
     def running(self) -> bool:
         if not self.socket.exists():
             return False
         try:
-            return self.api.get("/config/", timeout=PROBE_TIMEOUT).status_code == 200
-        except httpx.TransportError:
+            return self.call("GET", "/config/", None, PROBE_TIMEOUT)[0] == 200
+        except (OSError, http.client.HTTPException):
             return False
 
     def ensure_running(self, routes: list[Route], listen: tuple[str, ...]) -> None:
@@ -440,3 +447,21 @@ def migrate_accept_queues() -> None:
             knob.write_text("1\n")
     except OSError:
         pass  # older kernel or no permission: reloads may reset a rare connection
+
+
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP over the admin API's unix socket."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock

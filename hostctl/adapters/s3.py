@@ -16,15 +16,10 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import boto3
-import boto3.exceptions
-import botocore.config
-import botocore.exceptions
-from boto3.s3.transfer import TransferConfig
-
 from hostctl.core.errors import HostctlError
 
 if TYPE_CHECKING:
+    import botocore.exceptions
     from mypy_boto3_s3 import S3Client
 
 PART_SIZE = 16 * 1024 * 1024
@@ -40,12 +35,14 @@ CREDENTIALS = {
     "401",
     "403",
 }
+# botocore errors that mean the store was not reached, by name: botocore loads only when used
 NETWORK = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ResponseStreamingError,
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ResponseStreamingError",
+    "HTTPClientError",
 )
 T = TypeVar("T")
 
@@ -70,6 +67,11 @@ class ObjectStore:
 
     @cached_property
     def client(self) -> S3Client:
+        # Imported here: boto3 costs ~25 MiB and 0.15 s, which the agent and most
+        # commands never need.
+        import boto3
+        import botocore.config
+
         config = botocore.config.Config(
             s3={"addressing_style": "path"},  # MinIO needs it; R2, B2 and S3 accept it
             retries={"max_attempts": ATTEMPTS, "mode": "standard"},
@@ -86,6 +88,10 @@ class ObjectStore:
         )
 
     def call(self, action: Callable[[], T], what: str) -> T:
+        import boto3.exceptions
+        import botocore.exceptions
+
+        network = tuple(getattr(botocore.exceptions, name) for name in NETWORK)
         try:
             return action()
         except boto3.exceptions.S3UploadFailedError as exc:
@@ -95,7 +101,7 @@ class ObjectStore:
             raise HostctlError(f"could not {what}: {exc}", "run it again") from exc
         except botocore.exceptions.ClientError as exc:
             raise self.refused(exc, what) from exc
-        except (*NETWORK, botocore.exceptions.HTTPClientError) as exc:
+        except network as exc:
             raise HostctlError(
                 f"cannot reach the offsite store at {self.endpoint} to {what}: {exc}",
                 "check the endpoint and the network; local backups are kept, and uploads "
@@ -145,6 +151,8 @@ class ObjectStore:
             self.delete([key])
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str]) -> None:
+        from boto3.s3.transfer import TransferConfig
+
         size = path.stat().st_size
         transfer = TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE)
         self.call(

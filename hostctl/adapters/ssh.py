@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import paramiko
+from typing import TYPE_CHECKING, Any
 
 from hostctl.core.errors import HostctlError
+
+if TYPE_CHECKING:
+    import paramiko
 
 CHUNK = 32768
 TIMEOUT = 15  # seconds to connect, read the banner, authenticate
@@ -70,28 +71,28 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-class FirstContactPolicy(paramiko.MissingHostKeyPolicy):
+def first_contact_policy(known_hosts: Path, confirm: Confirm | None) -> Any:
     """An unknown host key is accepted only when ``confirm`` says so (the user compared the
     fingerprint, or passed --trust-host-key), then remembered; otherwise rejected, as
     paramiko's RejectPolicy would, with the fingerprint in the message."""
+    import paramiko
 
-    def __init__(self, known_hosts: Path, confirm: Confirm | None) -> None:
-        self.known_hosts = known_hosts
-        self.confirm = confirm
+    class FirstContactPolicy(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(
+            self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+        ) -> None:
+            seen = HostKey(hostname, key.get_name(), fingerprint(key))
+            if confirm is None or not confirm(seen):
+                raise HostctlError(
+                    f"{hostname} is not a known host; its {seen.type} key is {seen.fingerprint}",
+                    "compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the"
+                    " box, then run again in a terminal to confirm it (or pass --trust-host-key)",
+                )
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            client.save_host_keys(str(known_hosts))
 
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        seen = HostKey(hostname, key.get_name(), fingerprint(key))
-        if self.confirm is None or not self.confirm(seen):
-            raise HostctlError(
-                f"{hostname} is not a known host; its {seen.type} key is {seen.fingerprint}",
-                "compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the box, "
-                "then run again in a terminal to confirm it (or pass --trust-host-key)",
-            )
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        client.save_host_keys(str(self.known_hosts))
+    return FirstContactPolicy()
 
 
 def connect(
@@ -101,10 +102,14 @@ def connect(
     was wrong."""
     if identity is not None and not identity.is_file():
         raise HostctlError(f"no key file {identity}", "pass -i with the private key's path")
+    # Loaded to connect, not with this module: every command imports it to look for
+    # --host, and paramiko costs ~30 MiB and 0.2 s (the agent and git push hooks too).
+    import paramiko
+
     client = paramiko.SSHClient()
     if known_hosts.exists():
         client.load_host_keys(str(known_hosts))
-    client.set_missing_host_key_policy(FirstContactPolicy(known_hosts, confirm))
+    client.set_missing_host_key_policy(first_contact_policy(known_hosts, confirm))
     try:
         client.connect(
             endpoint.host,
@@ -132,6 +137,8 @@ def connect(
 def connect_error(
     endpoint: Endpoint, identity: Path | None, known_hosts: Path, exc: BaseException
 ) -> BaseException:
+    import paramiko
+
     where = f"{endpoint.host}:{endpoint.port}"
     if isinstance(exc, HostctlError | KeyboardInterrupt):
         return exc
@@ -193,6 +200,8 @@ class Session:
     def stream(self, argv: list[str], terminal: Terminal, pty: bool) -> int:
         """Run, passing output on as it comes (and ``terminal.stdin`` in); the exit status
         (255 when the box gave none: the command was killed by a signal)."""
+        import paramiko
+
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise HostctlError(f"the connection to {self.endpoint} was lost")
@@ -217,6 +226,8 @@ class Session:
             channel.close()
 
     def upload(self, local: Path, remote: str) -> None:
+        import paramiko
+
         try:
             with self.client.open_sftp() as sftp:
                 sftp.put(str(local), remote)

@@ -10,8 +10,6 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
-
 from hostctl.core.errors import HostctlError
 
 REPOSITORY = "https://pkgs.tailscale.com/stable"
@@ -89,6 +87,8 @@ def installed() -> bool:
 
 def repository_key(distribution: str, codename: str) -> bytes:
     """The signing key of Tailscale's apt repository for this release (binary keyring)."""
+    import httpx  # only `hostctl setup` needs it: the agent imports this module too
+
     url = f"{REPOSITORY}/{distribution}/{codename}.noarmor.gpg"
     try:
         answer = httpx.get(url, timeout=30, follow_redirects=True)

@@ -6,8 +6,11 @@ finishes the swap it began."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,7 +32,7 @@ from hostctl.core.locks import try_lock
 from hostctl.deploy.pipeline import prune_build_cache
 from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
-from hostctl.queue import run_job
+from hostctl.queue import run_job, wake_address
 from hostctl.reconcile import reconcile
 from hostctl.server_config import agent_address
 from hostctl.settings import Settings
@@ -58,6 +61,10 @@ class Agent:
         self.threads.append(threading.Thread(target=self.back_up, name="backups", daemon=True))
         self.threads.append(threading.Thread(target=self.follow_engine, name="edge", daemon=True))
         self.threads.append(threading.Thread(target=self.run_cron, name="cron", daemon=True))
+        self.threads.append(
+            threading.Thread(target=self.listen_for_wakes, name="wake", daemon=True)
+        )
+        self.wakes = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.cron_seconds = CRON_SECONDS
         self.engine_events: Any = None  # the open stream, closed to stop
@@ -76,6 +83,7 @@ class Agent:
         host = Host(self.settings)
         owner = lease_owner()
         while not self.stopping.is_set():
+            self.work_waiting.clear()  # before claiming: a wake from now on is not lost
             try:
                 claimed = claim(host.store, owner)
             except sqlite3.Error as exc:  # e.g. a locked database: try again shortly
@@ -83,7 +91,6 @@ class Agent:
                 claimed = None
             if claimed is None:
                 self.work_waiting.wait(IDLE_SECONDS)
-                self.work_waiting.clear()
                 continue
             event(
                 "job-started",
@@ -98,6 +105,25 @@ class Agent:
                 run_job(host, claimed, out, self.stopping.is_set, self.job_finished)
             except Exception:  # a bug must not kill the worker; the job is failed
                 log.exception("event=job-crashed app=%s job=%s", claimed.app, claimed.id)
+
+    def listen_for_wakes(self) -> None:
+        """A process that queued a job (a git push, `hostctl deploy`) wakes the workers:
+        they claim it now, not at their next look. Only root's and this user's count."""
+        self.wakes.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.wakes.settimeout(IDLE_SECONDS)  # to see `stopping`
+        credentials = struct.calcsize("3i")
+        while not self.stopping.is_set():
+            try:
+                _, ancillary, _, _ = self.wakes.recvmsg(16, socket.CMSG_SPACE(credentials))
+            except TimeoutError:
+                continue
+            except OSError:  # closed by stop()
+                return
+            for level, kind, data in ancillary:
+                if (level, kind) == (socket.SOL_SOCKET, socket.SCM_CREDENTIALS):
+                    _, uid, _ = struct.unpack("3i", data[:credentials])
+                    if uid in (0, os.getuid()):
+                        self.work_waiting.set()
 
     def job_finished(self, done: Job) -> None:
         """Logged when the job's status is final; its old containers are stopped after."""
@@ -218,6 +244,7 @@ class Agent:
                     "stop it first (systemctl stop hostctl), or use that one",
                 )
             sockets = [bind(a) for a in addresses]
+            self.wakes.bind(wake_address(self.settings))
             setup_logging()
             host = Host(self.settings)
             for repair in reconcile(host, cloudflare=True):
@@ -257,6 +284,7 @@ class Agent:
             self.stop(signal.SIGTERM, None)
             for thread in self.threads:
                 thread.join()
+            self.wakes.close()
             event("stopped")
 
 

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import click
 
-from hostctl import reconcile
 from hostctl.cli.render import TerminalReporter
 from hostctl.host import Host
+from hostctl.queue import agent_running
 
 
 def open_host(host: Host | None = None) -> Host:
     """The host, reconciled: anything a crash left half-done is repaired first."""
+    from hostctl import reconcile  # imported when used: it loads every feature
+
     return noted(reconcile.open_host(host, TerminalReporter(verbose=False)))
 
 
 def queue_host() -> Host:
-    """The host for a command that queues a deploy (reconciled only when no agent runs)."""
-    return noted(reconcile.queue_host(TerminalReporter(verbose=False)))
+    """The host for a command that queues a deploy: a running agent reconciles every
+    minute and runs the job, so only a deploy run inline reconciles here first (and a
+    git push's hook, with an agent, loads no deploy code)."""
+    host = Host()
+    return host if agent_running(host.settings) else open_host(host)
 
 
 def noted(opened: tuple[Host, list[str]]) -> Host:

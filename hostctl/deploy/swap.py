@@ -123,23 +123,29 @@ def run_release_command(
 
 @dataclass
 class Leftovers:
-    """The old containers a swap took out of service. A job stops them after it is
-    recorded as done, so followers and the app's next deploy need not wait for that.
+    """What a swap took out of service: the addresses the edge still has requests in
+    flight to, and the old containers. A job drains and stops them after it is recorded
+    as done, so followers (a git push) and the app's next deploy need not wait for that.
     From hand-off to stop, the app's retiring lock keeps reconcile off them."""
 
     app: str
     containers: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
     held: ExitStack = field(default_factory=ExitStack)
 
-    def hand_off(self, host: Host, names: list[str]) -> None:
+    def hand_off(self, host: Host, names: list[str], addresses: list[str]) -> None:
         if names and not self.containers:
             retiring = host.settings.paths.retiring_lock(self.app)
             self.held.enter_context(shared_lock(retiring))
         self.containers += names
+        self.addresses += addresses
 
     def stop(self, host: Host, out: Reporter) -> None:
-        """All at once, each with its own grace period (hostctl.yml: stop_timeout)."""
+        """Drain, then stop them all at once, each with its own grace period (hostctl.yml:
+        stop_timeout)."""
         with self.held:
+            drain(host, self.addresses, out)
+            self.addresses.clear()
             if not self.containers:
                 return
             with ThreadPoolExecutor(len(self.containers)) as pool:
@@ -162,8 +168,8 @@ def swap(
     Every process starts next to the old ones: each web container must pass its health
     check and every other process must keep running for its first seconds before the
     route switches to all of the web containers at once. ``scale`` (else the app's) says
-    how many of each run. The old containers are stopped before returning, or handed to
-    ``leftovers``."""
+    how many of each run. The old containers are drained and stopped before returning,
+    or handed to ``leftovers``."""
     assert release.spec is not None
     spec = RuntimeSpec.from_json(release.spec)
     app = release.app
@@ -205,9 +211,8 @@ def swap(
         raise
     out.step(f"Switched traffic to {len(webs)} web container(s)" if webs else "No web process")
 
-    drain(host, old_addresses, out)
     old = leftovers if leftovers is not None else Leftovers(app)
-    old.hand_off(host, before)
+    old.hand_off(host, before, old_addresses)
     if leftovers is None:
         old.stop(host, out)
 

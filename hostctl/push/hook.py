@@ -13,7 +13,7 @@ from hostctl.adapters import git
 from hostctl.core.errors import HostctlError
 from hostctl.core.progress import Reporter
 from hostctl.host import Host
-from hostctl.queue import follow, superseded
+from hostctl.queue import follow, superseded, wake_agent
 from hostctl.state.queue import Job, enqueue
 
 ZERO = "0" * 40
@@ -61,8 +61,9 @@ def pre_receive(
         del os.environ[key]  # the deploy must not see the quarantine
     try:
         queued = enqueue(host.store, app.name, f"push:{pusher}", str(repo), update.new)
+        wake_agent(host.settings)
         out.step(f"Deploying {update.new[:10]} of {app.name} (job {queued.id})")
-        final = follow(host, queued.id, out)
+        final = follow(host, queued.id, out, stop_later=True)
         if final.ref != update.new:  # a newer push won: this commit was never live
             raise superseded(queued, final)
         return final

@@ -9,6 +9,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +248,73 @@ def test_a_key_limited_to_an_app_reaches_no_other(hostctl, sshd, tmp_path, app_n
         hostctl.run("keys", "remove", "limited@laptop", check=False)
         for app in (mine, other):
             hostctl.run("apps", "destroy", app, "--yes")
+
+
+@pytest.mark.parametrize("with_agent", [False, True], ids=["no-agent", "agent"])
+def test_a_push_returns_once_served_while_the_old_container_drains(
+    hostctl, sshd, pusher, tmp_path, app_name, with_agent
+):
+    agent = AgentProcess(hostctl, free_port(), tmp_path / "agent.log") if with_agent else None
+    if agent is not None:
+        agent.start()
+    try:
+        hostname = f"{app_name}.push.test"
+        hostctl.run("apps", "create", app_name, "--domain", hostname)
+        repo = make_repo(tmp_path / "repo", "python")
+        git(repo, "remote", "add", "box", f"ssh://root@127.0.0.1:{sshd.port}/{app_name}")
+        assert push(repo, pusher, "box", "main").returncode == 0
+        old = app_containers(hostctl, app_name)
+        commit(repo, {"VERSION": "v2\n"})
+        slow: list[tuple[int, str]] = []
+        request = threading.Thread(target=lambda: slow.append(hostctl.get(hostname, "/slow")))
+        env = os.environ | {"GIT_SSH_COMMAND": ssh_command(pusher)}
+        pushing = subprocess.Popen(
+            ["git", "push", "box", "main"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True
+        )
+        assert pushing.stderr is not None
+        for line in pushing.stderr:
+            if "Starting web process" in line and not request.is_alive():
+                request.start()  # in flight on the old container through the switch
+                time.sleep(0.2)
+        assert pushing.wait(timeout=60) == 0
+        # The push is back: the old container still serves the 2 s request it had.
+        assert request.is_alive(), "the push waited for the old container to drain"
+        assert [running(name) for name in old] == [True]
+        assert hostctl.get(hostname) == (200, "python v2\n")
+        request.join(timeout=30)
+        assert slow == [(200, "slow v1\n")]
+        deadline = time.monotonic() + 30
+        while set(old) & set(app_containers(hostctl, app_name)):
+            assert time.monotonic() < deadline, "the old container was never stopped"
+            time.sleep(0.1)
+    finally:
+        if agent is not None:
+            assert agent.stop() == 0
+    hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+def app_containers(hostctl: Hostctl, app: str) -> list[str]:
+    listing = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=io.hostctl.namespace={hostctl.env['HOSTCTL_NAMESPACE']}",
+            "--filter",
+            f"label=io.hostctl.app={app}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listing.stdout.split()
+
+
+def running(name: str) -> bool:
+    state = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True
+    )
+    return state.stdout.strip() == "true"

@@ -1,0 +1,38 @@
+"""The agent and a git push's forced command and hook stay small: the heavy SDKs load
+only on the code paths that need them (docs/benchmarks.md: what each import costs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def loaded(*modules: str) -> set[str]:
+    """The modules a fresh interpreter holds after importing ``modules``."""
+    code = "".join(f"import {m}\n" for m in modules)
+    code += "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(done.stdout))
+
+
+def packages(names: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in names}
+
+
+def test_the_agent_loads_no_cloud_sdk_and_no_http_library():
+    # What the agent imports at start, and at its first backup and Cloudflare rounds.
+    found = loaded("hostctl.agent.agent", "hostctl.backup.schedule", "hostctl.cloudflare.sync")
+    assert packages(found) & {"boto3", "botocore", "cloudflare", "httpx"} == set()
+
+
+def test_a_push_an_agent_serves_loads_no_docker_sdk_and_no_deploy_code():
+    # The forced command (git-shell) and the pre-receive hook, through the CLI's check
+    # for --host that every command makes.
+    found = loaded(
+        "hostctl.cli.remote", "hostctl.cli.push", "hostctl.cli.context", "hostctl.push.hook"
+    )
+    assert packages(found) & {"docker", "requests", "paramiko", "httpx", "boto3"} == set()
+    assert "hostctl.deploy.pipeline" not in found
