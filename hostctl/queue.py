@@ -206,6 +206,11 @@ def run_job(
             number = release[0].number if release else None
             finish(host.store, claimed.id, "failed", exc.message, number)
             report_status(host, claimed, "failure", exc.message, out=log)
+    except Exception as exc:  # a bug of ours: the job and its commit status still end
+        log.step(f"Failed: hostctl hit an unexpected error: {exc!r}")
+        finish(host.store, claimed.id, "failed", f"unexpected error: {exc!r}")
+        report_status(host, claimed, "failure", "hostctl failed unexpectedly", out=log)
+        raise
     except BaseException:
         finish(host.store, claimed.id, "failed", "interrupted")
         raise

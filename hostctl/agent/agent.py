@@ -29,7 +29,6 @@ from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import NAMESPACE
 from hostctl.core.locks import try_lock
-from hostctl.deploy.pipeline import prune_build_cache
 from hostctl.edge import edge_locked, refresh_edge
 from hostctl.host import Host
 from hostctl.queue import run_job, wake_address
@@ -153,6 +152,9 @@ class Agent:
                 for change in report.changes if report else []:
                     event("cloudflare", detail=change)
             if rounds % CACHE_PRUNE_ROUNDS == 0:
+                # the deploy code (and GitHub's HTTP client) loads only when needed
+                from hostctl.deploy.pipeline import prune_build_cache
+
                 freed = prune_build_cache(host)
                 if freed:
                     event("pruned-build-cache", bytes=freed)

@@ -159,3 +159,25 @@ def test_an_https_url_gets_a_webhook_and_no_deploy_key(host: Host, gh: GitHubDou
     assert "key_id" not in host.store.app("blog").github
     assert not host.settings.paths.deploy_keys("blog").exists()
     assert deploy_key_env(host, "blog") == {}
+
+
+def test_a_job_that_fails_unexpectedly_still_ends_its_commit_status(
+    host: Host, gh: GitHubDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostctl import queue
+    from hostctl.deploy import pipeline
+    from hostctl.state.queue import claim, lease_owner
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "deploy", broken)
+    link_app(host, "blog", REPO, "main")
+    enqueue(host.store, "blog", "push", "x", SHA)
+    claimed = claim(host.store, lease_owner())
+    assert claimed is not None
+    with pytest.raises(RuntimeError):
+        queue.run_job(host, claimed, Lines())
+    assert [s["state"] for s in gh.repos[REPO.lower()].statuses[SHA]] == ["pending", "failure"]
+    done = queue.job(host.store, claimed.id)
+    assert done.status == "failed" and "a bug" in (done.error or "")
