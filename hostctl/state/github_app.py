@@ -59,6 +59,18 @@ def finish_setup(store: Store, state: str, outcome: str) -> None:
         db.execute("UPDATE github_app_setups SET outcome = ? WHERE state = ?", (outcome, state))
 
 
+def cancel_setup(store: Store, state: str, at: float, outcome: str) -> bool:
+    """Expire a setup nobody waits for any more, so its link can no longer make an app;
+    False when the callback had already taken it."""
+    with store.transaction() as db:
+        done = db.execute(
+            "UPDATE github_app_setups SET used_at = ?, outcome = ? "
+            "WHERE state = ? AND used_at IS NULL",
+            (at, outcome, state),
+        )
+        return done.rowcount == 1
+
+
 def forget_setups(store: Store) -> None:
     with store.transaction() as db:
         db.execute("DELETE FROM github_app_setups")

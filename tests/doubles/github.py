@@ -114,6 +114,7 @@ class Request:
     headers: dict[str, str]
     body: Any
     status: int
+    authorized: bool = False  # it came with an Authorization header (never recorded)
 
 
 @dataclass
@@ -298,7 +299,10 @@ def handler(double: GitHubDouble) -> type[ApiHandler]:
                 status, answer, extra = git_http(double, self, method, git[1], git[2], raw)
             else:
                 status, answer, extra = 404, b"Not Found", {}
-            double.requests.append(Request(method, split.path, query, headers, None, status))
+            authorized = bool(self.headers.get("Authorization"))
+            double.requests.append(
+                Request(method, split.path, query, headers, None, status, authorized)
+            )
             self.send_response(status)
             self.send_header("Content-Length", str(len(answer)))
             for key, value in extra.items():
