@@ -91,12 +91,29 @@ def save_installation(
 
 
 def change_repositories(
-    store: Store, installation: int, account: str, added: list[str], removed: list[str]
+    store: Store,
+    installation: int,
+    account: str,
+    added: list[str],
+    removed: list[str],
+    every: bool = False,
 ) -> None:
-    """Repositories added to or removed from an installation that lists them."""
+    """Repositories added to or removed from an installation that lists them; ``every``:
+    GitHub says the installation now sees all of them.
+
+    An "all" → "selected" switch lists only the repositories removed, never the ones
+    kept: the installation is then recorded as seeing none until repositories are added
+    (`hostctl github status` asks GitHub itself)."""
+    if every:
+        save_installation(store, installation, account, None)
+        return
     found = next((i for i in installations(store) if i.id == installation), None)
+    if found is None and not added and not removed:
+        return  # nothing known, and nothing said: stays unrecorded
+    if found is not None and found.repositories is None and not removed:
+        return  # all repositories: a list added to them changes nothing
     if found is not None and found.repositories is None:
-        return  # all repositories: a change of the list changes nothing
+        found = None  # switched to selected repositories: the kept ones are not named
     names = {n.lower() for n in (found.repositories or ())} if found else set()
     names = (names | {n.lower() for n in added}) - {n.lower() for n in removed}
     save_installation(store, installation, account, sorted(names))

@@ -532,3 +532,48 @@ def test_app_mode_refusals_talk_about_the_app_not_a_personal_token(
     assert "GitHub App" in forbidden.value.message and install in (forbidden.value.hint or "")
     assert install in (missing.value.hint or "")
     assert "connect --app" in (refused_code.value.hint or "")
+
+
+def test_unsuspend_and_accepted_permissions_keep_the_recorded_repositories(host: Host) -> None:
+    def event(name: str, payload: dict[str, object]) -> None:
+        answer = handle_app_delivery(host.store, "s3cret", *signed("s3cret", name, payload))
+        assert answer.status == 200
+
+    selected = {"id": 7, "account": {"login": "me"}, "repository_selection": "selected"}
+    blog = [{"full_name": "me/blog"}]
+    event("installation", {"action": "created", "installation": selected, "repositories": blog})
+    for action in ("new_permissions_accepted", "unsuspend"):
+        event("installation", {"action": action, "installation": selected})
+        assert installations(host.store) == [Installation(7, "me", ("me/blog",))]
+    every = selected | {"repository_selection": "all"}
+    event("installation_repositories", {"action": "added", "installation": every})
+    assert installations(host.store)[0].repositories is None
+    # all → selected: GitHub names only the repositories removed, not the ones kept
+    event(
+        "installation_repositories",
+        {"action": "removed", "installation": selected, "repositories_removed": blog},
+    )
+    assert installations(host.store)[0].repositories == ()
+
+
+def test_a_push_for_two_apps_queues_one_even_when_the_other_is_refused(
+    host: Host, gh: GitHubDouble
+) -> None:
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    secret = connection.app.webhook_secret
+    installation = gh.install(connection.app.id, LOGIN, [REPO])
+    host.store.insert_app("shop", ["shop.localhost"])
+    linked = {"repo": REPO, "installation": installation}
+    for name, repo in (("blog", None), ("shop", f"{gh.origin}/{REPO}.git")):
+        host.store.set_github(name, linked)
+        host.store.set_repo(name, repo, "main")
+    push = {
+        "ref": "refs/heads/main",
+        "after": "a" * 40,
+        "repository": {"full_name": REPO},
+    }
+    answer = handle_app_delivery(host.store, secret, *signed(secret, "push", push))
+    assert answer.status == 202, answer
+    assert [j["app"] for j in answer.body["jobs"]] == ["shop"]
+    assert "blog: refused: no repository" in answer.outcome
