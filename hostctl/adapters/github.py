@@ -246,6 +246,11 @@ class GitHub:
     ) -> HostctlError:
         """A 4xx answer as an error a person can act on."""
         status = response.status_code
+        if status == 401 and self.app_install_url:
+            return HostctlError(
+                f"GitHub rejected the GitHub App's credentials ({describe(response)})",
+                self.token_hint,
+            )
         if status == 401:
             return HostctlError(
                 f"GitHub rejected the token ({describe(response)}): it is expired, revoked "

@@ -577,3 +577,41 @@ def test_a_push_for_two_apps_queues_one_even_when_the_other_is_refused(
     assert answer.status == 202, answer
     assert [j["app"] for j in answer.body["jobs"]] == ["shop"]
     assert "blog: refused: no repository" in answer.outcome
+
+
+def test_leaving_app_mode_names_the_apps_linked_through_the_app(
+    host: Host, gh: GitHubDouble
+) -> None:
+    from click.testing import CliRunner
+
+    from hostctl.cli import cli
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.add_repo(REPO)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    link_app(host, "blog", REPO, "main")
+    again = "Link each again: `hostctl apps connect APP --repo OWNER/NAME`"
+    for args in (["connect", "--token", TOKEN, "--api-url", gh.url], ["disconnect"]):
+        done = CliRunner().invoke(cli, ["github", *args])
+        assert done.exit_code == 0, done.output
+        assert "no longer fetch or deploy on push: blog." in done.output, done.output
+        assert again in done.output
+
+
+def test_doctor_names_the_app_and_checks_its_jwt(host: Host, gh: GitHubDouble) -> None:
+    from hostctl.doctor import github_outcome
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.install(connection.app.id, LOGIN, [REPO])
+    found = github_outcome(host)
+    assert (found.status, found.detail) == (
+        "ok",
+        f"GitHub App {connection.app.slug} (id {connection.app.id}), 1 installation ({gh.url})",
+    )
+    assert gh.calls("GET", r"^/app$")
+    gh.fail("GET", r"^/app$", 401)
+    refused = github_outcome(host)
+    assert refused.status == "fail" and connection.app.slug in refused.detail
+    assert "None" not in refused.detail and "token" not in refused.detail
