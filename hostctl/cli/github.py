@@ -87,6 +87,8 @@ def connect_app(host: Host, org: str | None, timeout: int, token: str | None, ap
     started = start_setup(host, check_api_url(api_url), org)
     click.echo("Open this URL in a browser to create the GitHub App (valid once, for an hour):")
     click.echo(f"  {started.url}")
+    if started.warning:
+        click.echo(f"Warning: {started.warning}", err=True)
     click.echo("Waiting for GitHub…", err=True)
     made = wait_for_setup(host, started.state, timeout)
     assert made.app is not None

@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from hostctl.adapters.github import GitHub, installation_token, web_url
 from hostctl.adapters.system import hostname
 from hostctl.core.errors import HostctlError
+from hostctl.core.names import LOOPBACK_HOSTS
 from hostctl.credentials.github import GitHubApp, GitHubSettings, load_github, save_github
 from hostctl.host import Host
 from hostctl.hostnames import webhook_base_url
@@ -118,6 +120,22 @@ def delete_url(connection: GitHubSettings) -> str:
 class Started:
     state: str
     url: str  # the agent's one-time page
+    warning: str | None = None  # when the URL only opens on the box itself
+
+
+def loopback_warning(url: str) -> str | None:
+    """What to do when the agent has no public URL: GitHub sends the browser back to
+    this address, which only the box itself reaches (or an SSH tunnel to it)."""
+    parts = urlsplit(url)
+    if parts.hostname not in LOOPBACK_HOSTS:
+        return None
+    port = parts.port or 80
+    return (
+        f"{parts.hostname} is this box: GitHub sends your browser back to this URL, so it "
+        "must open from the browser's machine. Set agent.public_url (or connect Cloudflare) "
+        f"for a public one, or open a tunnel from your computer first: "
+        f"`ssh -L {port}:{parts.hostname}:{port} USER@BOX`"
+    )
 
 
 # GitHub's rule for account names: letters, digits and single inner hyphens, 1-39 long
@@ -133,7 +151,8 @@ def start_setup(host: Host, api_url: str, org: str | None = None) -> Started:
     base = webhook_base_url(host)
     setup = Setup(secrets.token_urlsafe(24), api_url, base, org, time.time(), None, None)
     add_setup(host.store, setup)
-    return Started(setup.state, f"{base}{SETUP_PATH}/new/{setup.state}")
+    url = f"{base}{SETUP_PATH}/new/{setup.state}"
+    return Started(setup.state, url, loopback_warning(url))
 
 
 def wait_for_setup(host: Host, state: str, timeout: float, poll: float = 0.5) -> GitHubSettings:

@@ -102,6 +102,7 @@ def make_app(settings: Settings, api_url: str, say: Callable[[str], None], timeo
 
     host = Host(settings)
     started = start_setup(host, check_api_url(api_url))
-    say(f"Open this URL in a browser to create the GitHub App: {started.url}")
+    warning = f"Warning: {started.warning}\n" if started.warning else ""
+    say(f"{warning}Open this URL in a browser to create the GitHub App: {started.url}")
     made = wait_for_setup(host, started.state, timeout)
     say(f"Install the GitHub App on your repositories: {install_url(made)}")

@@ -615,3 +615,20 @@ def test_doctor_names_the_app_and_checks_its_jwt(host: Host, gh: GitHubDouble) -
     refused = github_outcome(host)
     assert refused.status == "fail" and connection.app.slug in refused.detail
     assert "None" not in refused.detail and "token" not in refused.detail
+
+
+def test_a_loopback_setup_link_comes_with_the_ssh_tunnel_hint(host: Host, gh: GitHubDouble) -> None:
+    from click.testing import CliRunner
+
+    from hostctl.cli import cli
+
+    started = start_setup(host, gh.url)
+    assert started.url.startswith("http://127.0.0.1:")
+    port = urlsplit(started.url).port
+    assert started.warning is not None
+    assert f"ssh -L {port}:127.0.0.1:{port} USER@BOX" in started.warning
+    done = CliRunner().invoke(
+        cli, ["github", "connect", "--app", "--api-url", gh.url, "--timeout", "1"]
+    )
+    assert done.exit_code == 1
+    assert "Warning: 127.0.0.1 is this box" in done.output and "agent.public_url" in done.output

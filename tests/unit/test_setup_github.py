@@ -79,6 +79,7 @@ def test_the_answer_app_makes_a_github_app_through_the_manifest_flow(
     thread.join()
     (app,) = gh.apps.values()
     assert "/hooks/github-app/new/" in said[0]
+    assert "ssh -L" in said[0]  # the agent has no public URL here
     assert said[1].endswith(f"/apps/{app.slug}/installations/new")
     saved = load_github(settings)
     assert saved is not None and saved.app is not None and saved.app.id == app.id
