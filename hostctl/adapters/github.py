@@ -135,8 +135,10 @@ class GitHub:
         timeout: float = 20.0,
         auth_hint: str | None = None,
         app_install_url: str | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.api_url = check_api_url(api_url)
+        self.deadline = deadline  # time.monotonic() by which every call must be done
         self.auth_hint = auth_hint
         self.app_install_url = app_install_url  # a GitHub App's token: hints about the App
         self.sleep = sleep
@@ -206,7 +208,9 @@ class GitHub:
             attempt += 1
             last = attempt >= self.max_attempts
             try:
-                response = self.client.request(method, path, json=json, params=params)
+                response = self.client.request(
+                    method, path, json=json, params=params, timeout=self.time_left(what)
+                )
             except httpx.TransportError as exc:
                 if last:
                     raise GitHubUnavailable(
@@ -240,6 +244,18 @@ class GitHub:
             if response.is_success or response.status_code in allow:
                 return response
             raise self.refusal(response, what, permission, repo)
+
+    def time_left(self, what: str) -> httpx.Timeout | None:
+        """The client's timeouts, cut to what is left before the deadline."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise GitHubUnavailable(f"GitHub did not answer in time to {what}", "try again later")
+        configured = self.client.timeout
+        return httpx.Timeout(
+            min(left, configured.read or left), connect=min(left, configured.connect or left)
+        )
 
     def refusal(
         self, response: httpx.Response, what: str, permission: str | None, repo: str | None
@@ -620,6 +636,7 @@ def installation_token(
     clock: Callable[[], float] = time.time,
     max_attempts: int = 4,
     timeout: float = 20.0,
+    deadline: float | None = None,
 ) -> str:
     """A token for ``repo``, from this process's memory while it has minutes left.
 
@@ -644,6 +661,7 @@ def installation_token(
         timeout=timeout,
         auth_hint=hint,
         app_install_url=app.install_url,
+        deadline=deadline,
     ) as api:
         installation = api.repo_installation(repo, app.install_url)
         token, expires = api.installation_token(installation, repo)

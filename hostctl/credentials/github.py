@@ -70,18 +70,35 @@ class GitHubSettings:
             app_install_url=self.identity.install_url,
         )
 
-    def repo_api(self, repo: str, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
-        """The client for calls on ``repo``: the token, or the App's installation token."""
+    def repo_api(
+        self,
+        repo: str,
+        *,
+        max_attempts: int = 4,
+        timeout: float = 20.0,
+        deadline: float | None = None,
+    ) -> GitHub:
+        """The client for calls on ``repo``: the token, or the App's installation token
+        (minting it counts against ``deadline``, a time.monotonic(), too)."""
         if self.app is None:
-            return self.api(max_attempts=max_attempts, timeout=timeout)
+            return GitHub(
+                self.token,
+                self.api_url,
+                max_attempts=max_attempts,
+                timeout=timeout,
+                deadline=deadline,
+            )
         identity = self.identity
-        token = installation_token(identity, repo, max_attempts=max_attempts, timeout=timeout)
+        token = installation_token(
+            identity, repo, max_attempts=max_attempts, timeout=timeout, deadline=deadline
+        )
         return GitHub(
             token,
             self.api_url,
             max_attempts=max_attempts,
             timeout=timeout,
             app_install_url=identity.install_url,
+            deadline=deadline,
         )
 
 

@@ -128,6 +128,7 @@ class GitHubDouble(Loopback):
     installations: dict[int, Installation] = field(default_factory=dict)
     minted: dict[str, Minted] = field(default_factory=dict)
     token_lifetime: float = 3600.0
+    slow: dict[str, float] = field(default_factory=dict)  # path regex → seconds before answering
     address: str = "127.0.0.1"  # another one (a Docker network's gateway) for a box to reach
     tls: ssl.SSLContext | None = None  # served over https, as a GitHub Enterprise Server
 
@@ -239,6 +240,7 @@ def handler(double: GitHubDouble) -> type[ApiHandler]:
                 self.handle_web(method)
                 return
             path, query, raw = self.read_call(PREFIX)
+            time.sleep(sum(t for pattern, t in double.slow.items() if re.search(pattern, path)))
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             body: Any = None
             extra: dict[str, str] = {}

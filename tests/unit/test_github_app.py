@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -632,3 +633,27 @@ def test_a_loopback_setup_link_comes_with_the_ssh_tunnel_hint(host: Host, gh: Gi
     )
     assert done.exit_code == 1
     assert "Warning: 127.0.0.1 is this box" in done.output and "agent.public_url" in done.output
+
+
+def test_a_commit_status_in_app_mode_keeps_one_deadline_for_the_mint_and_the_post(
+    host: Host, gh: GitHubDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostctl.deploy import github_status
+    from hostctl.deploy.github_status import report_status
+    from hostctl.state.queue import enqueue
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.add_repo(REPO)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    link_app(host, "blog", REPO, "main")
+    claimed = enqueue(host.store, "blog", "push", "x", "c" * 40)
+    monkeypatch.setattr(github_status, "TIMEOUT", 1.5)
+    # each call alone is well within the budget; the three together are not
+    gh.slow = {"/installation$": 0.6, "/access_tokens$": 0.6, "/statuses/": 0.6}
+    said: list[str] = []
+    out = SimpleNamespace(detail=said.append)
+    started = time.monotonic()
+    report_status(host, claimed, "pending", "Deploying (push)", out=out)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.7
+    assert len(said) == 1 and "set the commit status" in said[0] and "timed out" in said[0]
