@@ -552,6 +552,18 @@ def github_outcome(host: Host) -> Outcome:
             "not connected: apps cannot be linked to GitHub repositories",
             "`hostctl github connect --token TOKEN`",
         )
+    if found.mode == "app":  # its status checked the App's JWT with GET /app
+        if found.error:
+            return fail(
+                f"GitHub refuses the GitHub App {found.app}: {found.error}",
+                "`hostctl github status`; if the App was deleted on GitHub: "
+                "`hostctl github disconnect`, then `hostctl github connect --app`",
+            )
+        count = len(found.installations)
+        return ok(
+            f"GitHub App {found.app} (id {found.app_id}), {count} installation"
+            f"{'' if count == 1 else 's'} ({found.api_url})"
+        )
     if found.error:
         return fail(
             f"GitHub refuses the saved token ({found.token}): {found.error}",

@@ -10,6 +10,7 @@ put into a message, a log line or a repr.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ WEBHOOKS = "Webhooks: read and write"
 DEPLOY_KEYS = "Administration: read and write"
 STATUSES = "Commit statuses: read and write"
 METADATA = "Metadata: read-only"
+MANIFEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 class GitHubUnavailable(HostctlError):
@@ -132,9 +134,13 @@ class GitHub:
         per_page: int = 100,
         timeout: float = 20.0,
         auth_hint: str | None = None,
+        app_install_url: str | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.api_url = check_api_url(api_url)
+        self.deadline = deadline  # time.monotonic() by which every call must be done
         self.auth_hint = auth_hint
+        self.app_install_url = app_install_url  # a GitHub App's token: hints about the App
         self.sleep = sleep
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
@@ -202,7 +208,9 @@ class GitHub:
             attempt += 1
             last = attempt >= self.max_attempts
             try:
-                response = self.client.request(method, path, json=json, params=params)
+                response = self.client.request(
+                    method, path, json=json, params=params, timeout=self.time_left(what)
+                )
             except httpx.TransportError as exc:
                 if last:
                     raise GitHubUnavailable(
@@ -237,11 +245,28 @@ class GitHub:
                 return response
             raise self.refusal(response, what, permission, repo)
 
+    def time_left(self, what: str) -> httpx.Timeout | None:
+        """The client's timeouts, cut to what is left before the deadline."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise GitHubUnavailable(f"GitHub did not answer in time to {what}", "try again later")
+        configured = self.client.timeout
+        return httpx.Timeout(
+            min(left, configured.read or left), connect=min(left, configured.connect or left)
+        )
+
     def refusal(
         self, response: httpx.Response, what: str, permission: str | None, repo: str | None
     ) -> HostctlError:
         """A 4xx answer as an error a person can act on."""
         status = response.status_code
+        if status == 401 and self.app_install_url:
+            return HostctlError(
+                f"GitHub rejected the GitHub App's credentials ({describe(response)})",
+                self.token_hint,
+            )
         if status == 401:
             return HostctlError(
                 f"GitHub rejected the token ({describe(response)}): it is expired, revoked "
@@ -254,12 +279,27 @@ class GitHub:
             header = response.headers.get("X-Accepted-GitHub-Permissions", "")
             needed = accepted_permissions(header) or permission
             where = f" on {repo}" if repo else ""
+            if self.app_install_url:
+                return HostctlError(
+                    f"the GitHub App may not {what}"
+                    + (f": it needs the permission {needed}" if needed else "")
+                    + f" ({describe(response)})",
+                    f"check the App's permissions ({permission or needed or 'the missing one'})"
+                    f" in its settings on GitHub, accept them on its installation{where}, "
+                    f"and check it is installed there: {self.app_install_url}",
+                )
             return HostctlError(
                 f"the GitHub token may not {what}"
                 + (f": it needs the permission {needed}" if needed else "")
                 + f" ({describe(response)})",
                 f"edit the token at {self.web_url}/settings/personal-access-tokens: give it "
                 f"{permission or needed or 'the missing permission'}{where}",
+            )
+        if status == 404 and repo is not None and self.app_install_url:
+            return RepoNotFound(
+                f"repository {repo} not found, or the GitHub App cannot see it",
+                f"check the name (OWNER/NAME, e.g. me/blog) and install the App on {repo}: "
+                f"{self.app_install_url}",
             )
         if status == 404 and repo is not None:
             return RepoNotFound(
@@ -487,6 +527,11 @@ class GitHub:
     def convert_manifest(self, code: str) -> dict[str, Any]:
         """The app GitHub made from a manifest: id, slug, webhook_secret, pem, owner ..."""
         what = "create the GitHub App from its manifest"
+        if not MANIFEST_CODE.fullmatch(code):  # it goes into the URL's path
+            raise HostctlError(
+                "the setup link came back without a valid code from GitHub",
+                "run `hostctl github connect --app` again for a new link",
+            )
         created = body(self.request("POST", f"/app-manifests/{code}/conversions", what), what)
         if not isinstance(created, dict) or not all(
             created.get(k) for k in ("id", "slug", "pem", "webhook_secret")
@@ -547,13 +592,20 @@ JWT_BACKDATE = 60  # seconds: GitHub refuses an iat ahead of its clock
 JWT_LIFETIME = 540  # seconds after now; GitHub refuses an exp more than 10 min after iat
 
 
-def app_jwt(app_id: int, private_key: str, now: float | None = None) -> str:
-    """The RS256 JWT a GitHub App authenticates with, valid for about nine minutes."""
+def app_jwt(app_id: int, private_key: str, now: float | None = None, key_path: str = "") -> str:
+    """The RS256 JWT a GitHub App authenticates with, valid for about nine minutes;
+    ``key_path`` names the key's file when it cannot be read."""
     import jwt  # lazy: the agent imports this module, and the JWT stack is heavy
 
     issued = int(time.time() if now is None else now)
     claims = {"iat": issued - JWT_BACKDATE, "exp": issued + JWT_LIFETIME, "iss": str(app_id)}
-    return str(jwt.encode(claims, private_key, algorithm="RS256"))
+    try:
+        return str(jwt.encode(claims, private_key, algorithm="RS256"))
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:  # a damaged or truncated PEM
+        raise HostctlError(
+            " ".join(filter(None, ("the GitHub App's private key", key_path, "cannot be read"))),
+            "run `hostctl github connect --app` again",
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -564,6 +616,7 @@ class AppIdentity:
     app_id: int
     slug: str
     private_key: str = field(repr=False)
+    key_path: str = ""  # where the key is kept, for errors
 
     @property
     def install_url(self) -> str:
@@ -583,6 +636,7 @@ def installation_token(
     clock: Callable[[], float] = time.time,
     max_attempts: int = 4,
     timeout: float = 20.0,
+    deadline: float | None = None,
 ) -> str:
     """A token for ``repo``, from this process's memory while it has minutes left.
 
@@ -594,14 +648,20 @@ def installation_token(
         cached = _tokens.get(key)
     if cached and not fresh and cached[1] - TOKEN_MARGIN > clock():
         return cached[0]
-    jwt = app_jwt(app.app_id, app.private_key, clock())
+    jwt = app_jwt(app.app_id, app.private_key, clock(), app.key_path)
     hint = (
         "check that the box's clock is right (`timedatectl`: GitHub refuses an app's JWT "
         f"dated ahead of its own clock), and that the GitHub App {app.slug} still exists "
         f"and is installed: {app.install_url}"
     )
     with GitHub(
-        jwt, app.api_url, max_attempts=max_attempts, timeout=timeout, auth_hint=hint
+        jwt,
+        app.api_url,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        auth_hint=hint,
+        app_install_url=app.install_url,
+        deadline=deadline,
     ) as api:
         installation = api.repo_installation(repo, app.install_url)
         token, expires = api.installation_token(installation, repo)

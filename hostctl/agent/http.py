@@ -123,25 +123,30 @@ def web_app(
         page = await run_in_threadpool(lambda: setup_page(store(), state))
         if page is None:
             return HTMLResponse(page_text(SETUP_GONE), 404)
-        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page, headers=PRIVATE_PAGE)
 
     async def github_app_callback(request: Request) -> HTMLResponse:
         """GitHub sends the browser back here with the code that gives the app's keys."""
         from hostctl.github.app import complete_setup, install_url
 
+        if request.method != "GET":  # Starlette answers HEAD with GET: it would use the link
+            return HTMLResponse("", 405, headers={"Allow": "GET"})
         state = request.query_params.get("state", "")
         code = request.query_params.get("code", "")
         try:
             made = await run_in_threadpool(lambda: complete_setup(store(), settings, state, code))
         except HostctlError as exc:
             event("github-app", logging.WARNING, outcome=f"refused: {exc.message}")
-            return HTMLResponse(page_text(f"{exc.message}. To do: {exc.hint}"), 400)
+            return HTMLResponse(
+                page_text(f"{exc.message}. To do: {exc.hint}"), 400, headers=PRIVATE_PAGE
+            )
         assert made.app is not None
         event("github-app", logging.INFO, outcome="created", slug=made.app.slug)
         url = install_url(made)
         return HTMLResponse(
             page_text(f"The GitHub App {made.app.slug} is ready. Install it on your repositories: ")
-            + f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
+            + f'<a href="{html.escape(url)}">{html.escape(url)}</a>',
+            headers=PRIVATE_PAGE,
         )
 
     return Starlette(
@@ -151,11 +156,14 @@ def web_app(
             Route("/hooks/github", github_app_hook, methods=["POST"]),
             Route("/hooks/github/{app}", github_hook, methods=["POST"]),
             Route("/hooks/github-app/new/{state}", github_app_setup),
-            Route("/hooks/github-app/callback", github_app_callback),
+            Route("/hooks/github-app/callback", github_app_callback, methods=["GET"]),
         ]
     )
 
 
+# The setup pages carry one-time links (the state, GitHub's code): never cached, and
+# never sent on to the next site as a Referer.
+PRIVATE_PAGE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 SETUP_GONE = (
     "This setup link is unknown, expired (after an hour) or already used. "
     "Run `hostctl github connect --app` again for a new one."

@@ -192,10 +192,13 @@ def handle_app_delivery(
         return Answer(200, {"status": outcome if new else "duplicate"}, outcome, fields)
     queued: list[dict[str, Any]] = []
     outcomes = []
+    refused: list[Answer] = []  # one app's refusal must not drop another app's deploy
     for app in apps:
         decision = decide(app.name, app.repo, app.branch, app.github.get("repo"), event, payload)
         if isinstance(decision, Answer):
-            return decision
+            refused.append(decision)
+            outcomes.append(f"{app.name}: {decision.outcome}")
+            continue
         outcome, commit = decision
         deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
         new, job = record_delivery(
@@ -205,6 +208,8 @@ def handle_app_delivery(
         if job is not None:
             queued.append({"app": app.name, "job": job.id})
     summary = "; ".join(outcomes)
+    if not queued and refused:
+        return Answer(refused[0].status, refused[0].body, summary, fields)
     if not queued:
         return Answer(200, {"status": summary}, summary, fields)
     return Answer(202, {"status": "queued", "jobs": queued}, summary, fields | {"jobs": queued})
@@ -227,12 +232,19 @@ def record_installation(store: Store, event: str, payload: dict[str, Any]) -> st
 
     if event == "installation" and action in ("deleted", "suspend"):
         remove_installation(store, number)
-    elif event == "installation":
+    elif event == "installation" and action == "created":
         save_installation(store, number, login, None if every else names("repositories"))
-    elif every:
-        save_installation(store, number, login, None)
+    elif event == "installation":
+        # unsuspend, new_permissions_accepted, ...: no full list of repositories, so
+        # what was recorded stays (or becomes "all", which GitHub does say)
+        change_repositories(store, number, login, names("repositories"), [], every)
     else:
         change_repositories(
-            store, number, login, names("repositories_added"), names("repositories_removed")
+            store,
+            number,
+            login,
+            names("repositories_added"),
+            names("repositories_removed"),
+            every,
         )
     return f"recorded: {event} {action} ({login})"

@@ -54,7 +54,7 @@ def github() -> None:
 def connect(as_app: bool, org: str | None, timeout: int, token: str | None, api_url: str) -> None:
     """Check the token with GitHub and save it (0600, in $HOSTCTL_ETC/github.json); or,
     with --app, make a GitHub App and save its id, webhook secret and private key."""
-    from hostctl.github.connection import connect_github
+    from hostctl.github.connection import connect_github, linked_through_app
     from hostctl.host import Host
 
     if as_app:
@@ -62,8 +62,20 @@ def connect(as_app: bool, org: str | None, timeout: int, token: str | None, api_
         return
     if org:
         raise click.UsageError("--org goes with --app")
-    login = connect_github(Host(), token or read_secret("GitHub token"), api_url)
+    host = Host()
+    login = connect_github(host, token or read_secret("GitHub token"), api_url)
     click.echo(f"Connected to GitHub as {login}.")
+    warn_unlinked(linked_through_app(host.store))
+
+
+def warn_unlinked(apps: tuple[str, ...]) -> None:
+    if apps:
+        click.echo(
+            "Warning: these apps were linked through the GitHub App and no longer fetch or "
+            f"deploy on push: {', '.join(apps)}. Link each again: "
+            "`hostctl apps connect APP --repo OWNER/NAME`.",
+            err=True,
+        )
 
 
 def connect_app(host: Host, org: str | None, timeout: int, token: str | None, api_url: str) -> None:
@@ -75,6 +87,8 @@ def connect_app(host: Host, org: str | None, timeout: int, token: str | None, ap
     started = start_setup(host, check_api_url(api_url), org)
     click.echo("Open this URL in a browser to create the GitHub App (valid once, for an hour):")
     click.echo(f"  {started.url}")
+    if started.warning:
+        click.echo(f"Warning: {started.warning}", err=True)
     click.echo("Waiting for GitHub…", err=True)
     made = wait_for_setup(host, started.state, timeout)
     assert made.app is not None
@@ -138,3 +152,4 @@ def disconnect() -> None:
             "`hostctl apps disconnect APP` to remove them.",
             err=True,
         )
+    warn_unlinked(done.through_app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,8 +24,9 @@ def write_private_text(path: Path, text: str) -> None:
     """Write atomically, readable by the owner only (created 0600, never wider): the old
     file stays whole until the new one is on disk, even when the disk is full."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # a fresh name per writer (O_EXCL, 0600): two threads of the agent never share one
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = Path(name)
     try:
         with os.fdopen(fd, "w") as file:
             file.write(text)

@@ -1,9 +1,14 @@
 """The saved GitHub connection, kept as server config under HOSTCTL_ETC: ``github.json``
 (the API's URL, and a token or the GitHub App's id, slug and webhook secret) and, for an
-App, its private key in ``github-app.pem``. Both are written atomically and created 0600."""
+App, its private key in ``github-app.pem``. Both are written atomically and created 0600.
+
+The two files of an App are written key first; ``github.json`` records the key's
+SHA-256, so a crash between the two writes (a new key beside the old App's id) is
+reported as such instead of GitHub refusing every JWT."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +42,7 @@ class GitHubSettings:
     api_url: str = DEFAULT_API_URL
     app: GitHubApp | None = None
     private_key: str = field(default="", repr=False)
+    key_path: str = ""  # the private key's file, for errors
 
     @property
     def mode(self) -> str:
@@ -46,27 +52,54 @@ class GitHubSettings:
     def identity(self) -> AppIdentity:
         if self.app is None:
             raise ValueError("not connected with a GitHub App")
-        return AppIdentity(self.api_url, self.app.id, self.app.slug, self.private_key)
+        return AppIdentity(
+            self.api_url, self.app.id, self.app.slug, self.private_key, self.key_path
+        )
 
     def api(self, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
         """The client for the token, or for the App itself (a fresh JWT)."""
         if self.app is None:
             return GitHub(self.token, self.api_url, max_attempts=max_attempts, timeout=timeout)
         return GitHub(
-            app_jwt(self.app.id, self.private_key),
+            app_jwt(self.app.id, self.private_key, key_path=self.key_path),
             self.api_url,
             max_attempts=max_attempts,
             timeout=timeout,
             auth_hint="run `hostctl github status`; if the app was deleted on GitHub, run "
             "`hostctl github disconnect` and `hostctl github connect --app` again",
+            app_install_url=self.identity.install_url,
         )
 
-    def repo_api(self, repo: str, *, max_attempts: int = 4, timeout: float = 20.0) -> GitHub:
-        """The client for calls on ``repo``: the token, or the App's installation token."""
+    def repo_api(
+        self,
+        repo: str,
+        *,
+        max_attempts: int = 4,
+        timeout: float = 20.0,
+        deadline: float | None = None,
+    ) -> GitHub:
+        """The client for calls on ``repo``: the token, or the App's installation token
+        (minting it counts against ``deadline``, a time.monotonic(), too)."""
         if self.app is None:
-            return self.api(max_attempts=max_attempts, timeout=timeout)
-        token = installation_token(self.identity, repo, max_attempts=max_attempts, timeout=timeout)
-        return GitHub(token, self.api_url, max_attempts=max_attempts, timeout=timeout)
+            return GitHub(
+                self.token,
+                self.api_url,
+                max_attempts=max_attempts,
+                timeout=timeout,
+                deadline=deadline,
+            )
+        identity = self.identity
+        token = installation_token(
+            identity, repo, max_attempts=max_attempts, timeout=timeout, deadline=deadline
+        )
+        return GitHub(
+            token,
+            self.api_url,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            app_install_url=identity.install_url,
+            deadline=deadline,
+        )
 
 
 HINT = "run `hostctl github connect` again"
@@ -88,6 +121,13 @@ def build(settings: Settings, data: dict[str, Any]) -> GitHubSettings:
     key_path = settings.paths.github_app_key
     if not key_path.is_file():
         raise HostctlError(f"the GitHub App's private key {key_path} is missing", HINT)
+    private_key = key_path.read_text()
+    if app.get("key_sha256", fingerprint(private_key)) != fingerprint(private_key):
+        raise HostctlError(
+            f"the GitHub App's private key {key_path} is not the key of the App "
+            f"{app['slug']} (a `hostctl github connect --app` was interrupted)",
+            "run `hostctl github connect --app` again",
+        )
     return GitHubSettings(
         api_url=str(data["api_url"]),
         app=GitHubApp(
@@ -98,8 +138,13 @@ def build(settings: Settings, data: dict[str, Any]) -> GitHubSettings:
             str(app["webhook_secret"]),
             bool(app.get("org")),
         ),
-        private_key=key_path.read_text(),
+        private_key=private_key,
+        key_path=str(key_path),
     )
+
+
+def fingerprint(private_key: str) -> str:
+    return hashlib.sha256(private_key.encode()).hexdigest()
 
 
 def save_github(settings: Settings, github: GitHubSettings) -> None:
@@ -122,6 +167,7 @@ def save_github(settings: Settings, github: GitHubSettings) -> None:
                 "owner": app.owner,
                 "webhook_secret": app.webhook_secret,
                 "org": app.org,
+                "key_sha256": fingerprint(github.private_key),
             },
         },
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from hostctl.core.errors import HostctlError
@@ -57,6 +58,8 @@ def post_status(
         return
     if state != "pending":  # when it went live or failed, on the commit itself
         description = f"{description} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"
-    # With a GitHub App: an installation token for the repository (minted, or cached).
-    with settings.repo_api(repo, max_attempts=1, timeout=TIMEOUT) as github:
+    # With a GitHub App: an installation token for the repository (minted, or cached);
+    # minting is two more calls, all within the one deadline.
+    deadline = time.monotonic() + TIMEOUT
+    with settings.repo_api(repo, max_attempts=1, timeout=TIMEOUT, deadline=deadline) as github:
         github.set_status(repo, sha, state, description, next(iter(app_urls(host, app)), None))

@@ -20,7 +20,7 @@ from hostctl.core.progress import Logged, Reporter
 from hostctl.deploy.env_defaults import apply_env_defaults
 from hostctl.deploy.oneoff import run_postdeploy, run_predeploy
 from hostctl.deploy.rules import cache_to_prune, images_to_remove, serving_before
-from hostctl.deploy.source import check_source, fetch_source
+from hostctl.deploy.source import check_source, fetch_source, with_credentials
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
 from hostctl.github.app import git_credentials
 from hostctl.github.keys import existing_deploy_key, git_ssh_command
@@ -159,7 +159,7 @@ def build_release(
             tree,
             spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
-            credentials=git_credentials(host.settings, host.store.app(app).github),
+            credentials=git_credentials(host.settings, host.store.app(app).github, source),
         )
         checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)
@@ -258,9 +258,12 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     branch on its repository (a newer push came, or the delivery is an old one sent
     again); None when it still is. A force-push back to an older commit is the head."""
     found = host.store.app(app)
-    credentials = git_credentials(host.settings, found.github)
-    env = deploy_key_env(host, app) | (credentials(False) if credentials else {})
-    head = git.remote_branch(repo, found.branch, env)
+    credentials = git_credentials(host.settings, found.github, repo)
+    head = with_credentials(
+        lambda env: git.remote_branch(repo, found.branch, env),
+        deploy_key_env(host, app),
+        credentials,
+    )
     if head == commit:
         return None
     now = f"it is {head[:10]} now" if head else "the branch is gone"

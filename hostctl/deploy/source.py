@@ -6,10 +6,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from hostctl.adapters import git
 from hostctl.core.errors import HostctlError
 
+T = TypeVar("T")
 URL_SCHEMES = ("file://", "ssh://", "https://", "http://", "git://", "git@")
 
 
@@ -71,18 +73,29 @@ def fetch_source(
             shutil.copytree(path, tree, symlinks=True, ignore=shutil.ignore_patterns(".git"))
             return Source(str(path), None, f"directory {path}")
         source = str(path)
-    if credentials is None:
-        commit = git.fetch(cache, source, ref, git_env)
-    else:
-        try:
-            commit = git.fetch(cache, source, ref, (git_env or {}) | credentials(False))
-        except HostctlError as exc:
-            if not refused(exc.message):
-                raise
-            commit = git.fetch(cache, source, ref, (git_env or {}) | credentials(True))
+    commit = with_credentials(
+        lambda env: git.fetch(cache, source, ref, env), git_env or {}, credentials
+    )
     git.export(cache, commit, tree)
     subject = git.commit_subject(cache, commit)
     return Source(source, commit, f"{commit[:10]} {subject}".strip())
+
+
+def with_credentials(
+    run: Callable[[dict[str, str]], T],
+    git_env: dict[str, str],
+    credentials: Callable[[bool], dict[str, str]] | None,
+) -> T:
+    """``run(environment)`` for git, with the token when there are ``credentials``; when
+    the server refuses the (cached) token, once more with a freshly minted one."""
+    if credentials is None:
+        return run(git_env)
+    try:
+        return run(git_env | credentials(False))
+    except HostctlError as exc:
+        if not refused(exc.message):
+            raise
+        return run(git_env | credentials(True))
 
 
 def refused(message: str) -> bool:

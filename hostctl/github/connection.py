@@ -29,6 +29,7 @@ class GitHubStatus:
     app: str | None = None  # the App's slug
     installations: tuple[SeenInstallation, ...] = ()
     install_url: str | None = None
+    app_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Disconnected:
     removed: bool
     linked_apps: tuple[str, ...] = ()  # apps that still have a webhook or key on GitHub
     delete_url: str | None = None  # where to delete the GitHub App hostctl made
+    through_app: tuple[str, ...] = ()  # apps linked through the App: no longer deployed
 
 
 def connect_github(target: Host | Settings, token: str, api_url: str = DEFAULT_API_URL) -> str:
@@ -93,9 +95,17 @@ def disconnect_github(target: Host | Settings) -> Disconnected:
         # apps linked through the App have nothing of hostctl's on GitHub
         made = (app for app in target.store.apps() if app.github.keys() - {"repo", "installation"})
         linked = tuple(app.name for app in made)
+        through_app = linked_through_app(target.store)
         if removed:
             target.store.audit("github:disconnect")
+        return Disconnected(removed, linked, delete, through_app)
     return Disconnected(removed, linked, delete)
+
+
+def linked_through_app(store: Store) -> tuple[str, ...]:
+    """The apps linked through a GitHub App: without it (another mode, or none), they
+    get no token to fetch with and no pushes until linked again."""
+    return tuple(app.name for app in store.apps() if app.github.get("installation"))
 
 
 def github_status(settings: Settings, store: Store | None = None) -> GitHubStatus:
@@ -142,6 +152,7 @@ def app_status(github: GitHubSettings, recorded: list[Installation]) -> GitHubSt
         app=github.app.slug,
         installations=found,
         install_url=install_url(github),
+        app_id=github.app.id,
     )
 
 

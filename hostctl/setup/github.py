@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from hostctl.adapters.github import DEFAULT_API_URL, check_api_url
+from hostctl.adapters.github import DEFAULT_API_URL, GitHubUnavailable, check_api_url
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import load_github
 from hostctl.github import API_URL_ENV
@@ -81,14 +81,18 @@ def connect(settings: Settings, token: str, api_url: str) -> None:
 
 
 def app_connected(settings: Settings) -> bool:
+    """Whether the saved App still works. GitHub out of reach is an error, not a "no": a
+    re-run must not make a second App on GitHub because of a network blip."""
     try:
         saved = load_github(settings)
         if saved is None or saved.app is None:
             return False
         with saved.api(max_attempts=1) as api:
             api.app()
+    except GitHubUnavailable:
+        raise
     except HostctlError:
-        return False  # apply makes the app again
+        return False  # the App or its key is refused (401/404): apply makes the app again
     return True
 
 
@@ -98,6 +102,7 @@ def make_app(settings: Settings, api_url: str, say: Callable[[str], None], timeo
 
     host = Host(settings)
     started = start_setup(host, check_api_url(api_url))
-    say(f"Open this URL in a browser to create the GitHub App: {started.url}")
+    warning = f"Warning: {started.warning}\n" if started.warning else ""
+    say(f"{warning}Open this URL in a browser to create the GitHub App: {started.url}")
     made = wait_for_setup(host, started.state, timeout)
     say(f"Install the GitHub App on your repositories: {install_url(made)}")

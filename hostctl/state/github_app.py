@@ -59,6 +59,18 @@ def finish_setup(store: Store, state: str, outcome: str) -> None:
         db.execute("UPDATE github_app_setups SET outcome = ? WHERE state = ?", (outcome, state))
 
 
+def cancel_setup(store: Store, state: str, at: float, outcome: str) -> bool:
+    """Expire a setup nobody waits for any more, so its link can no longer make an app;
+    False when the callback had already taken it."""
+    with store.transaction() as db:
+        done = db.execute(
+            "UPDATE github_app_setups SET used_at = ?, outcome = ? "
+            "WHERE state = ? AND used_at IS NULL",
+            (at, outcome, state),
+        )
+        return done.rowcount == 1
+
+
 def forget_setups(store: Store) -> None:
     with store.transaction() as db:
         db.execute("DELETE FROM github_app_setups")
@@ -79,12 +91,29 @@ def save_installation(
 
 
 def change_repositories(
-    store: Store, installation: int, account: str, added: list[str], removed: list[str]
+    store: Store,
+    installation: int,
+    account: str,
+    added: list[str],
+    removed: list[str],
+    every: bool = False,
 ) -> None:
-    """Repositories added to or removed from an installation that lists them."""
+    """Repositories added to or removed from an installation that lists them; ``every``:
+    GitHub says the installation now sees all of them.
+
+    An "all" → "selected" switch lists only the repositories removed, never the ones
+    kept: the installation is then recorded as seeing none until repositories are added
+    (`hostctl github status` asks GitHub itself)."""
+    if every:
+        save_installation(store, installation, account, None)
+        return
     found = next((i for i in installations(store) if i.id == installation), None)
+    if found is None and not added and not removed:
+        return  # nothing known, and nothing said: stays unrecorded
+    if found is not None and found.repositories is None and not removed:
+        return  # all repositories: a list added to them changes nothing
     if found is not None and found.repositories is None:
-        return  # all repositories: a change of the list changes nothing
+        found = None  # switched to selected repositories: the kept ones are not named
     names = {n.lower() for n in (found.repositories or ())} if found else set()
     names = (names | {n.lower() for n in added}) - {n.lower() for n in removed}
     save_installation(store, installation, account, sorted(names))

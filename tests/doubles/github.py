@@ -114,6 +114,7 @@ class Request:
     headers: dict[str, str]
     body: Any
     status: int
+    authorized: bool = False  # it came with an Authorization header (never recorded)
 
 
 @dataclass
@@ -127,6 +128,7 @@ class GitHubDouble(Loopback):
     installations: dict[int, Installation] = field(default_factory=dict)
     minted: dict[str, Minted] = field(default_factory=dict)
     token_lifetime: float = 3600.0
+    slow: dict[str, float] = field(default_factory=dict)  # path regex → seconds before answering
     address: str = "127.0.0.1"  # another one (a Docker network's gateway) for a box to reach
     tls: ssl.SSLContext | None = None  # served over https, as a GitHub Enterprise Server
 
@@ -238,6 +240,7 @@ def handler(double: GitHubDouble) -> type[ApiHandler]:
                 self.handle_web(method)
                 return
             path, query, raw = self.read_call(PREFIX)
+            time.sleep(sum(t for pattern, t in double.slow.items() if re.search(pattern, path)))
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             body: Any = None
             extra: dict[str, str] = {}
@@ -298,7 +301,10 @@ def handler(double: GitHubDouble) -> type[ApiHandler]:
                 status, answer, extra = git_http(double, self, method, git[1], git[2], raw)
             else:
                 status, answer, extra = 404, b"Not Found", {}
-            double.requests.append(Request(method, split.path, query, headers, None, status))
+            authorized = bool(self.headers.get("Authorization"))
+            double.requests.append(
+                Request(method, split.path, query, headers, None, status, authorized)
+            )
             self.send_response(status)
             self.send_header("Content-Length", str(len(answer)))
             for key, value in extra.items():

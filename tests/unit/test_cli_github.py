@@ -45,6 +45,7 @@ def test_connect_saves_the_token_0600_and_status_shows_it_masked(
         "app": None,
         "installations": [],
         "install_url": None,
+        "app_id": None,
     }
     assert TOKEN not in done.output + shown.output
 

@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -197,10 +198,10 @@ def test_fetch_over_http_with_the_token_and_a_token_expired_mid_way_is_replaced(
     assert connection.app is not None
     commit = commit_repo(gh, tmp_path)
     installation = gh.install(connection.app.id, LOGIN, [REPO])
-    assert git_credentials(host.settings, {"repo": REPO, "key_id": 5}) is None  # token mode
-    credentials = git_credentials(host.settings, {"repo": REPO, "installation": installation})
-    assert credentials is not None
     url = f"{gh.origin}/{REPO}.git"
+    assert git_credentials(host.settings, {"repo": REPO, "key_id": 5}, url) is None  # token mode
+    credentials = git_credentials(host.settings, {"repo": REPO, "installation": installation}, url)
+    assert credentials is not None
     cache = tmp_path / "cache"
     fetched = fetch_source(url, "main", cache, tmp_path / "tree", credentials=credentials)
     assert fetched.commit == commit and (tmp_path / "tree" / "index.html").exists()
@@ -222,10 +223,47 @@ def files(directory: Path) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file()]
 
 
-def test_the_git_environment_holds_no_token_outside_its_variable() -> None:
-    env = git_token_env("ghs_secret")
+def test_a_source_other_than_the_linked_repository_gets_no_token(
+    host: Host, gh: GitHubDouble, tmp_path: Path
+) -> None:
+    """`hostctl deploy blog URL` with another URL: git there never sees the token, neither
+    given to the fetch nor answered by the helper to another host."""
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    commit_repo(gh, tmp_path)
+    linked = {"repo": REPO, "installation": gh.install(connection.app.id, LOGIN, [REPO])}
+    credentials = git_credentials(host.settings, linked, f"{gh.origin}/{REPO}.git")
+    assert credentials is not None
+    other = GitHubDouble().start()
+    try:
+        other.git_repo(REPO)
+        elsewhere = f"{other.origin}/{REPO}.git"
+        assert git_credentials(host.settings, linked, elsewhere) is None
+        with pytest.raises(HostctlError, match="git fetch failed"):
+            fetch_source(
+                elsewhere, "main", tmp_path / "c", tmp_path / "t", git_env=credentials(False)
+            )
+        assert other.requests and not any(r.authorized for r in other.requests)
+    finally:
+        other.stop()
+    env = git_token_env("ghs_secret", "https://github.com")
     assert [k for k, v in env.items() if "ghs_secret" in v] == ["HOSTCTL_GIT_TOKEN"]
-    assert json.dumps(env).count("ghs_secret") == 1
+
+
+def test_the_stale_push_check_retries_a_refused_token_with_a_fresh_one(
+    host: Host, gh: GitHubDouble, tmp_path: Path
+) -> None:
+    from hostctl.deploy.pipeline import stale_push
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    commit = commit_repo(gh, tmp_path)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    url = link_app(host, "blog", REPO, "main").repo
+    assert stale_push(host, "blog", url, commit) is None
+    gh.expire_tokens()  # the cached token is refused (revoked) from now on
+    assert stale_push(host, "blog", url, commit) is None
+    assert len(gh.minted) == 2
 
 
 def signed(secret: str, event: str, payload: dict[str, object]) -> tuple[dict[str, str], bytes]:
@@ -283,6 +321,7 @@ def test_waiting_for_the_app_times_out_or_says_why_github_did_not_make_it(
     started = start_setup(host, gh.url)
     with pytest.raises(HostctlError, match="not created within 0 s"):
         wait_for_setup(host, started.state, timeout=0.2, poll=0.05)
+    started = start_setup(host, gh.url)  # the link of a wait that timed out is expired
     with pytest.raises(HostctlError):
         complete_setup(host.store, host.settings, started.state, "refused-code")
     with pytest.raises(HostctlError, match="GitHub did not create the app: GitHub refused"):
@@ -365,3 +404,256 @@ def test_status_lists_the_repositories_each_installation_sees(host: Host, gh: Gi
     offline = json.loads(status("--json"))
     assert offline["error"] and [i["id"] for i in offline["installations"]] == [mine]
     assert offline["installations"][0]["repositories"] == [REPO, f"{LOGIN}/shop"]
+
+
+def test_a_setup_the_cli_stopped_waiting_for_can_no_longer_make_an_app(
+    host: Host, gh: GitHubDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timed-out or interrupted `github connect --app` expires its link: a browser that
+    gets there later makes no App and replaces no saved connection."""
+    from hostctl.github import app as app_module
+
+    for stop in ("timeout", "interrupt"):
+        started = start_setup(host, gh.url)
+        page = setup_page(host.store, started.state)
+        assert page is not None
+        code = parse_qs(urlsplit(submit(page).headers["location"]).query)["code"][0]
+        if stop == "timeout":
+            with pytest.raises(HostctlError, match="not created within"):
+                wait_for_setup(host, started.state, timeout=0.1, poll=0.05)
+        else:
+
+            def interrupt(seconds: float) -> None:
+                raise KeyboardInterrupt
+
+            with monkeypatch.context() as patched:
+                patched.setattr(app_module.time, "sleep", interrupt)
+                with pytest.raises(KeyboardInterrupt):
+                    wait_for_setup(host, started.state, timeout=60)
+        assert setup_page(host.store, started.state) is None
+        with pytest.raises(HostctlError, match="already used"):
+            complete_setup(host.store, host.settings, started.state, code)
+        assert load_github(host.settings) is None
+
+
+def test_the_callback_answers_get_only_and_the_pages_send_no_referrer(
+    host: Host, gh: GitHubDouble
+) -> None:
+    """A link unfurler's HEAD must not use the one-time state and code."""
+    from starlette.testclient import TestClient
+
+    from hostctl.agent.http import web_app
+
+    started = start_setup(host, gh.url)
+    client = TestClient(web_app(host.settings, lambda _: {"healthy": True}, lambda: None))
+    page = client.get(f"/hooks/github-app/new/{started.state}")
+    assert page.status_code == 200
+    assert page.headers["referrer-policy"] == "no-referrer"
+    code = parse_qs(urlsplit(submit(page.text).headers["location"]).query)["code"][0]
+    callback = f"/hooks/github-app/callback?state={started.state}&code={code}"
+    assert client.head(callback).status_code == 405
+    assert load_github(host.settings) is None
+    done = client.get(callback)
+    assert done.status_code == 200, done.text
+    assert done.headers["referrer-policy"] == "no-referrer"
+    assert load_github(host.settings) is not None
+
+
+def test_a_damaged_private_key_is_an_error_naming_the_file(host: Host, gh: GitHubDouble) -> None:
+    connection = made_app(host, gh)
+    gh.add_repo(REPO)
+    assert connection.app is not None
+    gh.install(connection.app.id, LOGIN, [REPO])
+    key = host.settings.paths.github_app_key
+    key.write_text(connection.private_key[: len(connection.private_key) // 2])  # cut short
+    saved_json = host.settings.paths.github_connection
+    older = json.loads(saved_json.read_text())
+    del older["app"]["key_sha256"]  # as saved before hostctl recorded it
+    saved_json.write_text(json.dumps(older))
+    saved = load_github(host.settings)
+    assert saved is not None
+    with pytest.raises(HostctlError, match=f"private key {key} cannot be read") as raised:
+        installation_token(saved.identity, REPO)
+    assert "connect --app" in (raised.value.hint or "")
+    with pytest.raises(HostctlError, match=f"private key {key} cannot be read"):
+        saved.api()
+
+
+def test_a_key_that_is_not_the_saved_apps_is_reported(host: Host, gh: GitHubDouble) -> None:
+    """A crash between writing the new key and the JSON that names it."""
+    made_app(host, gh)
+    other = made_app(host, gh)
+    key = host.settings.paths.github_app_key
+    connection = host.settings.paths.github_connection
+    newer_key = key.read_text()
+    older = json.loads(connection.read_text())
+    older["app"]["key_sha256"] = hashlib.sha256(b"the first app's key").hexdigest()
+    connection.write_text(json.dumps(older))
+    assert newer_key == other.private_key
+    with pytest.raises(HostctlError, match="is not the key of the App"):
+        load_github(host.settings)
+
+
+def test_a_callback_code_and_an_org_that_do_not_fit_a_url_are_refused(
+    host: Host, gh: GitHubDouble
+) -> None:
+    started = start_setup(host, gh.url)
+    with pytest.raises(HostctlError, match="without a valid code"):
+        complete_setup(host.store, host.settings, started.state, "../../user")
+    assert not gh.calls("POST", "conversions") and not gh.calls("POST", "/user")
+    for org in ("acme/../x", "-acme", "a" * 40, "acme?x=1"):
+        with pytest.raises(HostctlError, match="not a GitHub organization name"):
+            start_setup(host, gh.url, org)
+    assert start_setup(host, gh.url, "acme-inc").url
+
+
+def test_app_mode_refusals_talk_about_the_app_not_a_personal_token(
+    host: Host, gh: GitHubDouble
+) -> None:
+    connection = made_app(host, gh)
+    gh.add_repo(REPO)
+    assert connection.app is not None
+    gh.install(connection.app.id, LOGIN, [REPO])
+    gh.fail("POST", "/statuses/", 403, headers={"X-Accepted-GitHub-Permissions": "statuses=write"})
+    with connection.repo_api(REPO) as api, pytest.raises(HostctlError) as forbidden:
+        api.set_status(REPO, "a" * 40, "success", "live", None)
+    gh.fail("POST", "/statuses/", 404)
+    with connection.repo_api(REPO) as api, pytest.raises(HostctlError) as missing:
+        api.set_status(REPO, "a" * 40, "success", "live", None)
+    started = start_setup(host, gh.url)
+    gh.fail("POST", "conversions", 401)
+    with pytest.raises(HostctlError) as refused_code:
+        complete_setup(host.store, host.settings, started.state, "abc")
+    for raised in (forbidden, missing, refused_code):
+        hint = raised.value.hint or ""
+        assert "personal-access-tokens" not in hint and "token" not in hint.replace(
+            "installation", ""
+        ), hint
+    install = f"/apps/{connection.app.slug}/installations/new"
+    assert "GitHub App" in forbidden.value.message and install in (forbidden.value.hint or "")
+    assert install in (missing.value.hint or "")
+    assert "connect --app" in (refused_code.value.hint or "")
+
+
+def test_unsuspend_and_accepted_permissions_keep_the_recorded_repositories(host: Host) -> None:
+    def event(name: str, payload: dict[str, object]) -> None:
+        answer = handle_app_delivery(host.store, "s3cret", *signed("s3cret", name, payload))
+        assert answer.status == 200
+
+    selected = {"id": 7, "account": {"login": "me"}, "repository_selection": "selected"}
+    blog = [{"full_name": "me/blog"}]
+    event("installation", {"action": "created", "installation": selected, "repositories": blog})
+    for action in ("new_permissions_accepted", "unsuspend"):
+        event("installation", {"action": action, "installation": selected})
+        assert installations(host.store) == [Installation(7, "me", ("me/blog",))]
+    every = selected | {"repository_selection": "all"}
+    event("installation_repositories", {"action": "added", "installation": every})
+    assert installations(host.store)[0].repositories is None
+    # all → selected: GitHub names only the repositories removed, not the ones kept
+    event(
+        "installation_repositories",
+        {"action": "removed", "installation": selected, "repositories_removed": blog},
+    )
+    assert installations(host.store)[0].repositories == ()
+
+
+def test_a_push_for_two_apps_queues_one_even_when_the_other_is_refused(
+    host: Host, gh: GitHubDouble
+) -> None:
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    secret = connection.app.webhook_secret
+    installation = gh.install(connection.app.id, LOGIN, [REPO])
+    host.store.insert_app("shop", ["shop.localhost"])
+    linked = {"repo": REPO, "installation": installation}
+    for name, repo in (("blog", None), ("shop", f"{gh.origin}/{REPO}.git")):
+        host.store.set_github(name, linked)
+        host.store.set_repo(name, repo, "main")
+    push = {
+        "ref": "refs/heads/main",
+        "after": "a" * 40,
+        "repository": {"full_name": REPO},
+    }
+    answer = handle_app_delivery(host.store, secret, *signed(secret, "push", push))
+    assert answer.status == 202, answer
+    assert [j["app"] for j in answer.body["jobs"]] == ["shop"]
+    assert "blog: refused: no repository" in answer.outcome
+
+
+def test_leaving_app_mode_names_the_apps_linked_through_the_app(
+    host: Host, gh: GitHubDouble
+) -> None:
+    from click.testing import CliRunner
+
+    from hostctl.cli import cli
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.add_repo(REPO)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    link_app(host, "blog", REPO, "main")
+    again = "Link each again: `hostctl apps connect APP --repo OWNER/NAME`"
+    for args in (["connect", "--token", TOKEN, "--api-url", gh.url], ["disconnect"]):
+        done = CliRunner().invoke(cli, ["github", *args])
+        assert done.exit_code == 0, done.output
+        assert "no longer fetch or deploy on push: blog." in done.output, done.output
+        assert again in done.output
+
+
+def test_doctor_names_the_app_and_checks_its_jwt(host: Host, gh: GitHubDouble) -> None:
+    from hostctl.doctor import github_outcome
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.install(connection.app.id, LOGIN, [REPO])
+    found = github_outcome(host)
+    assert (found.status, found.detail) == (
+        "ok",
+        f"GitHub App {connection.app.slug} (id {connection.app.id}), 1 installation ({gh.url})",
+    )
+    assert gh.calls("GET", r"^/app$")
+    gh.fail("GET", r"^/app$", 401)
+    refused = github_outcome(host)
+    assert refused.status == "fail" and connection.app.slug in refused.detail
+    assert "None" not in refused.detail and "token" not in refused.detail
+
+
+def test_a_loopback_setup_link_comes_with_the_ssh_tunnel_hint(host: Host, gh: GitHubDouble) -> None:
+    from click.testing import CliRunner
+
+    from hostctl.cli import cli
+
+    started = start_setup(host, gh.url)
+    assert started.url.startswith("http://127.0.0.1:")
+    port = urlsplit(started.url).port
+    assert started.warning is not None
+    assert f"ssh -L {port}:127.0.0.1:{port} USER@BOX" in started.warning
+    done = CliRunner().invoke(
+        cli, ["github", "connect", "--app", "--api-url", gh.url, "--timeout", "1"]
+    )
+    assert done.exit_code == 1
+    assert "Warning: 127.0.0.1 is this box" in done.output and "agent.public_url" in done.output
+
+
+def test_a_commit_status_in_app_mode_keeps_one_deadline_for_the_mint_and_the_post(
+    host: Host, gh: GitHubDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostctl.deploy import github_status
+    from hostctl.deploy.github_status import report_status
+    from hostctl.state.queue import enqueue
+
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.add_repo(REPO)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    link_app(host, "blog", REPO, "main")
+    claimed = enqueue(host.store, "blog", "push", "x", "c" * 40)
+    monkeypatch.setattr(github_status, "TIMEOUT", 1.5)
+    # each call alone is well within the budget; the three together are not
+    gh.slow = {"/installation$": 0.6, "/access_tokens$": 0.6, "/statuses/": 0.6}
+    said: list[str] = []
+    out = SimpleNamespace(detail=said.append)
+    started = time.monotonic()
+    report_status(host, claimed, "pending", "Deploying (push)", out=out)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.7
+    assert len(said) == 1 and "set the commit status" in said[0] and "timed out" in said[0]

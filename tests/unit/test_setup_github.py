@@ -79,6 +79,7 @@ def test_the_answer_app_makes_a_github_app_through_the_manifest_flow(
     thread.join()
     (app,) = gh.apps.values()
     assert "/hooks/github-app/new/" in said[0]
+    assert "ssh -L" in said[0]  # the agent has no public URL here
     assert said[1].endswith(f"/apps/{app.slug}/installations/new")
     saved = load_github(settings)
     assert saved is not None and saved.app is not None and saved.app.id == app.id
@@ -104,3 +105,35 @@ def test_the_api_url_comes_from_the_environment(
     assert [r.status for r in run_steps(steps, lambda _: None)] == ["applied"]
     saved = load_github(settings)
     assert saved is not None and saved.api_url == gh.url
+
+
+def test_github_out_of_reach_fails_the_app_step_instead_of_making_a_second_app(
+    hostctl_env: Path, gh: GitHubDouble
+) -> None:
+    from hostctl.adapters.github import GitHubUnavailable
+    from hostctl.github.app import complete_setup, setup_page, start_setup
+    from hostctl.host import Host
+
+    host = Host()
+    started = start_setup(host, gh.url)
+    page = setup_page(host.store, started.state) or ""
+    import html
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    action = html.unescape(re.search(r'action="([^"]+)"', page)[1])  # type: ignore[index]
+    manifest = html.unescape(re.search(r'value="([^"]+)"', page)[1])  # type: ignore[index]
+    back = httpx.post(action, data={"manifest": manifest}).headers["location"]
+    complete_setup(
+        host.store, host.settings, started.state, parse_qs(urlsplit(back).query)["code"][0]
+    )
+    settings = Settings.from_env()
+    assert github.app_connected(settings)
+    gh.fail("GET", r"^/app$", 503)
+    with pytest.raises(GitHubUnavailable):
+        github.app_connected(settings)
+    gh.fail("GET", r"^/app$", 401)
+    assert not github.app_connected(settings)
+    assert len(gh.apps) == 1
