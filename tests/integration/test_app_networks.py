@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +79,27 @@ def test_a_full_range_is_an_error_that_says_which_setting_to_widen(host: Host):
         host.ensure_app_network("f4")
     assert "no free /28 subnet is left in 10.202.0.0/26" in caught.value.message
     assert "network/app_subnets" in (caught.value.hint or "")
+
+
+def test_networks_made_at_the_same_moment_take_the_next_free_subnet(host: Host):
+    # Each creation lists the taken subnets first, so concurrent ones pick the same
+    # candidate: the engine refuses all but one ("overlaps"), and the others move on.
+    apps = [f"c{n}" for n in range(8)]
+    hosts = [Host() for _ in apps]
+    failures: list[Exception] = []
+
+    def make(own: Host, app: str) -> None:
+        try:
+            own.ensure_app_network(app)
+        except Exception as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=make, args=pair) for pair in zip(hosts, apps, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    subnets = subnets_of(host, apps)
+    assert len(set(subnets)) == len(apps)
+    assert not any(a.overlaps(b) for a in subnets for b in subnets if a != b)
