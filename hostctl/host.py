@@ -70,7 +70,17 @@ class Host:
         host and the metadata service."""
         self.ensure_firewall()
         bridge = self.bridges + hashlib.sha256(app.encode()).hexdigest()[:8]  # ≤ 15 chars
-        self.docker.ensure_network(self.app_network(app), self.labels(app), bridge=bridge)
+        from hostctl.adapters.docker import Subnets  # the SDK is loaded by now: self.docker
+
+        network = self.settings.server.network
+        subnets = Subnets(
+            network.app_subnets,
+            network.app_prefix,
+            f"network/app_subnets in {self.settings.paths.server_config}",
+        )
+        self.docker.ensure_network(
+            self.app_network(app), self.labels(app), bridge=bridge, subnets=subnets
+        )
 
     def labels(self, app: str | None = None, **more: str) -> dict[str, str]:
         return labels.labels(self.settings.namespace, app, **more)

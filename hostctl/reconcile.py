@@ -26,10 +26,14 @@ from hostctl.state import App
 from hostctl.state.queue import recover_jobs
 
 
-def reconcile(host: Host, out: Reporter | None = None, cloudflare: bool = False) -> list[str]:
+def reconcile(
+    host: Host, out: Reporter | None = None, cloudflare: bool = False, only: str | None = None
+) -> list[str]:
     """Repair what needs it; returns a line per repair made. Only the agent asks for
     ``cloudflare``: a command never calls an outside API just to start (commands that
-    change hostnames sync them themselves)."""
+    change hostnames sync them themselves). With ``only``, an app's containers are
+    repaired for that app alone (a deploy of it: about six engine calls per app would
+    make a deploy slower with every app on the box); the rest stays box-wide."""
     out = out or Silent()
     repairs: list[str] = []
     if shared_network_needed(host):
@@ -52,6 +56,8 @@ def reconcile(host: Host, out: Reporter | None = None, cloudflare: bool = False)
     with edge_locked(host):
         refresh_edge(host)
     for app in host.store.apps():
+        if only is not None and app.name != only:
+            continue
         with try_lock(host.settings.paths.app_lock(app.name)) as free:
             if free:
                 repairs += repair_isolated(host, app, out)
@@ -120,7 +126,10 @@ def repair_app(host: Host, app: App, out: Reporter) -> list[str]:
     return repairs
 
 
-def open_host(host: Host | None = None, out: Reporter | None = None) -> tuple[Host, list[str]]:
-    """The host, reconciled: anything a crash left half-done is repaired first."""
+def open_host(
+    host: Host | None = None, out: Reporter | None = None, only: str | None = None
+) -> tuple[Host, list[str]]:
+    """The host, reconciled: anything a crash left half-done is repaired first (of the
+    apps' containers, ``only`` that app's)."""
     host = host or Host()
-    return host, reconcile(host, out)
+    return host, reconcile(host, out, only=only)

@@ -121,6 +121,50 @@ def read_build_cache(section: Section | None) -> BuildCache:
     )
 
 
+APP_SUBNETS = ipaddress.IPv4Network("10.201.0.0/16")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Where app networks' subnets come from: the first free /``app_prefix`` of
+    ``app_subnets`` that no Docker network and no host route uses. A /24 holds 253
+    containers: web scaled to 100 twice over during a swap, with room for the rest; the
+    /16 holds 256 apps."""
+
+    app_subnets: ipaddress.IPv4Network = APP_SUBNETS
+    app_prefix: int = 24
+
+
+APP_PREFIX = (16, 28)  # a /28 still holds 13 containers
+
+
+def read_network(section: Section | None) -> NetworkConfig:
+    defaults = NetworkConfig()
+    if section is None:
+        return defaults
+    section.only("app_subnets", "app_prefix")
+    text = section.string("app_subnets")
+    subnets = defaults.app_subnets
+    if text is not None:
+        try:
+            subnets = ipaddress.IPv4Network(text.strip())
+        except ValueError:
+            section.fail(
+                section.key_path("app_subnets"),
+                "should be an IPv4 network like 10.201.0.0/16 (no host bits set)",
+            )
+        if not subnets.is_private:
+            section.fail(section.key_path("app_subnets"), "should be a private range")
+    prefix = section.integer("app_prefix", defaults.app_prefix, *APP_PREFIX, "a prefix length")
+    assert prefix is not None
+    if prefix < subnets.prefixlen:
+        section.fail(
+            section.key_path("app_prefix"),
+            f"should be at least app_subnets' own prefix length ({subnets.prefixlen})",
+        )
+    return NetworkConfig(app_subnets=subnets, app_prefix=prefix)
+
+
 EDGE_EVERYWHERE = "*"  # every interface
 EDGE_TUNNEL = "tunnel"  # the address cloudflared reaches the edge on
 
@@ -176,6 +220,7 @@ class ServerConfig:
     build_cache: BuildCache = field(default_factory=BuildCache)  # `build:` too
     agent: AgentConfig = field(default_factory=AgentConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     # The `backup:` section as written; hostctl.backup.config validates it.
     backup: Mapping[str, Any] = field(default_factory=dict)
 
@@ -194,6 +239,7 @@ def load_server_config(path: Path) -> ServerConfig:
         "build",
         "agent",
         "edge",
+        "network",
         "backup",
     )
     defaults = ServerConfig()
@@ -214,5 +260,6 @@ def load_server_config(path: Path) -> ServerConfig:
         build_cache=read_build_cache(top.section("build")),
         agent=read_agent(top.section("agent")),
         edge=read_edge(top.section("edge")),
+        network=read_network(top.section("network")),
         backup=dict(backup.data) if (backup := top.section("backup")) else {},
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import math
 import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,14 +21,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-from docker.models.containers import Container
-from docker.types import LogConfig
-
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 from hostctl.core.labels import DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT, STOP_TIMEOUT
+
+# The SDK imports paramiko for ssh:// engines, which hostctl never uses: about 16 MiB the
+# agent would hold for nothing. A None entry makes that import fail, which the SDK allows
+# (ssh:// then stays unsupported); paramiko imports normally afterwards.
+_HIDE_PARAMIKO = "paramiko" not in sys.modules
+if _HIDE_PARAMIKO:
+    sys.modules["paramiko"] = None  # type: ignore[assignment]
+try:
+    import docker
+    import docker.errors
+    import requests.exceptions
+    from docker.models.containers import Container
+    from docker.types import IPAMConfig, IPAMPool, LogConfig
+finally:
+    if _HIDE_PARAMIKO:
+        del sys.modules["paramiko"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,51 @@ class DiskUsage:
     cache: tuple[CacheRecord, ...] = ()  # the build cache's records, for telling ours apart
 
 
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Subnets:
+    """Where a network's subnet comes from: the first free /``prefix`` in ``pool``;
+    ``where`` names the setting, for the error when the pool is full."""
+
+    pool: ipaddress.IPv4Network
+    prefix: int
+    where: str
+
+
+def free_subnet(
+    pool: ipaddress.IPv4Network, prefix: int, taken: list[Subnet]
+) -> ipaddress.IPv4Network | None:
+    """The first /``prefix`` of ``pool`` that overlaps none of ``taken`` (None: none left)."""
+    for candidate in pool.subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(other) for other in taken if other.version == 4):
+            return candidate
+    return None
+
+
+def host_routes() -> list[Subnet]:
+    """The IPv4 networks the host routes to (its interfaces' subnets among them), from
+    /proc/net/route; the default route is left out, as it would overlap everything."""
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    found: list[Subnet] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        # Destination and mask are 32-bit hex in the host's byte order.
+        destination, mask = (
+            socket.inet_ntoa(struct.pack("=I", int(value, 16))) for value in (fields[1], fields[7])
+        )
+        route = ipaddress.ip_network(f"{destination}/{mask}", strict=False)
+        if route.prefixlen:
+            found.append(route)
+    return found
+
+
 def engine_address() -> str:
     return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
@@ -125,11 +183,27 @@ def unreachable(exc: Exception) -> HostctlError:
     )
 
 
+def engine_error(exc: docker.errors.APIError, what: str) -> HostctlError:
+    detail = exc.explanation or str(exc)
+    if DISK_FULL in str(detail).lower():
+        return disk_full(what)
+    return HostctlError(
+        f"Docker could not {what}: {detail}",
+        "check that dockerd runs (`docker info`) and read its log",
+    )
+
+
 class Docker:
     """hostctl's view of the engine: its containers, images, networks and volumes."""
 
     @cached_property
     def client(self) -> docker.DockerClient:
+        if engine_address().startswith("ssh://"):
+            raise HostctlError(
+                f"hostctl does not reach Docker engines over SSH (DOCKER_HOST={engine_address()})",
+                "run hostctl on the box itself (from a laptop: hostctl --host root@BOX …), "
+                "with DOCKER_HOST unset or a unix:// or tcp:// address",
+            )
         try:
             client = docker.from_env(timeout=120)
             client.ping()
@@ -144,13 +218,7 @@ class Docker:
         except requests.exceptions.ConnectionError as exc:
             raise unreachable(exc) from exc
         except docker.errors.APIError as exc:
-            detail = exc.explanation or str(exc)
-            if DISK_FULL in str(detail).lower():
-                raise disk_full(what) from exc
-            raise HostctlError(
-                f"Docker could not {what}: {detail}",
-                "check that dockerd runs (`docker info`) and read its log",
-            ) from exc
+            raise engine_error(exc, what) from exc
 
     # the engine
 
@@ -211,18 +279,58 @@ class Docker:
 
     # networks and volumes
 
-    def ensure_network(self, name: str, labels: dict[str, str], bridge: str | None = None) -> None:
-        """A bridge network; ``bridge`` names its interface on the host (for firewall rules)."""
+    def ensure_network(
+        self,
+        name: str,
+        labels: dict[str, str],
+        bridge: str | None = None,
+        subnets: Subnets | None = None,
+    ) -> None:
+        """A bridge network; ``bridge`` names its interface on the host (for firewall rules).
+        With ``subnets`` its subnet is the first free one of that range; without, Docker
+        picks one from its default pools (about 30 networks in all). An existing network
+        keeps its subnet."""
         found = self.call(lambda: self.client.networks.list(names=[name]), "list networks")
         if any(network.name == name for network in found):  # names= matches substrings
             return
         options = {"com.docker.network.bridge.name": bridge} if bridge else None
-        self.call(
-            lambda: self.client.networks.create(
-                name, driver="bridge", labels=labels, options=options
-            ),
-            f"create network {name}",
+        if subnets is None:
+            self.call(
+                lambda: self.client.networks.create(
+                    name, driver="bridge", labels=labels, options=options
+                ),
+                f"create network {name}",
+            )
+            return
+        taken = [*self.network_subnets(), *host_routes()]
+        while (subnet := free_subnet(subnets.pool, subnets.prefix, taken)) is not None:
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))])
+            try:
+                self.client.networks.create(
+                    name, driver="bridge", labels=labels, options=options, ipam=ipam
+                )
+                return
+            except docker.errors.APIError as exc:
+                # Another network took it meanwhile (a concurrent creation): the next one.
+                if "overlap" not in str(exc.explanation or exc).lower():
+                    raise engine_error(exc, f"create network {name}") from exc
+                taken.append(subnet)
+            except requests.exceptions.ConnectionError as exc:
+                raise unreachable(exc) from exc
+        raise HostctlError(
+            f"no free /{subnets.prefix} subnet is left in {subnets.pool} for network {name}",
+            f"widen {subnets.where}, or destroy apps you no longer need",
         )
+
+    def network_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The subnets of every network the engine has, whoever made it."""
+        found = self.call(lambda: self.client.api.networks(), "list networks")
+        return [
+            ipaddress.ip_network(pool["Subnet"], strict=False)
+            for network in found
+            for pool in (network.get("IPAM") or {}).get("Config") or []
+            if pool.get("Subnet")
+        ]
 
     def remove_network(self, name: str) -> None:
         """Remove the network unless a container still uses it (the engine refuses: 403)."""

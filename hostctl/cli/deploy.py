@@ -31,7 +31,7 @@ def deploy(app: str, source: str | None, ref: str | None) -> None:
     """
     from hostctl.queue import submit_deploy
 
-    host = queue_host()
+    host = queue_host(app)
     done = submit_deploy(host, app, source, ref, trigger(), TerminalReporter())
     if done.status != "done" or done.release is None:
         log = host.settings.paths.release_log(app, done.release) if done.release else None

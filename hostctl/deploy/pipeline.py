@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hostctl.adapters import git
 from hostctl.adapters.cgroups import bound_buildkit, build_parent
@@ -22,11 +23,12 @@ from hostctl.deploy.oneoff import run_postdeploy, run_predeploy
 from hostctl.deploy.rules import cache_to_prune, images_to_remove, serving_before
 from hostctl.deploy.source import check_source, fetch_source, with_credentials
 from hostctl.deploy.swap import RELEASE_TIMEOUT, Leftovers, run_release_command, swap
-from hostctl.github.app import git_credentials
-from hostctl.github.keys import existing_deploy_key, git_ssh_command
 from hostctl.host import Host
 from hostctl.stack.plan import DEFAULT_PORT, plan_build
 from hostctl.state import Release
+
+if TYPE_CHECKING:
+    from hostctl.github.app import GitCredentials
 
 # Listing the build cache costs the engine seconds (`docker system df`): every tenth
 # release of an app looks, and the agent's maintenance.
@@ -159,7 +161,7 @@ def build_release(
             tree,
             spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
-            credentials=git_credentials(host.settings, host.store.app(app).github, source),
+            credentials=git_credentials(host, app, source),
         )
         checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)
@@ -258,7 +260,7 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     branch on its repository (a newer push came, or the delivery is an old one sent
     again); None when it still is. A force-push back to an older commit is the head."""
     found = host.store.app(app)
-    credentials = git_credentials(host.settings, found.github, repo)
+    credentials = git_credentials(host, app, repo)
     head = with_credentials(
         lambda env: git.remote_branch(repo, found.branch, env),
         deploy_key_env(host, app),
@@ -270,8 +272,19 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     return f"{commit[:10]} is no longer the head of {found.branch} on {repo} ({now})"
 
 
+def git_credentials(host: Host, app: str, source: str) -> GitCredentials | None:
+    """How the app's fetch authenticates to GitHub. Imported when used: the GitHub code
+    loads httpx and cryptography (~20 MiB), which an idle agent (importing this module
+    for its maintenance) need not hold."""
+    from hostctl.github.app import git_credentials
+
+    return git_credentials(host.settings, host.store.app(app).github, source)
+
+
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:
     """GIT_SSH_COMMAND with the app's deploy key, once `apps connect` made one."""
+    from hostctl.github.keys import existing_deploy_key, git_ssh_command  # as above
+
     key = existing_deploy_key(host.settings, app)
     if key is None:
         return {}

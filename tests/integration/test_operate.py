@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.harness.hostctl import commit
+from tests.harness.hostctl import commit, make_repo
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +75,22 @@ def test_a_stopped_caddy_or_a_lost_container_is_repaired_on_the_next_command(hos
     assert f"{app}: started release 1 again" in repaired.stderr
     assert hostctl.get(hostname) == (200, "python v1\n")
     assert [row[1] for row in ps(hostctl, app)] == ["v1"]
+
+
+def test_a_deploy_repairs_its_own_app_only_and_the_next_command_the_others(
+    hostctl, live_app, tmp_path
+):
+    # So a deploy takes no longer with more apps on the box (docs/benchmarks.md).
+    app, hostname, _ = live_app
+    other = f"{app}s"
+    hostctl.run("apps", "create", other, "--domain", f"{other}.live.test")
+    try:
+        web = ps(hostctl, app)[0][3]
+        subprocess.run(["docker", "rm", "-f", web], check=True, capture_output=True)
+        deployed = hostctl.run("deploy", other, str(make_repo(tmp_path / "site", "static")))
+        assert f"{app}: started release 1 again" not in deployed.stderr
+        repaired = hostctl.run("apps")
+        assert f"{app}: started release 1 again" in repaired.stderr
+        assert hostctl.get(hostname) == (200, "python v1\n")
+    finally:
+        hostctl.run("apps", "destroy", other, "--yes")

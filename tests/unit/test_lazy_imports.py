@@ -36,3 +36,31 @@ def test_a_push_an_agent_serves_loads_no_docker_sdk_and_no_deploy_code():
     )
     assert packages(found) & {"docker", "requests", "paramiko", "httpx", "boto3"} == set()
     assert "hostctl.deploy.pipeline" not in found
+
+
+def test_the_agent_holds_the_docker_sdk_without_paramiko():
+    # `hostctl serve` through the CLI, and what its reconcile round imports: the Docker
+    # SDK, which would import paramiko for ssh:// engines hostctl never uses.
+    found = loaded("hostctl.cli", "hostctl.cli.agent", "hostctl.agent.agent", "hostctl.reconcile")
+    found |= loaded("hostctl.agent.agent", "hostctl.adapters.docker")
+    assert "docker" in packages(found)
+    assert "paramiko" not in packages(found)
+
+
+def test_paramiko_still_imports_after_the_docker_sdk_and_ssh_engines_get_an_error():
+    code = (
+        "import os, sys\n"
+        "from hostctl.adapters.docker import Docker\n"
+        "import paramiko\n"
+        "assert paramiko.SSHClient\n"
+        "os.environ['DOCKER_HOST'] = 'ssh://root@203.0.113.10'\n"
+        "from hostctl.core.errors import HostctlError\n"
+        "try:\n"
+        "    Docker().client\n"
+        "except HostctlError as exc:\n"
+        "    print(exc.message)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "does not reach Docker engines over SSH" in done.stdout
