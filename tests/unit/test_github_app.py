@@ -648,12 +648,13 @@ def test_a_commit_status_in_app_mode_keeps_one_deadline_for_the_mint_and_the_pos
     gh.install(connection.app.id, LOGIN, [REPO])
     link_app(host, "blog", REPO, "main")
     claimed = enqueue(host.store, "blog", "push", "x", "c" * 40)
-    monkeypatch.setattr(github_status, "TIMEOUT", 1.5)
-    # each call alone is well within the budget; the three together are not
-    gh.slow = {"/installation$": 0.6, "/access_tokens$": 0.6, "/statuses/": 0.6}
+    monkeypatch.setattr(github_status, "TIMEOUT", 2.5)
+    # each call alone is well within the budget; the three together are not (on a busy
+    # machine the deadline may already run out during the mint: either way, one deadline)
+    gh.slow = {"/installation$": 1.0, "/access_tokens$": 1.0, "/statuses/": 1.0}
     said: list[str] = []
     out = SimpleNamespace(detail=said.append)
     started = time.monotonic()
     report_status(host, claimed, "pending", "Deploying (push)", out=out)  # type: ignore[arg-type]
-    assert time.monotonic() - started < 1.7
-    assert len(said) == 1 and "set the commit status" in said[0] and "timed out" in said[0]
+    assert time.monotonic() - started < 2.9
+    assert len(said) == 1 and "timed out" in said[0]
