@@ -28,9 +28,16 @@ def edge_locked(host: Host) -> Iterator[None]:
         yield
 
 
-def refresh_edge(host: Host) -> None:
-    """Make Caddy serve the route table (starting it if it is down). Hold the edge lock."""
-    host.caddy.ensure_running(routes(host), listen_addresses(host))
+def refresh_edge(host: Host, table: list[Route] | None = None) -> None:
+    """Make Caddy serve the route table, or ``table`` (starting it if it is down). Hold the
+    edge lock. Caddy is sent a config only when it differs from the one it serves: each
+    load restarts its server, which closes every app's WebSockets before Caddy 2.7."""
+    host.caddy.ensure_running(routes(host) if table is None else table, listen_addresses(host))
+
+
+def routed(host: Host) -> dict[str, tuple[str, ...]]:
+    """Each app's addresses as the edge serves them now; none while Caddy is down."""
+    return host.caddy.routed() if host.caddy.running() else {}
 
 
 def routes(host: Host) -> list[Route]:

@@ -424,6 +424,16 @@ class Caddy:
         self.request("PATCH", ROUTES, routes)
         return old
 
+    def routed(self) -> dict[str, tuple[str, ...]]:
+        """Each app's upstream addresses as Caddy serves them now (none: a 503)."""
+        found = {}
+        for route in self.request("GET", ROUTES) or []:
+            name = str(route.get("@id", ""))
+            if name.startswith(route_id("")):
+                upstreams = route["handle"][0].get("upstreams", [])
+                found[name.removeprefix(route_id(""))] = tuple(u["dial"] for u in upstreams)
+        return found
+
     def draining(self) -> list[str]:
         parked = self.request("GET", f"/id/{DRAINING_ROUTE}/handle/0/upstreams") or []
         return [u["dial"] for u in parked]

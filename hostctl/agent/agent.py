@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -24,12 +25,13 @@ from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.guard import server_options
 from hostctl.agent.http import web_app
 from hostctl.agent.listen import bind
+from hostctl.agent.routing import COALESCE_SECONDS, Governor
 from hostctl.apps import cron
 from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import NAMESPACE
 from hostctl.core.locks import try_lock
-from hostctl.edge import edge_locked, refresh_edge
+from hostctl.edge import edge_locked, refresh_edge, routed, routes
 from hostctl.host import Host
 from hostctl.queue import run_job, wake_address
 from hostctl.reconcile import reconcile
@@ -59,6 +61,7 @@ class Agent:
         # Backups get their own thread: a large one must not hold up reconcile.
         self.threads.append(threading.Thread(target=self.back_up, name="backups", daemon=True))
         self.threads.append(threading.Thread(target=self.follow_engine, name="edge", daemon=True))
+        self.threads.append(threading.Thread(target=self.route, name="routes", daemon=True))
         self.threads.append(threading.Thread(target=self.run_cron, name="cron", daemon=True))
         self.threads.append(
             threading.Thread(target=self.listen_for_wakes, name="wake", daemon=True)
@@ -67,6 +70,7 @@ class Agent:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.cron_seconds = CRON_SECONDS
         self.engine_events: Any = None  # the open stream, closed to stop
+        self.engine_changed = threading.Event()  # the routes may be stale
 
     def health(self, store: Store) -> dict[str, Any]:
         counts = active_job_counts(store)
@@ -164,8 +168,8 @@ class Agent:
             self.guarded(round_of_repairs)
 
     def follow_engine(self) -> None:
-        """Re-route as soon as one of the namespace's containers starts, dies or joins a
-        network: a restarted container may come back with another address."""
+        """Tell the routes thread as soon as one of the namespace's containers starts,
+        dies or joins a network: a restarted container may come back with another address."""
         host = Host(self.settings)
         while not self.stopping.is_set():
 
@@ -174,12 +178,12 @@ class Agent:
                     ["container", "network"], ["start", "die", "restart", "connect"]
                 )
                 try:
-                    refresh(host)  # whatever happened while no stream was open
+                    self.engine_changed.set()  # whatever happened while no stream was open
                     for found in self.engine_events:
                         if self.stopping.is_set():
                             break
                         if concerns(found, self.settings.namespace):
-                            refresh(host)
+                            self.engine_changed.set()
                 except Exception:
                     if not self.stopping.is_set():  # else: stop() closed the stream
                         raise
@@ -188,6 +192,29 @@ class Agent:
 
             self.guarded(watch)
             self.stopping.wait(1)  # the engine went away (restarting?): watch again
+
+    def route(self) -> None:
+        """Refresh the edge once per burst of engine events (a container restarting is a
+        die and a start), and again when a held route change is due."""
+        host = Host(self.settings)
+        governor = Governor()
+        look_again: float | None = None
+        while not self.stopping.is_set():
+            wait = IDLE_SECONDS if look_again is None else look_again - time.monotonic()
+            if self.engine_changed.wait(max(0.0, min(wait, IDLE_SECONDS))):
+                self.stopping.wait(COALESCE_SECONDS)  # the rest of the burst
+            elif look_again is None or time.monotonic() < look_again:
+                continue
+            self.engine_changed.clear()  # before reading: a later event is not lost
+            if self.stopping.is_set():
+                return
+
+            def refresh_once() -> None:
+                nonlocal look_again
+                look_again = None  # after a failure: the next event tries again
+                look_again = refresh(host, governor)
+
+            self.guarded(refresh_once)
 
     def back_up(self) -> None:
         host = Host(self.settings)
@@ -303,9 +330,12 @@ class AgentServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def refresh(host: Host) -> None:
+def refresh(host: Host, governor: Governor) -> float | None:
+    """Serve the route table, less the changes still held; returns when to look again."""
     with edge_locked(host):
-        refresh_edge(host)
+        table, look_again = governor.table(routes(host), routed(host), time.monotonic())
+        refresh_edge(host, table)
+    return look_again
 
 
 def concerns(found: dict[str, Any], namespace: str) -> bool:
