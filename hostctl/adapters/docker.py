@@ -659,8 +659,8 @@ def pick_builder(driver: str, wanted: str) -> Builder:
     """BuildKit through ``docker buildx build`` when a docker CLI has buildx, else through a
     CLI that still takes DOCKER_BUILDKIT=1; else the classic builder. ``wanted`` is
     HOSTCTL_BUILDER (auto, buildkit or classic). BuildKit runs build steps in the engine's
-    own group, which hostctl can bound only with the cgroupfs driver (cgroups.py); so
-    with the systemd driver even ``buildkit`` gets the classic builder."""
+    own group, which hostctl can bound only with the cgroupfs driver (cgroups.py; `hostctl
+    setup` sets it); so with the systemd driver even ``buildkit`` gets the classic builder."""
     if wanted not in BUILDER_CHOICES:
         raise HostctlError(
             f"HOSTCTL_BUILDER={wanted} is not a builder",
@@ -669,7 +669,8 @@ def pick_builder(driver: str, wanted: str) -> Builder:
     if wanted == "classic":
         return Builder("classic", None, "HOSTCTL_BUILDER=classic")
     if driver != "cgroupfs":
-        return Builder("classic", None, f"BuildKit's steps cannot be bounded with {driver}")
+        why = f"BuildKit's steps cannot be bounded with {driver}; `hostctl setup` sets cgroupfs"
+        return Builder("classic", None, why)
     clis = docker_clis()
     for cli in clis:
         if probe([cli, "buildx", "version"]) is not None:

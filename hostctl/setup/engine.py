@@ -1,5 +1,6 @@
 """The packages hostctl runs on, and the Docker engine: Debian's docker.io (or a Docker CE
-already there), its daemon.json (log rotation, live-restore), enabled and running.
+already there), its daemon.json (log rotation, live-restore, the cgroupfs driver), enabled
+and running.
 
 Without systemd (a container, CI) the engine that runs is left as it is: hostctl only
 checks that it answers."""
@@ -38,6 +39,11 @@ DAEMON_SETTINGS: dict[str, Any] = {
     "log-opts": {"max-size": "10m", "max-file": "3"},
     "live-restore": True,
 }
+# BuildKit's build steps can be bounded together only under the cgroupfs driver (in the
+# engine's docker/buildkit group); under systemd's (cgroup v2's default) each step's group
+# sits beside dockerd's own, whatever `cgroup-parent` says. See docs/architecture.md.
+CGROUP_DRIVER = "cgroupfs"
+DRIVER_OPTION = "native.cgroupdriver="
 NO_SYSTEMD = "systemd is not running; the Docker engine that runs is left as it is"
 
 
@@ -78,7 +84,10 @@ def engine_steps(daemon_json: Path) -> list[Step]:
         packages_step(),
         Step(
             name=f"docker settings {daemon_json}",
-            goal=f"{daemon_json} rotates container logs (3 files of 10 MB) and sets live-restore",
+            goal=(
+                f"{daemon_json} rotates container logs (3 files of 10 MB), sets live-restore"
+                f" and the {CGROUP_DRIVER} cgroup driver"
+            ),
             check=lambda: daemon_settings_ok(daemon_json) and engine_applied(),
             apply=lambda: apply_daemon_settings(daemon_json),
             skip=no_systemd,
@@ -113,9 +122,11 @@ def read_settings(daemon_json: Path) -> dict[str, Any]:
 
 
 def wanted_settings(found: dict[str, Any]) -> dict[str, Any]:
-    """The file's own settings kept; log rotation only for the json-file driver (another
-    driver chosen by hand has options of its own)."""
-    wanted = dict(found) | {"live-restore": True}
+    """The file's own settings kept, but the cgroup driver; log rotation only for the
+    json-file driver (another driver chosen by hand has options of its own)."""
+    options = [o for o in found.get("exec-opts", []) if not str(o).startswith(DRIVER_OPTION)]
+    driver = [f"{DRIVER_OPTION}{CGROUP_DRIVER}"]
+    wanted = dict(found) | {"live-restore": True, "exec-opts": options + driver}
     if found.get("log-driver", "json-file") == "json-file":
         wanted["log-driver"] = "json-file"
         wanted["log-opts"] = dict(found.get("log-opts", {})) | DAEMON_SETTINGS["log-opts"]
@@ -143,7 +154,8 @@ def engine_applied() -> bool:
     if not unit_active(DOCKER_UNIT):
         return True  # it reads the file when it starts
     try:
-        return Docker().engine().live_restore
+        engine = Docker()
+        return engine.engine().live_restore and engine.cgroup_setup()[0] == CGROUP_DRIVER
     except HostctlError:
         return False
 

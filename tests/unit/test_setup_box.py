@@ -262,7 +262,7 @@ def test_secrets_handed_over_in_a_file_are_read_once_and_removed(monkeypatch, tm
 # the Docker engine's settings, the domain
 
 
-def test_daemon_json_gets_log_rotation_and_live_restore_and_keeps_the_rest(tmp_path):
+def test_daemon_json_gets_log_rotation_live_restore_and_cgroupfs_and_keeps_the_rest(tmp_path):
     daemon_json = tmp_path / "daemon.json"
     daemon_json.write_text(json.dumps({"data-root": "/srv/docker", "log-opts": {"tag": "x"}}))
     assert not daemon_settings_ok(daemon_json)
@@ -272,9 +272,13 @@ def test_daemon_json_gets_log_rotation_and_live_restore_and_keeps_the_rest(tmp_p
         "log-driver": "json-file",
         "log-opts": {"tag": "x", "max-size": "10m", "max-file": "3"},
         "live-restore": True,
+        "exec-opts": ["native.cgroupdriver=cgroupfs"],
     }
-    journald = {"log-driver": "journald"}
-    assert wanted_settings(journald) == journald | {"live-restore": True}
+    journald = {"log-driver": "journald", "exec-opts": ["native.cgroupdriver=systemd", "x=y"]}
+    assert wanted_settings(journald) == journald | {
+        "live-restore": True,
+        "exec-opts": ["x=y", "native.cgroupdriver=cgroupfs"],
+    }
     daemon_json.write_text("{not json")
     with pytest.raises(HostctlError, match="is not valid JSON"):
         daemon_settings_ok(daemon_json)
