@@ -106,9 +106,10 @@ def setup(
 
     Refuses any system but Debian 12/13 and Ubuntu 22.04/24.04 (amd64, arm64). Installs
     the packages (docker.io unless Docker CE is there, caddy, git, sudo, openssh-server),
-    sets the engine's log rotation and live-restore, runs Caddy as hostctl-caddy.service
-    and the agent as hostctl-agent.service (enabled: a reboot brings them back), and adds
-    the system user hostctl with its git-shell wrapper, sudoers rule and authorized_keys.
+    sets the engine's log rotation, live-restore and cgroupfs driver (so that BuildKit's
+    builds can be bounded), runs Caddy as hostctl-caddy.service and the agent as
+    hostctl-agent.service (enabled: a reboot brings them back), and adds the system user
+    hostctl with its git-shell wrapper, sudoers rule and authorized_keys.
     Without systemd as PID 1 (a container) the service steps are skipped: hostctl starts
     Caddy itself.
 
