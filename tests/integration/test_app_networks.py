@@ -35,18 +35,26 @@ def subnets_of(host: Host, apps: list[str]) -> list[ipaddress.IPv4Network]:
     return found
 
 
-def test_more_app_networks_than_dockers_default_pools_each_get_a_subnet_of_their_own(
-    host: Host,
-):
-    others = {  # every network that is not this test's, whoever made it
-        ipaddress.ip_network(pool["Subnet"])
+def other_networks(host: Host) -> set[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """Every network that is not this test's, whoever made it: (id, subnet)."""
+    return {
+        (network["Id"], ipaddress.ip_network(pool["Subnet"]))
         for network in host.docker.client.api.networks()
         for pool in (network.get("IPAM") or {}).get("Config") or []
         if not network["Name"].startswith(f"{host.settings.namespace}-")
     }
+
+
+def test_more_app_networks_than_dockers_default_pools_each_get_a_subnet_of_their_own(
+    host: Host,
+):
+    before = other_networks(host)
     apps = [f"a{n}" for n in range(35)]
     for app in apps:
         host.ensure_app_network(app)
+    # the networks there all along (another test may free a subnet meanwhile: it is then
+    # rightly taken again)
+    others = before & other_networks(host)
     subnets = subnets_of(host, apps)
     pool = host.settings.server.network.app_subnets
     assert all(subnet.subnet_of(pool) and subnet.prefixlen == 24 for subnet in subnets)
@@ -55,7 +63,7 @@ def test_more_app_networks_than_dockers_default_pools_each_get_a_subnet_of_their
     for subnet in subnets:
         # distinct from one another, from other networks, and from what the host routes
         # to other than through these networks' own bridges
-        assert not any(subnet.overlaps(other) for other in others if other.version == 4)
+        assert not any(subnet.overlaps(other) for _, other in others if other.version == 4)
     assert not any(
         route.overlaps(subnet) and route != subnet for route in routes for subnet in subnets
     )
