@@ -15,12 +15,17 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
 def run_git(
-    *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
+    *args: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> str:
     try:
         done = subprocess.run(
             ["git", *args],
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             text=True,
             env=os.environ | GIT_ENV | (env or {}),
@@ -67,6 +72,13 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
     With no ref, that is the commit the remote's HEAD (its default branch) points at.
     ``env`` adds e.g. GIT_SSH_COMMAND with the app's deploy key.
     """
+    fetch_refs(cache, url, env)
+    return resolve(cache, url, ref, env)
+
+
+def fetch_refs(cache: Path, url: str, env: dict[str, str] | None = None) -> None:
+    """Mirror the branches, tags and HEAD of ``url`` into the bare ``cache`` (made if
+    missing), in one round trip."""
     if not (cache / "HEAD").is_file():
         cache.mkdir(parents=True, exist_ok=True)
         run_git("init", "--bare", "--quiet", str(cache))
@@ -83,19 +95,20 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
         cwd=cache,
         env=env,
     )
+
+
+def resolve(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = None) -> str:
+    """The full commit id ``ref`` names in the fetched ``cache``: a branch, else a tag,
+    else a commit id (fetched from ``url`` by itself when no branch or tag has it)."""
     if ref is None:
         return run_git("rev-parse", "--verify", "refs/hostctl/head^{commit}", cwd=cache)
-    for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
-        found = run_git(
-            "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", cwd=cache, check=False
-        )
-        if found:
-            return found
+    candidates = (f"refs/heads/{ref}", f"refs/tags/{ref}", ref)
+    found = lookup(cache, candidates)
+    if found:
+        return found
     if len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower()):
         run_git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
-        found = run_git(
-            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cache, check=False
-        )
+        found = lookup(cache, (ref,))
         if found:
             return found
     raise HostctlError(
@@ -104,14 +117,25 @@ def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = N
     )
 
 
-def remote_branch(url: str, branch: str, env: dict[str, str] | None = None) -> str | None:
-    """The commit ``branch`` points at on ``url`` now, or None when it has no such branch."""
-    wanted = f"refs/heads/{branch}"
-    for line in run_git("ls-remote", "--heads", url, wanted, env=env).splitlines():
-        commit, _, ref = line.partition("\t")
-        if ref == wanted:
+def lookup(cache: Path, names: tuple[str, ...]) -> str | None:
+    """The commit the first of ``names`` that names one points at, asked of one git
+    process (a process per name costs ~15 ms each)."""
+    if any("\n" in name for name in names):
+        return None
+    asked = "".join(f"{name}^{{commit}}\n" for name in names)
+    answers = run_git(
+        "cat-file", "--batch-check=%(objectname) %(objecttype)", cwd=cache, stdin=asked, check=False
+    )
+    for line in answers.splitlines():
+        commit, _, kind = line.partition(" ")
+        if kind == "commit":
             return commit
     return None
+
+
+def branch_head(cache: Path, branch: str) -> str | None:
+    """The commit ``branch`` points at in the fetched ``cache`` (None: no such branch)."""
+    return lookup(cache, (f"refs/heads/{branch}",))
 
 
 # tarfile's extraction filters came with Python 3.11.4; Debian 12 has 3.11.2.
