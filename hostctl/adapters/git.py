@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import signal
 import subprocess
 import tarfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import NoReturn
 
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 
+FETCH_TIMEOUT = 600  # seconds
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
@@ -20,25 +22,34 @@ def run_git(
     check: bool = True,
     env: dict[str, str] | None = None,
     stdin: str | None = None,
+    timeout: float = 600,
 ) -> str:
     try:
-        done = subprocess.run(
+        # A session of its own: on timeout its helpers (git-remote-http, ssh) are killed
+        # too; else they stay, hung on the server, and hold the output pipes open.
+        process = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
-            input=stdin,
-            capture_output=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=os.environ | GIT_ENV | (env or {}),
-            timeout=600,
-            check=False,
+            start_new_session=True,
         )
     except FileNotFoundError as exc:
         raise HostctlError("git is not installed", "install it (apt-get install git)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise HostctlError(
-            f"git {args[0]} did not finish in {exc.timeout:.0f} s",
-            "check that the repository is reachable from this machine, then try again",
-        ) from exc
+    with process:
+        try:
+            stdout, stderr = process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise HostctlError(
+                f"git {args[0]} did not finish in {timeout:g} s",
+                "check that the repository is reachable from this machine, then try again",
+            ) from exc
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and done.returncode != 0:
         if DISK_FULL in done.stderr.lower():
             raise disk_full(f"run git {args[0]}")
@@ -66,17 +77,26 @@ def is_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
-def fetch(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = None) -> str:
+def fetch(
+    cache: Path,
+    url: str,
+    ref: str | None,
+    env: dict[str, str] | None = None,
+    timeout: float = FETCH_TIMEOUT,
+) -> str:
     """Fetch ``url`` into the bare ``cache``; return the full commit id ``ref`` names.
 
     With no ref, that is the commit the remote's HEAD (its default branch) points at.
-    ``env`` adds e.g. GIT_SSH_COMMAND with the app's deploy key.
+    ``env`` adds e.g. GIT_SSH_COMMAND with the app's deploy key; each round trip to
+    ``url`` gets at most ``timeout`` seconds.
     """
-    fetch_refs(cache, url, env)
-    return resolve(cache, url, ref, env)
+    fetch_refs(cache, url, env, timeout)
+    return resolve(cache, url, ref, env, timeout)
 
 
-def fetch_refs(cache: Path, url: str, env: dict[str, str] | None = None) -> None:
+def fetch_refs(
+    cache: Path, url: str, env: dict[str, str] | None = None, timeout: float = FETCH_TIMEOUT
+) -> None:
     """Mirror the branches, tags and HEAD of ``url`` into the bare ``cache`` (made if
     missing), in one round trip."""
     if not (cache / "HEAD").is_file():
@@ -94,10 +114,17 @@ def fetch_refs(cache: Path, url: str, env: dict[str, str] | None = None) -> None
         "+refs/tags/*:refs/tags/*",
         cwd=cache,
         env=env,
+        timeout=timeout,
     )
 
 
-def resolve(cache: Path, url: str, ref: str | None, env: dict[str, str] | None = None) -> str:
+def resolve(
+    cache: Path,
+    url: str,
+    ref: str | None,
+    env: dict[str, str] | None = None,
+    timeout: float = FETCH_TIMEOUT,
+) -> str:
     """The full commit id ``ref`` names in the fetched ``cache``: a branch, else a tag,
     else a commit id (fetched from ``url`` by itself when no branch or tag has it)."""
     if ref is None:
@@ -107,7 +134,7 @@ def resolve(cache: Path, url: str, ref: str | None, env: dict[str, str] | None =
     if found:
         return found
     if len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower()):
-        run_git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env)
+        run_git("fetch", "--quiet", url, ref, cwd=cache, check=False, env=env, timeout=timeout)
         found = lookup(cache, (ref,))
         if found:
             return found

@@ -4,7 +4,9 @@ stale-push check's fetch reused by the deploy (one round trip to the repository)
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,17 @@ def test_the_stale_push_check_fetches_what_the_deploy_builds(
     assert (tree / "VERSION").read_text() == "two\n"
     with pytest.raises(HostctlError, match="git fetch failed"):
         fetch_source(url, head, cache, tmp_path / "again")
+
+
+def test_a_fetch_from_a_server_that_never_answers_ends_at_its_timeout(tmp_path: Path) -> None:
+    """Its helper processes (git-remote-http) go too: left behind, they hang for good."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()  # accepts connections (the kernel does), never answers
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/app.git"
+        started = time.monotonic()
+        with pytest.raises(HostctlError, match="git fetch did not finish in 1 s"):
+            git.fetch(tmp_path / "cache", url, None, timeout=1)
+        assert time.monotonic() - started < 10
+        left = subprocess.run(["pgrep", "-f", url], capture_output=True, text=True).stdout
+        assert left == "", "no git process is left behind"
