@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import signal
@@ -12,7 +13,7 @@ from typing import NoReturn
 
 from hostctl.core.errors import DISK_FULL, HostctlError, disk_full
 
-FETCH_TIMEOUT = 600  # seconds
+TIMEOUT = 600  # seconds a git command may take
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
@@ -22,7 +23,7 @@ def run_git(
     check: bool = True,
     env: dict[str, str] | None = None,
     stdin: str | None = None,
-    timeout: float = 600,
+    timeout: float = TIMEOUT,
 ) -> str:
     try:
         # A session of its own: on timeout its helpers (git-remote-http, ssh) are killed
@@ -43,7 +44,8 @@ def run_git(
         try:
             stdout, stderr = process.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # all gone meanwhile
+                os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             raise HostctlError(
                 f"git {args[0]} did not finish in {timeout:g} s",
@@ -82,7 +84,7 @@ def fetch(
     url: str,
     ref: str | None,
     env: dict[str, str] | None = None,
-    timeout: float = FETCH_TIMEOUT,
+    timeout: float = TIMEOUT,
 ) -> str:
     """Fetch ``url`` into the bare ``cache``; return the full commit id ``ref`` names.
 
@@ -95,7 +97,7 @@ def fetch(
 
 
 def fetch_refs(
-    cache: Path, url: str, env: dict[str, str] | None = None, timeout: float = FETCH_TIMEOUT
+    cache: Path, url: str, env: dict[str, str] | None = None, timeout: float = TIMEOUT
 ) -> None:
     """Mirror the branches, tags and HEAD of ``url`` into the bare ``cache`` (made if
     missing), in one round trip."""
@@ -123,7 +125,7 @@ def resolve(
     url: str,
     ref: str | None,
     env: dict[str, str] | None = None,
-    timeout: float = FETCH_TIMEOUT,
+    timeout: float = TIMEOUT,
 ) -> str:
     """The full commit id ``ref`` names in the fetched ``cache``: a branch, else a tag,
     else a commit id (fetched from ``url`` by itself when no branch or tag has it)."""
