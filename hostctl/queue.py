@@ -174,11 +174,13 @@ def run_job(
     try:
         assert claimed.source is not None, "deploy jobs always have a source"
         report_status(host, claimed, "pending", f"Deploying ({claimed.trigger})", out=log)
+        head_only = False
         if claimed.trigger.startswith(WEBHOOK) and claimed.ref:
             # Only the branch's head deploys: a replayed old delivery must not roll back.
             stale = stale_push(host, claimed.app, claimed.source, claimed.ref)
             if stale:
                 raise StalePush(stale)
+            head_only = True
         done = deploy(
             host,
             claimed.app,
@@ -189,6 +191,7 @@ def run_job(
             checkpoint,
             release.append,
             leftovers,
+            fetched=head_only,  # by the stale-push check
         )
         finish(host.store, claimed.id, "done", release=done.number)
         report_status(host, claimed, "success", f"Release {done.number} is live", done, out=log)

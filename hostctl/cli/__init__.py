@@ -46,7 +46,8 @@ COMMANDS = {
 }
 # Commands that always run here: they manage this machine's list of boxes, or reach the
 # box themselves (`hostctl setup USER@HOST`, `hostctl upgrade USER@HOST`).
-LOCAL_ONLY = {"hosts", "setup", "upgrade"}
+# git-shell and git-hook are run by sshd and git on the box itself: never forwarded.
+LOCAL_ONLY = {"hosts", "setup", "upgrade", "git-shell", "git-hook"}
 
 
 class HostctlGroup(click.Group):

@@ -1,5 +1,6 @@
 """git push over SSH: `hostctl keys` manages who may push; `git-shell` and `git-hook`
-are run by sshd and git, not by people."""
+are run by sshd and git, not by people. Every push starts git-shell: it imports only
+what it needs (not rich, not Host)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from hostctl.cli.render import TerminalReporter, print_json, table
 from hostctl.core.errors import HostctlError
 
 
@@ -20,6 +20,7 @@ def keys(ctx: click.Context, as_json: bool) -> None:
     """List the SSH keys that may `git push` to apps, or manage them."""
     if ctx.invoked_subcommand is not None:
         return
+    from hostctl.cli.render import print_json, table
     from hostctl.host import Host
     from hostctl.push.shell import USAGE
     from hostctl.push.user import PUSH_USER, keys_file_for
@@ -99,14 +100,18 @@ def remove(key: str) -> None:
 @click.option("--key", "key_name", required=True, help="The push key's name (set by hostctl).")
 def git_shell(key_name: str) -> None:
     """The forced command of push keys: runs git-receive-pack/git-upload-pack only."""
-    from hostctl.host import Host
+    # Settings and the store only: Host's imports (Caddy's adapter, the firewall) are
+    # paid by every push and the forced command needs none of them.
     from hostctl.push.keys import check_key_name
     from hostctl.push.shell import git_command
+    from hostctl.settings import Settings
+    from hostctl.state import Store
 
     check_key_name(key_name)  # it arrives through sudo, and becomes the release's trigger
-    host = Host()
-    argv = git_command(host.settings, host.store, os.environ.get("SSH_ORIGINAL_COMMAND"), key_name)
-    host.store.close()
+    settings = Settings.from_env()
+    store = Store(settings.paths.database)
+    argv = git_command(settings, store, os.environ.get("SSH_ORIGINAL_COMMAND"), key_name)
+    store.close()
     os.environ["HOSTCTL_PUSHER"] = key_name
     os.execvp(argv[0], argv)  # noqa: S606 (argv is fixed: a git command and a path)
 
@@ -116,7 +121,7 @@ def git_shell(key_name: str) -> None:
 def git_hook(hook: str) -> None:
     """Run by git in a push repository: deploys the pushed commit of the app's branch."""
     from hostctl.cli.context import queue_host
-    from hostctl.deploy.rules import serving_before
+    from hostctl.cli.render import TerminalReporter
     from hostctl.push.hook import parse_updates, pre_receive
 
     repo = Path(os.environ.get("GIT_DIR", ".")).resolve()
@@ -127,6 +132,8 @@ def git_hook(hook: str) -> None:
     if done is None:
         return
     if done.status != "done":
+        from hostctl.deploy.rules import serving_before  # loads the Docker SDK: only here
+
         raise HostctlError(
             f"the deploy failed, so the push is refused: {done.error or done.status}",
             f"{serving_before(host.store.app(done.app).current_release)}; fix it and push again",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import time
 
-from hostctl.adapters.docker import Docker
+from hostctl.adapters.docker import ContainerState, Docker
 from hostctl.adapters.http_probe import ProbeError, health_probe
 from hostctl.core.errors import HostctlError
 from hostctl.stack.app_config import HealthCheck
 
 POLL_INTERVAL = 0.05
+PROBE_INTERVAL = 0.02  # probes are cheap: a refused connection on a local bridge
+STATE_INTERVAL = 0.25  # between reads of the container's state, while no probe succeeds
 LISTEN = "0A"  # the TCP state of a listening socket in /proc/net/tcp
 
 
@@ -23,12 +25,14 @@ def wait_until_healthy(
     deadline = time.monotonic() + check.timeout
     last_problem = "it did not answer yet"
     refused = False  # the last probe found nothing listening on the port
+    state = None
+    looked = 0.0  # when the container's state was last read
     with health_probe() as probe:
         while True:
-            state = docker.state(container, network)
-            if state is None or state.status in ("exited", "dead") or state.restart_count > 0:
-                code = f" with code {state.exit_code}" if state else ""
-                raise failed(docker, container, f"the web process exited{code} while starting")
+            # Probes are cheap and polled often; the engine is asked for the state less
+            # often (it costs as much as a probe or more), and again before any answer counts.
+            if state is None or time.monotonic() - looked >= STATE_INTERVAL:
+                state, looked = running(docker, container, network), time.monotonic()
             if state.ip:
                 address = f"{state.ip}:{port}"
                 try:
@@ -38,8 +42,10 @@ def wait_until_healthy(
                         last_problem = f"{check.path} answered {answer.status}"
                     elif check.content and check.content not in answer.text:
                         last_problem = f"{check.path} did not contain {check.content!r}"
-                    else:
+                    elif running(docker, container, network).ip == state.ip:
                         return address
+                    else:
+                        state = None  # restarted elsewhere meanwhile: look again
                 except ProbeError as exc:
                     refused = True
                     last_problem = f"{check.path}: {exc} on port {port}"
@@ -50,7 +56,16 @@ def wait_until_healthy(
                     if elsewhere is not None:
                         raise failed(docker, container, f"{reason}\n{elsewhere}")
                 raise failed(docker, container, reason)
-            time.sleep(POLL_INTERVAL)
+            time.sleep(PROBE_INTERVAL)
+
+
+def running(docker: Docker, container: str, network: str) -> ContainerState:
+    """The container's state while it starts; fails once it exited or restarted."""
+    state = docker.state(container, network)
+    if state is None or state.status in ("exited", "dead") or state.restart_count > 0:
+        code = f" with code {state.exit_code}" if state else ""
+        raise failed(docker, container, f"the web process exited{code} while starting")
+    return state
 
 
 def wait_for_uptime(docker: Docker, container: str, network: str, port: int, seconds: float) -> str:

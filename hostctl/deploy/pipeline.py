@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hostctl.adapters import git
 from hostctl.adapters.cgroups import bound_buildkit, build_parent
-from hostctl.adapters.docker import BuildLimits
+from hostctl.adapters.docker import Builder, BuildLimits
 from hostctl.core.errors import HostctlError, disk_full
 from hostctl.core.locks import file_lock
 from hostctl.core.progress import Logged, Reporter
@@ -55,12 +55,14 @@ def deploy(
     checkpoint: Callable[[], None] = lambda: None,
     on_release: Callable[[Release], None] = lambda release: None,
     leftovers: Leftovers | None = None,
+    fetched: bool = False,
 ) -> Release:
     """Build ``source`` at ``ref`` into a new release and swap it in.
 
     ``checkpoint`` is called between steps, up to the swap, and may raise to stop the
     deploy there (a stopping agent); ``on_release`` learns the release number early;
-    ``leftovers``, when given, gets the old containers to stop instead of this call.
+    ``leftovers``, when given, gets the old containers to stop instead of this call;
+    ``fetched``: the app's git cache already has the source (see stale_push).
     """
     host.store.app(app)
     with app_lock(host, app, out):
@@ -68,7 +70,7 @@ def deploy(
         on_release(release)
 
         def build_and_swap(log: Logged) -> Release:
-            return build_release(host, release, source, ref, log, checkpoint, leftovers)
+            return build_release(host, release, source, ref, log, checkpoint, leftovers, fetched)
 
         return run_release(host, release, out, build_and_swap)
 
@@ -147,6 +149,7 @@ def build_release(
     log: Logged,
     checkpoint: Callable[[], None],
     leftovers: Leftovers | None = None,
+    cached: bool = False,
 ) -> Release:
     app, number = release.app, release.number
     timings: dict[str, float] = {}
@@ -162,6 +165,7 @@ def build_release(
             spooled=host.settings.paths.spooled_tree(app, ref) if ref else None,
             git_env=deploy_key_env(host, app),
             credentials=git_credentials(host, app, source),
+            fetched=cached,
         )
         checkpoint()
         host.store.update_release(app, number, commit_sha=fetched.commit, source=fetched.location)
@@ -181,7 +185,7 @@ def build_release(
             dockerfile = str(work / "Dockerfile")
             Path(dockerfile).write_text(plan.dockerfile)
         deadline = started + plan.app_config.deploy_timeout
-        limits = build_limits(host, left(deadline, plan.app_config.deploy_timeout))
+        limits = build_limits(host, builder, left(deadline, plan.app_config.deploy_timeout))
         # Each build label costs the classic builder a container; the tag names the app.
         try:
             host.docker.build(tree, tag, host.labels(), log.detail, limits, dockerfile)
@@ -242,13 +246,13 @@ def left(deadline: float, timeout: float) -> float:
     return remaining
 
 
-def build_limits(host: Host, timeout: float) -> BuildLimits:
+def build_limits(host: Host, builder: Builder, timeout: float) -> BuildLimits:
     """One process and memory budget for all of the box's builds: a cgroup parent (the
     classic builder takes no pids limit), or the engine's BuildKit group (BuildKit takes
     neither limit); the classic builder also bounds each step's memory."""
     bounds = host.settings.server.build
-    driver, version = host.docker.cgroup_setup()
-    if host.docker.builder().buildkit:
+    driver, version = host.docker.cgroup_setup()  # builder: the deploy's, not asked again
+    if builder.buildkit:
         bound_buildkit(version, bounds.pids, bounds.memory)
         return BuildLimits(timeout=timeout, memory=bounds.memory)
     parent = build_parent(host.settings.namespace, driver, version, bounds.pids, bounds.memory)
@@ -258,14 +262,18 @@ def build_limits(host: Host, timeout: float) -> BuildLimits:
 def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
     """Why a pushed ``commit`` should not deploy: it is no longer the head of the app's
     branch on its repository (a newer push came, or the delivery is an old one sent
-    again); None when it still is. A force-push back to an older commit is the head."""
+    again); None when it still is. A force-push back to an older commit is the head.
+
+    The answer comes from fetching the repository into the app's git cache, which the
+    deploy then builds from (``deploy(fetched=True)``): one round trip, not two."""
     found = host.store.app(app)
-    credentials = git_credentials(host, app, repo)
-    head = with_credentials(
-        lambda env: git.remote_branch(repo, found.branch, env),
+    cache = host.settings.paths.build_repo(app)
+    with_credentials(
+        lambda env: git.fetch_refs(cache, repo, env),
         deploy_key_env(host, app),
-        credentials,
+        git_credentials(host, app, repo),
     )
+    head = git.branch_head(cache, found.branch)
     if head == commit:
         return None
     now = f"it is {head[:10]} now" if head else "the branch is gone"

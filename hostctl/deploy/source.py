@@ -49,13 +49,15 @@ def fetch_source(
     spooled: Path | None = None,
     git_env: dict[str, str] | None = None,
     credentials: Callable[[bool], dict[str, str]] | None = None,
+    fetched: bool = False,
 ) -> Source:
     """Put the source's files in ``tree``; for git, exactly the commit ``ref`` names,
     taken from the ``spooled`` tree of a push when there is one.
 
     ``credentials(fresh)`` gives git an HTTPS token (a GitHub App's installation token):
     when the server refuses it (it expired or was revoked mid-way), a fresh one is minted
-    and the fetch tried once more."""
+    and the fetch tried once more. ``fetched``: this job already fetched the source
+    into ``cache`` (its stale-push check), so git only looks the ref up there."""
     source = check_source(source)
     archive = spooled
     if archive is not None and archive.is_file():
@@ -73,9 +75,8 @@ def fetch_source(
             shutil.copytree(path, tree, symlinks=True, ignore=shutil.ignore_patterns(".git"))
             return Source(str(path), None, f"directory {path}")
         source = str(path)
-    commit = with_credentials(
-        lambda env: git.fetch(cache, source, ref, env), git_env or {}, credentials
-    )
+    get = git.resolve if fetched else git.fetch
+    commit = with_credentials(lambda env: get(cache, source, ref, env), git_env or {}, credentials)
     git.export(cache, commit, tree)
     subject = git.commit_subject(cache, commit)
     return Source(source, commit, f"{commit[:10]} {subject}".strip())

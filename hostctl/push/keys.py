@@ -10,9 +10,6 @@ import re
 import shlex
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_app_name
 from hostctl.core.private_files import write_private_text
@@ -29,6 +26,11 @@ KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 def parse_public_key(text: str) -> tuple[str, str, str]:
     """(type base64, SHA256 fingerprint as ssh-keygen prints it, comment)."""
+    # Imported here: the forced command of every push (git-shell) needs this module's
+    # check_key_name, not cryptography's 10-20 ms.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
     parts = text.strip().split(None, 2)
     try:
         if len(parts) < 2:

@@ -6,6 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from hostctl.core.locks import file_lock
+from hostctl.settings import Settings
 
 
 def loaded(*modules: str) -> set[str]:
@@ -64,3 +70,38 @@ def test_paramiko_still_imports_after_the_docker_sdk_and_ssh_engines_get_an_erro
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert "does not reach Docker engines over SSH" in done.stdout
+
+
+def imported_by(args: list[str], stdin: str = "") -> set[str]:
+    """The modules a `hostctl` command imports, as it runs (`-X importtime`)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-P", "-m", "hostctl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+
+
+def test_the_forced_command_and_the_hook_as_they_run_load_no_sdk(
+    hostctl_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run, not just imported: a command's own imports count too. With an agent (its
+    lock held here) the hook queues and follows; the agent loads the deploy code."""
+    heavy = {"docker", "requests", "paramiko", "httpx", "boto3", "cryptography", "rich"}
+    monkeypatch.delenv("SSH_ORIGINAL_COMMAND", raising=False)
+    shell = imported_by(["git-shell", "--key", "laptop"])  # refused: no command
+    assert "hostctl.push.shell" in shell
+    assert packages(shell) & heavy == set()
+    assert "hostctl.host" not in shell
+
+    repo = tmp_path / "blog.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    monkeypatch.setenv("GIT_DIR", str(repo))
+    with file_lock(Settings.from_env().paths.agent_lock):  # the agent's, as it runs
+        hook = imported_by(["git-hook", "pre-receive"], f"{'0' * 40} {'1' * 40} refs/heads/main\n")
+    assert "hostctl.push.hook" in hook
+    assert packages(hook) & (heavy - {"rich"}) == set()  # rich prints its lines
+    assert "hostctl.deploy.pipeline" not in hook and "hostctl.reconcile" not in hook
