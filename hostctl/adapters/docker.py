@@ -708,6 +708,19 @@ def probe(argv: list[str]) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def stamp_context(context: Path) -> None:
+    """Give every file of the build context this build's own modification time.
+
+    BuildKit sends only the files whose size and time differ from its copy of the app's
+    previous context. A git export carries the commit's time in whole seconds, so two
+    commits in one second that change a file to one of the same size would build the old
+    content. Its cache keys are content hashes: unchanged layers still hit."""
+    now = time.time_ns()
+    for root, directories, files in os.walk(context):
+        for name in [*directories, *files]:
+            os.utime(os.path.join(root, name), ns=(now, now), follow_symlinks=False)
+
+
 def build_with_cli(
     builder: Builder,
     context: Path,
@@ -721,6 +734,7 @@ def build_with_cli(
     progress streams to ``on_line``; past the timeout the CLI is killed, and the engine
     cancels the build it was running. Steps are bounded by the engine's build group."""
     assert builder.cli is not None
+    stamp_context(context)
     command = ["buildx", "build", "--load"] if builder.kind == "buildx" else ["build"]
     argv = [builder.cli, *command, "--progress=plain", "--tag", tag]
     for key, value in labels.items():

@@ -50,6 +50,24 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         hostctl.run("apps", "destroy", app_name, "--yes")
 
 
+def test_a_same_size_change_in_the_same_second_is_built(hostctl, tmp_path, app_name, monkeypatch):
+    # git archive gives files the commit's time in seconds; BuildKit sends only files
+    # whose size or time changed since the app's previous build context.
+    for variable in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(variable, "2026-01-01T00:00:00Z")
+    repo = make_repo(tmp_path / "repo", "python", {"VERSION": "burst0\n"})
+    hostname = f"{app_name}.same-second.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    try:
+        assert "(BuildKit)" in hostctl.run("deploy", app_name, str(repo)).stdout
+        assert hostctl.get(hostname) == (200, "python burst0\n")
+        commit(repo, {"VERSION": "burst9\n"})
+        hostctl.run("deploy", app_name, str(repo))
+        assert hostctl.get(hostname) == (200, "python burst9\n")
+    finally:
+        hostctl.run("apps", "destroy", app_name, "--yes")
+
+
 def pip_cache_used() -> str:
     """When hostctl's pip cache mount was last used (the engine's own record of it)."""
     mounts = [
