@@ -7,12 +7,30 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from hostctl.adapters.ssh import HostKey, Terminal
 from hostctl.core.paths import LaptopPaths
 from hostctl.remote import Target, resolve, run_hostctl, trusting
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def ssh_target_options(command: F) -> F:
+    """The SSH options of the commands that take a TARGET (setup, upgrade)."""
+    command = click.option(
+        "--trust-host-key",
+        is_flag=True,
+        help="With a target: accept its host key on first contact without asking.",
+    )(command)
+    return click.option(
+        "-i",
+        "--identity",
+        type=click.Path(path_type=Path),
+        help="With a target: the SSH private key (default: ssh-agent, ~/.ssh).",
+    )(command)
 
 
 def target_of(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hostctl.cli.remote import ssh_target_options
 from hostctl.setup.questions import QUESTIONS, Question
 from hostctl.setup.steps import StepResult
 
@@ -75,17 +76,7 @@ def question_options(command: Any) -> Any:
     is_flag=True,
     help="Only report which steps are done; change nothing (exit 1 if one is not).",
 )
-@click.option(
-    "-i",
-    "--identity",
-    type=click.Path(path_type=Path),
-    help="With a target: the SSH private key (default: ssh-agent, ~/.ssh).",
-)
-@click.option(
-    "--trust-host-key",
-    is_flag=True,
-    help="With a target: accept its host key on first contact without asking.",
-)
+@ssh_target_options
 # How `hostctl setup USER@HOST` hands the box its secrets: a file, read and removed.
 @click.option("--secrets-from", type=click.Path(path_type=Path), hidden=True)
 @click.pass_context

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from hostctl.cli.remote import ssh_target_options
 from hostctl.core.errors import HostctlError
 
 
@@ -27,17 +28,7 @@ from hostctl.core.errors import HostctlError
     help="On the box: install what pip makes a wheel of (a git URL or a source tree of "
     "hostctl). Not a name on the package index: its `hostctl` is another project.",
 )
-@click.option(
-    "-i",
-    "--identity",
-    type=click.Path(path_type=Path),
-    help="With a target: the SSH private key (default: ssh-agent, ~/.ssh).",
-)
-@click.option(
-    "--trust-host-key",
-    is_flag=True,
-    help="With a target: accept its host key on first contact without asking.",
-)
+@ssh_target_options
 # `hostctl upgrade USER@HOST` installed the wheel already: restart the agent, then doctor.
 @click.option("--installed", is_flag=True, hidden=True)
 @click.pass_context
