@@ -59,6 +59,26 @@ def parse_payload(headers: Mapping[str, str], body: bytes) -> Any:
     return json.loads(body)
 
 
+def read_delivery(
+    headers: Mapping[str, str],
+    body: bytes,
+    event_headers: tuple[str, ...],
+    delivery_headers: tuple[str, ...],
+) -> Answer | tuple[str, str, dict[str, Any]]:
+    """A signed delivery's event, delivery id and JSON object, or the answer refusing it."""
+    event = first_header(headers, *event_headers)
+    delivery_id = first_header(headers, *delivery_headers)
+    if not event or not DELIVERY_ID.fullmatch(delivery_id):
+        return refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery", "refused: headers")
+    try:
+        payload = parse_payload(headers, body)
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return refuse(400, "the body is not valid JSON", "refused: malformed JSON")
+    if not isinstance(payload, dict):
+        return refuse(400, "the body is not a JSON object", "refused: malformed JSON")
+    return event, delivery_id, payload
+
+
 def refuse(status: int, error: str, outcome: str) -> Answer:
     return Answer(status, {"error": error}, outcome)
 
@@ -79,16 +99,15 @@ def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], bod
         return unsigned("refused: unknown app")
     if not signature_ok(app.webhook_secret, body, signature):
         return unsigned("refused: bad signature")
-    event = first_header(headers, "x-github-event", "x-gitea-event", "x-forgejo-event")
-    delivery_id = first_header(headers, "x-github-delivery", "x-gitea-delivery")
-    if not event or not DELIVERY_ID.fullmatch(delivery_id):
-        return refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery", "refused: headers")
-    try:
-        payload = parse_payload(headers, body)
-    except (ValueError, KeyError, UnicodeDecodeError):
-        return refuse(400, "the body is not valid JSON", "refused: malformed JSON")
-    if not isinstance(payload, dict):
-        return refuse(400, "the body is not a JSON object", "refused: malformed JSON")
+    read = read_delivery(
+        headers,
+        body,
+        ("x-github-event", "x-gitea-event", "x-forgejo-event"),
+        ("x-github-delivery", "x-gitea-delivery"),
+    )
+    if isinstance(read, Answer):
+        return read
+    event, delivery_id, payload = read
     decision = decide(app.name, app.repo, app.branch, app.github.get("repo"), event, payload)
     if isinstance(decision, Answer):
         return decision
@@ -161,16 +180,10 @@ def handle_app_delivery(
         return unsigned("refused: no GitHub App is connected")
     if not signature_ok(secret, body, signature):
         return unsigned("refused: bad signature")
-    event = first_header(headers, "x-github-event")
-    delivery_id = first_header(headers, "x-github-delivery")
-    if not event or not DELIVERY_ID.fullmatch(delivery_id):
-        return refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery", "refused: headers")
-    try:
-        payload = parse_payload(headers, body)
-    except (ValueError, KeyError, UnicodeDecodeError):
-        return refuse(400, "the body is not valid JSON", "refused: malformed JSON")
-    if not isinstance(payload, dict):
-        return refuse(400, "the body is not a JSON object", "refused: malformed JSON")
+    read = read_delivery(headers, body, ("x-github-event",), ("x-github-delivery",))
+    if isinstance(read, Answer):
+        return read
+    event, delivery_id, payload = read
     digest = hashlib.sha256(body).hexdigest()
     fields: dict[str, Any] = {"delivery": delivery_id, "event": event}
     if event in ("installation", "installation_repositories"):
