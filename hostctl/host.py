@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 
 class Host:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, read_only: bool = False) -> None:
         self.settings = settings or Settings.from_env()
-        self.store = Store(self.settings.paths.database)
+        self.store = Store(self.settings.paths.database, read_only)
 
     @cached_property
     def docker(self) -> Docker:

@@ -23,7 +23,7 @@ def doctor(app: str | None, as_json: bool) -> None:
     from hostctl.doctor import doctor as run_doctor
     from hostctl.host import Host
 
-    report = run_doctor(Host(), app)
+    report = run_doctor(Host(read_only=True), app)
     if as_json:
         print_json(report.to_json())
     else:
@@ -50,7 +50,7 @@ def status(as_json: bool) -> None:
     from hostctl.doctor import status as read_status
     from hostctl.host import Host
 
-    found = read_status(Host())
+    found = read_status(Host(read_only=True))
     if as_json:
         print_json(found.to_json())
         return

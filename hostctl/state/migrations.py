@@ -112,6 +112,15 @@ def run(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def pending(db: sqlite3.Connection) -> list[str]:
+    """The names of the migrations not yet applied (all of them in a new database)."""
+    table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    if db.execute(table).fetchone() is None:
+        return [migration.__name__ for migration in MIGRATIONS]
+    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
+    return [migration.__name__ for migration in MIGRATIONS if migration.__name__ not in done]
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not yet recorded; returns the names applied now."""
     db.execute(

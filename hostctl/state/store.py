@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hostctl.core.errors import HostctlError
-from hostctl.state.migrations import migrate
+from hostctl.state.migrations import migrate, pending
 
 IN_PROGRESS = ("building", "releasing", "starting")
 
@@ -102,9 +102,36 @@ def open_database(path: Path) -> sqlite3.Connection:
     return db
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(
+            f"{path.as_uri()}?mode=ro",
+            uri=True,
+            timeout=30,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        db.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.Error as exc:
+        raise HostctlError(
+            f"cannot read the state database {path}: {exc}",
+            "check that HOSTCTL_ROOT points at hostctl's state and that you may read it",
+        ) from exc
+    db.row_factory = sqlite3.Row
+    return db
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """``read_only`` (doctor, status): a connection that cannot write, not even the
+        checkpoint SQLite makes when the last connection closes; a database that does not
+        exist yet or needs a migration is opened as usual."""
         self.path = path
+        if read_only and path.exists():
+            self.db = open_read_only(path)
+            if not pending(self.db):
+                return
+            self.db.close()
         self.db = open_database(path)
         migrate(self.db)
 
