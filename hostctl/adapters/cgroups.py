@@ -12,16 +12,16 @@ above it, so limits on the parent bound every build step in it together (a fork 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 from hostctl.core.errors import HostctlError
+from hostctl.core.paths import DOCKER_DAEMON_JSON
 
 ROOT = Path("/sys/fs/cgroup")
-# Where dockerd (cgroupfs driver, its default cgroup parent) runs BuildKit's build steps:
-# the engine's, so the bound is shared with any other BuildKit build on the box.
-BUILDKIT_GROUP = "docker/buildkit"
+ENGINE_PARENT = "docker"  # dockerd's cgroup parent (cgroupfs driver) unless daemon.json says
 
 
 def build_parent(namespace: str, driver: str, version: str, pids: int, memory: int) -> str:
@@ -46,10 +46,26 @@ def build_parent(namespace: str, driver: str, version: str, pids: int, memory: i
 
 def bound_buildkit(version: str, pids: int, memory: int) -> None:
     """Limit the engine's BuildKit group (cgroupfs driver), made ahead of its first build."""
+    group = buildkit_group(DOCKER_DAEMON_JSON)
     try:
-        limit(BUILDKIT_GROUP, version, pids, memory)
+        limit(group, version, pids, memory)
     except OSError as exc:
-        raise cannot_limit(BUILDKIT_GROUP, exc) from exc
+        raise cannot_limit(group, exc) from exc
+
+
+def buildkit_group(daemon_json: Path) -> str:
+    """Where dockerd runs BuildKit's build steps: ``PARENT/buildkit`` from the root, PARENT
+    being the engine's ``cgroup-parent`` (daemon.json) or ``docker``. It is the engine's,
+    so the bound is shared by every BuildKit build on the box. (A ``--cgroup-parent`` on
+    dockerd's command line is not seen: setup keeps the engine's settings in daemon.json.)"""
+    try:
+        found = json.loads(daemon_json.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):  # dockerd's default, or refuses to start
+        found = {}
+    parent = found.get("cgroup-parent") if isinstance(found, dict) else None
+    if not isinstance(parent, str) or not parent.strip("/"):
+        parent = ENGINE_PARENT
+    return f"{parent.strip('/')}/buildkit"
 
 
 def limit(name: str, version: str, pids: int, memory: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hostctl.adapters.cgroups import buildkit_group
 from hostctl.adapters.docker import pick_builder
 from hostctl.core.errors import HostctlError
 
@@ -56,3 +57,21 @@ def test_the_classic_builder_when_asked_or_when_buildkit_cannot_be_bounded():
     assert "cannot be bounded with systemd" in unbounded.describe()
     with pytest.raises(HostctlError, match="HOSTCTL_BUILDER=fast is not a builder"):
         pick_builder("cgroupfs", "fast")
+
+
+@pytest.mark.parametrize(
+    ("daemon_json", "group"),
+    [
+        (None, "docker/buildkit"),
+        ('{"log-driver": "json-file"}', "docker/buildkit"),
+        ('{"cgroup-parent": "/boxes/engine"}', "boxes/engine/buildkit"),
+        ('{"cgroup-parent": "engine"}', "engine/buildkit"),  # BuildKit's is from the root
+        ('{"cgroup-parent": "/"}', "docker/buildkit"),
+        ("not json", "docker/buildkit"),  # dockerd would not start with it
+    ],
+)
+def test_the_buildkit_group_follows_the_engines_cgroup_parent(tmp_path, daemon_json, group):
+    path = tmp_path / "daemon.json"
+    if daemon_json is not None:
+        path.write_text(daemon_json)
+    assert buildkit_group(path) == group
