@@ -4,6 +4,8 @@ images and build cache a prune keeps."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -104,6 +106,16 @@ def images_to_remove(tags: Iterable[str], releases: Iterable[Release], keep: int
     served = [r.image for r in releases if r.status in KEPT_STATUSES]
     kept = set(served[:keep])
     return [tag for tag in tags if tag not in kept]
+
+
+def build_cache_id(app: App) -> str:
+    """The id of the app's BuildKit cache mounts (pip, npm, Go). Ids are the engine's,
+    shared by every build that names one, so each app has its own: a package's setup.py
+    or the app's own Dockerfile could otherwise plant files in another app's caches. Any
+    Dockerfile may name any id, so the id has a part no build can know, derived one way
+    from the app's webhook secret (not in the image's history either)."""
+    digest = hmac.new(app.webhook_secret.encode(), b"build cache", hashlib.sha256)
+    return f"hostctl-{app.name}-{digest.hexdigest()[:16]}"
 
 
 def own_cache(records: Iterable[CacheRecord]) -> list[CacheRecord]:

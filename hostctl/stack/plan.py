@@ -100,11 +100,12 @@ class BuildPlan:
         )
 
 
-def plan_build(tree: Path, buildkit: bool = False) -> BuildPlan:
-    """Read the source tree (never writing to it); without a Dockerfile, render one (with
-    cache mounts when ``buildkit`` builds it: the classic builder has none)."""
+def plan_build(tree: Path, cache_id: str | None = None) -> BuildPlan:
+    """Read the source tree (never writing to it); without a Dockerfile, render one. When
+    BuildKit builds it, ``cache_id`` names the app's cache mounts (the classic builder has
+    none: None)."""
     config = read_app_config(tree)
-    stack, default_web, dockerfile = detect(tree, config.port or DEFAULT_PORT, buildkit)
+    stack, default_web, dockerfile = detect(tree, config.port or DEFAULT_PORT, cache_id)
     processes: dict[str, str | None] = {}
     procfile = read_tree_file(tree, "Procfile")
     if procfile is not None:
@@ -175,9 +176,10 @@ def read_app_config(tree: Path) -> AppConfig:
 
 
 def detect(
-    tree: Path, port: int, buildkit: bool = False
+    tree: Path, port: int, cache_id: str | None = None
 ) -> tuple[str, str | bool | None, str | None]:
-    """The stack, its default web command (None: the image's, False: none) and a Dockerfile."""
+    """The stack, its default web command (None: the image's, False: none) and a Dockerfile
+    (with BuildKit cache mounts named after ``cache_id`` when it is given)."""
     if (tree / "Dockerfile").is_dir():
         raise HostctlError(
             "Dockerfile is a directory, not a file",
@@ -191,7 +193,12 @@ def detect(
 
     def render(template: str, **values: Any) -> str:
         return render_template(
-            template, buildkit=buildkit, mark=BUILD_MARK, cache_dir=CACHE_DIR, **values
+            template,
+            buildkit=cache_id is not None,
+            cache_id=cache_id,
+            mark=BUILD_MARK,
+            cache_dir=CACHE_DIR,
+            **values,
         )
 
     for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):

@@ -4,7 +4,7 @@ WORKDIR /src
 {% if buildkit %}
 # Modules and compiled packages stay in BuildKit cache mounts between builds.
 ENV GOMODCACHE={{ cache_dir }}/go-mod GOCACHE={{ cache_dir }}/go-build
-{% set go = "--mount=type=cache,id=hostctl-go-mod,target=" ~ cache_dir ~ "/go-mod --mount=type=cache,id=hostctl-go-build,target=" ~ cache_dir ~ "/go-build " %}
+{% set go = "--mount=type=cache,id=" ~ cache_id ~ "-go-mod,target=" ~ cache_dir ~ "/go-mod --mount=type=cache,id=" ~ cache_id ~ "-go-build,target=" ~ cache_dir ~ "/go-build " %}
 {% else %}
 {% set go = "" %}
 {% endif %}

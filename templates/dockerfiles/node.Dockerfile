@@ -13,7 +13,7 @@ CMD ["npm", "start"]
 COPY package.json {{ lockfile or "" }} ./
 {% if buildkit %}
 # npm keeps its cache in a BuildKit cache mount, not in the image.
-RUN --mount=type=cache,id=hostctl-npm,target={{ cache_dir }}/npm \
+RUN --mount=type=cache,id={{ cache_id }}-npm,target={{ cache_dir }}/npm \
     {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --cache {{ cache_dir }}/npm --prefer-offline --no-audit --no-fund
 {% else %}
 RUN {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --no-audit --no-fund

@@ -3,7 +3,7 @@ FROM {{ base }}
 {% if buildkit %}
 ENV PYTHONUNBUFFERED=1 PORT={{ port }}
 # pip keeps downloads and wheels in a BuildKit cache mount, not in the image.
-{% set mount = "--mount=type=cache,id=hostctl-pip,target=" ~ cache_dir ~ "/pip " %}
+{% set mount = "--mount=type=cache,id=" ~ cache_id ~ "-pip,target=" ~ cache_dir ~ "/pip " %}
 {% set pip = "pip --cache-dir " ~ cache_dir ~ "/pip" %}
 {% else %}
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT={{ port }}

@@ -42,7 +42,8 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         commit(repo, {"requirements.txt": f"{requirements}six==1.17.0\n"}, "add six")
         done = hostctl.run("deploy", app_name, str(repo))
         step = next(line for line in done.stdout.splitlines() if "install -r requirements" in line)
-        assert "--mount=type=cache,id=hostctl-pip" in step
+        assert f"--mount=type=cache,id=hostctl-{app_name}-" in step  # the app's own cache
+        assert "id=hostctl-pip," not in step
         assert "six-1.17.0" in done.stdout
         # The engine keeps pip's cache between builds, and this build used it again.
         assert pip_cache_used() > used
@@ -70,7 +71,7 @@ def test_a_same_size_change_in_the_same_second_is_built(hostctl, tmp_path, app_n
 
 
 def pip_cache_used() -> str:
-    """When hostctl's pip cache mount was last used (the engine's own record of it)."""
+    """When one of hostctl's pip cache mounts (one per app) was last used."""
     mounts = [
         r.last_used
         for r in Docker().build_cache()

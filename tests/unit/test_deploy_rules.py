@@ -15,6 +15,7 @@ from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.core.progress import Reporter
 from hostctl.deploy.rules import (
+    build_cache_id,
     cache_to_prune,
     entrypoint_arguments,
     images_to_remove,
@@ -219,3 +220,14 @@ def test_the_cache_prune_takes_hostctls_old_records_then_the_least_recently_used
     assert cache_to_prune(fresh, max_age=3600, max_size=250, now=now) == ["deps", "user"]
     busy = [replace(r, in_use=True) if r.id == "user" else r for r in fresh]
     assert cache_to_prune(busy, max_age=3600, max_size=250, now=now) == ["deps"]  # 300 free
+
+
+def test_each_app_has_cache_mounts_of_its_own_that_no_build_can_name() -> None:
+    blog = App("blog", "2026-01-01", (), None, None, webhook_secret="a" * 64)
+    shop = replace(blog, name="shop", webhook_secret="b" * 64)
+    assert build_cache_id(blog) == build_cache_id(blog)  # the app's cache lasts
+    assert build_cache_id(blog).startswith("hostctl-blog-")  # an operator can tell whose
+    assert build_cache_id(blog) != build_cache_id(shop)
+    # the name alone does not give it: another app's Dockerfile cannot mount it
+    assert build_cache_id(blog) != build_cache_id(replace(blog, webhook_secret="c" * 64))
+    assert blog.webhook_secret[:8] not in build_cache_id(blog)

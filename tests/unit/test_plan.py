@@ -123,8 +123,8 @@ def test_malformed_hostctl_yml_is_refused_before_any_build(tmp_path):
 )
 def test_builds_with_buildkit_keep_package_caches_in_cache_mounts(tmp_path, fixture, mount):
     tree = tree_of(tmp_path, fixture)
-    buildkit = str(plan_build(tree, buildkit=True).dockerfile)
-    assert f"--mount=type=cache,id=hostctl-{mount},target={CACHE_DIR}/{mount}" in buildkit
+    buildkit = str(plan_build(tree, "hostctl-blog-0123").dockerfile)
+    assert f"--mount=type=cache,id=hostctl-blog-0123-{mount},target={CACHE_DIR}/{mount}" in buildkit
     assert "# syntax" not in buildkit  # the engine's own frontend: no image to pull
     classic = str(plan_build(tree).dockerfile)
     assert "--mount" not in classic  # the classic builder has no cache mounts
@@ -133,4 +133,4 @@ def test_builds_with_buildkit_keep_package_caches_in_cache_mounts(tmp_path, fixt
 
 
 def test_the_static_site_marks_its_build_cache_too(tmp_path):
-    assert BUILD_MARK in str(plan_build(tree_of(tmp_path, "static"), buildkit=True).dockerfile)
+    assert BUILD_MARK in str(plan_build(tree_of(tmp_path, "static"), "hostctl-site").dockerfile)
