@@ -153,12 +153,13 @@ def run_job(
     """Run a job this process has claimed, renewing its lease, to a final status.
 
     The job is done once its release serves; the old containers are drained and stopped
-    after that (``on_finished`` runs in between), while the app's next job may already
-    start; with ``stop_later``, by a detached child process while this call returns."""
+    after that (``on_finished`` runs in between), and every tenth release hostctl's build
+    cache is pruned, while the app's next job may already start; with ``stop_later``, by
+    a detached child process while this call returns."""
     # The deploy code (and the Docker SDK) loads only where a job runs: a git push's
     # hook that an agent serves never needs it.
     from hostctl.deploy.github_status import report_status
-    from hostctl.deploy.pipeline import deploy, stale_push
+    from hostctl.deploy.pipeline import cache_prune_due, deploy, stale_push
     from hostctl.deploy.swap import Leftovers
 
     log = Logged(host.settings.paths.job_log(claimed.app, claimed.id), out)
@@ -224,28 +225,34 @@ def run_job(
             host.settings.paths.spooled_tree(claimed.app, claimed.ref).unlink(missing_ok=True)
     final_job = job(host.store, claimed.id)
     on_finished(final_job)
-    if stop_later and leftovers.containers:
-        stop_detached(host, leftovers, out)
+    prune = final_job.status == "done" and cache_prune_due(final_job.release)
+    if stop_later and (leftovers.containers or prune):
+        clean_up_detached(host, leftovers, prune, out)
     else:
-        stop_leftovers(host, leftovers, out)
+        clean_up(host, leftovers, prune, out)
     return final_job
 
 
-def stop_leftovers(host: Host, leftovers: Leftovers, out: Reporter) -> None:
+def clean_up(host: Host, leftovers: Leftovers, prune: bool, out: Reporter) -> None:
+    """What follows a job: stop the old containers; prune the build cache when due."""
+    from hostctl.deploy.pipeline import prune_build_cache
+
     try:
         leftovers.stop(host, out)
     except Exception as exc:  # the job is done whatever happens here; reconcile retries
         out.step(f"Could not stop an old container yet: {exc}")
+    if prune:
+        prune_build_cache(host, out)
 
 
-def stop_detached(host: Host, leftovers: Leftovers, out: Reporter) -> None:
-    """Drain and stop the old containers in a forked child, in a session of its own with
-    its standard streams on /dev/null (git and sshd wait for those to close), and return
-    at once. The child's copy of the retiring lock keeps reconcile off the containers
-    until they are stopped. A process with other threads stops them itself: a fork would
-    copy only this one."""
+def clean_up_detached(host: Host, leftovers: Leftovers, prune: bool, out: Reporter) -> None:
+    """Clean up in a forked child, in a session of its own with its standard streams on
+    /dev/null (git and sshd wait for those to close), and return at once. The child's
+    copy of the retiring lock keeps reconcile off the old containers until they are
+    stopped. A process with other threads cleans up itself: a fork would copy only this
+    one."""
     if threading.active_count() > 1:
-        stop_leftovers(host, leftovers, out)
+        clean_up(host, leftovers, prune, out)
         return
     if os.fork():
         leftovers.held.close()  # closes this copy only: the child's keeps the lock
@@ -255,7 +262,7 @@ def stop_detached(host: Host, leftovers: Leftovers, out: Reporter) -> None:
         quiet = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1, 2):
             os.dup2(quiet, stream)
-        stop_leftovers(Host(host.settings), leftovers, Silent())  # not the parent's connections
+        clean_up(Host(host.settings), leftovers, prune, Silent())  # not the parent's connections
     finally:
         os._exit(0)
 

@@ -111,8 +111,6 @@ def run_release(
     try:
         done = work(log)
         prune_images(host, release.app)
-        if release.number % CACHE_PRUNE_EVERY == 0:
-            prune_build_cache(host, log)
         host.store.audit(release.kind, release.app, f"release {release.number} is live")
         return done
     except HostctlError as exc:
@@ -316,10 +314,16 @@ def prune_images(host: Host, app: str) -> None:
     host.docker.prune_dangling_images(host.labels())
 
 
-def prune_build_cache(host: Host, log: Logged | None = None) -> int:
+def cache_prune_due(release: int | None) -> bool:
+    """Whether hostctl's build cache is pruned after this release (listing the cache
+    costs the engine seconds, so not after every one; the agent also prunes hourly)."""
+    return release is not None and release % CACHE_PRUNE_EVERY == 0
+
+
+def prune_build_cache(host: Host, log: Reporter | None = None) -> int:
     """Remove hostctl's build cache past the server config's age and size (rules.own_cache
-    says which records are hostctl's); returns the bytes freed. Best effort: a live
-    release is not failed for it."""
+    says which records are hostctl's); returns the bytes freed. Best effort: it runs
+    after a job, which is not failed for it."""
     bounds = host.settings.server.build_cache
     try:
         records = host.docker.build_cache()
@@ -329,7 +333,7 @@ def prune_build_cache(host: Host, log: Logged | None = None) -> int:
         )
     except HostctlError as exc:
         if log is not None:
-            log.note(f"Could not prune the build cache: {exc.message}")
+            log.step(f"Could not prune the build cache: {exc.message}")
         return 0
     if freed and log is not None:
         log.step(f"Pruned {freed / 1024**2:.1f} MiB of build cache")
