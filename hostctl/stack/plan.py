@@ -203,6 +203,12 @@ def detect(
 
     for manifest in ("requirements.txt", "Pipfile", "pyproject.toml"):
         if (tree / manifest).is_file():
+            if manifest == "Pipfile" and not (tree / "Pipfile.lock").is_file():
+                # `pipenv requirements` reads the lock: without it nothing would install
+                raise HostctlError(
+                    "Pipfile without Pipfile.lock: hostctl installs the locked versions",
+                    "run `pipenv lock` and commit Pipfile.lock",
+                )
             version = python_version(read)
             dockerfile = render(
                 "dockerfiles/python.Dockerfile",

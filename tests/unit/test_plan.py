@@ -134,3 +134,14 @@ def test_builds_with_buildkit_keep_package_caches_in_cache_mounts(tmp_path, fixt
 
 def test_the_static_site_marks_its_build_cache_too(tmp_path):
     assert BUILD_MARK in str(plan_build(tree_of(tmp_path, "static"), "hostctl-site").dockerfile)
+
+
+def test_a_pipfile_needs_its_lock(tmp_path):
+    tree = tree_of(tmp_path, Pipfile='[packages]\nsix = "==1.17.0"\n', Procfile="web: x\n")
+    with pytest.raises(HostctlError, match="Pipfile without Pipfile.lock") as refused:
+        plan_build(tree)
+    assert refused.value.hint == "run `pipenv lock` and commit Pipfile.lock"
+    (tree / "Pipfile.lock").write_text('{"default": {"six": {"version": "==1.17.0"}}}\n')
+    text = str(plan_build(tree, "hostctl-blog-1").dockerfile)
+    assert "pipenv requirements > /tmp/requirements.txt" in text
+    assert "install -r /tmp/requirements.txt" in text
