@@ -163,15 +163,16 @@ def stdin_is_terminal() -> bool:
 
 def handed_secrets(path: Path) -> dict[str, Any]:
     """The secrets file `hostctl setup USER@HOST` uploaded, read once and removed."""
-    from hostctl.setup.questions import OFFSITE_SECRET_ENV, read_secrets
+    from hostctl.setup.questions import HANDED_ENV, read_secrets
 
     try:
         text = path.read_text()
     finally:
         path.unlink(missing_ok=True)
     by_env = read_secrets(text)
-    if OFFSITE_SECRET_ENV in by_env:  # the backup step reads it from there, as given here
-        os.environ[OFFSITE_SECRET_ENV] = by_env[OFFSITE_SECRET_ENV]
+    for name in HANDED_ENV:  # the steps read these from there, as on the laptop
+        if name in by_env:
+            os.environ[name] = by_env[name]
     return {q.field: by_env[q.env] for q in QUESTIONS if q.env in by_env}
 
 
@@ -212,13 +213,12 @@ def setup_there(ctx: click.Context, box: Target, check_only: bool, trust: bool) 
 
     from hostctl.cli.remote import confirm, this_terminal
     from hostctl.remote import run_hostctl
-    from hostctl.setup.questions import OFFSITE_SECRET_ENV
+    from hostctl.setup.questions import HANDED_ENV
     from hostctl.setup.remote import setup_remote
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     args, secrets = forwarded(ctx)
-    if os.environ.get(OFFSITE_SECRET_ENV):
-        secrets[OFFSITE_SECRET_ENV] = os.environ[OFFSITE_SECRET_ENV]
+    secrets |= {name: os.environ[name] for name in HANDED_ENV if os.environ.get(name)}
     if check_only:
         ctx.exit(
             run_hostctl(box, ["setup", *args], this_terminal(), interactive, confirm(ctx, trust))

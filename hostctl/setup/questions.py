@@ -73,7 +73,12 @@ QUESTIONS = (
 # environment, and handed to the box like the tokens.
 # (hostctl.setup.backups.SECRET_ENV; not imported: the CLI reads this module on start)
 OFFSITE_SECRET_ENV = "HOSTCTL_OFFSITE_SECRET"  # noqa: S105 (the variable's name)
-SECRET_ENV = {q.env for q in QUESTIONS if q.secret} | {OFFSITE_SECRET_ENV}
+# GitHub Enterprise's API for the GitHub step (hostctl.github.API_URL_ENV, likewise).
+GITHUB_API_ENV = "HOSTCTL_GITHUB_API_URL"
+# What setup reads from its environment and no question asks: `hostctl setup USER@HOST`
+# sets it in the box's setup as it is set here, in the file with the secrets.
+HANDED_ENV = (OFFSITE_SECRET_ENV, GITHUB_API_ENV)
+SECRET_ENV = {q.env for q in QUESTIONS if q.secret} | set(HANDED_ENV)
 
 Ask = Callable[[Question], Any]  # the answer, or None to skip
 # Which Cloudflare account and zone, when the token sees the domain's zone more than

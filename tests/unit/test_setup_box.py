@@ -16,7 +16,9 @@ import hostctl.cli.setup as setup_cli
 import hostctl.host
 from hostctl.adapters.caddy import PidFile, SystemdUnit, unit_runs
 from hostctl.cli import cli
+from hostctl.cli.setup import handed_secrets
 from hostctl.core.errors import HostctlError
+from hostctl.github import API_URL_ENV
 from hostctl.host import Host
 from hostctl.server_config import load_server_config
 from hostctl.settings import Settings
@@ -27,6 +29,7 @@ from hostctl.setup.domain import domain_step
 from hostctl.setup.engine import daemon_settings_ok, engine_steps, wanted_settings
 from hostctl.setup.os_check import os_step
 from hostctl.setup.questions import (
+    GITHUB_API_ENV,
     OFFSITE_SECRET_ENV,
     QUESTIONS,
     equivalent_command,
@@ -199,6 +202,17 @@ def test_the_steps_run_core_first_then_the_answers_steps_in_order():
 def test_the_offsite_secret_is_handed_over_under_the_name_the_backup_step_reads():
     assert OFFSITE_SECRET_ENV == backups.SECRET_ENV
     assert read_secrets(f"{OFFSITE_SECRET_ENV}=s3cret\n") == {OFFSITE_SECRET_ENV: "s3cret"}
+
+
+def test_the_box_gets_github_enterprises_api_url_in_its_setups_environment(tmp_path, monkeypatch):
+    assert GITHUB_API_ENV == API_URL_ENV  # the name the GitHub step reads
+    monkeypatch.delenv(API_URL_ENV, raising=False)
+    handed = tmp_path / "secrets"
+    handed.write_text(f"GITHUB_TOKEN=ghp_x\n{API_URL_ENV}=https://ghe.example.com/api/v3\n")
+    answers = handed_secrets(handed)
+    assert answers == {"github_token": "ghp_x"}
+    assert os.environ[API_URL_ENV] == "https://ghe.example.com/api/v3"
+    assert not handed.exists()  # read once
 
 
 def run_setup(monkeypatch, args, terminal=False, input=""):
