@@ -153,9 +153,9 @@ def run_job(
     """Run a job this process has claimed, renewing its lease, to a final status.
 
     The job is done once its release serves; the old containers are drained and stopped
-    after that (``on_finished`` runs in between), and every tenth release hostctl's build
-    cache is pruned, while the app's next job may already start; with ``stop_later``, by
-    a detached child process while this call returns."""
+    after that (``on_finished`` runs in between), and after every tenth build of the app
+    hostctl's build cache is pruned, while the app's next job may already start; with
+    ``stop_later``, by a detached child process while this call returns."""
     # The deploy code (and the Docker SDK) loads only where a job runs: a git push's
     # hook that an agent serves never needs it.
     from hostctl.deploy.github_status import report_status
@@ -225,7 +225,7 @@ def run_job(
             host.settings.paths.spooled_tree(claimed.app, claimed.ref).unlink(missing_ok=True)
     final_job = job(host.store, claimed.id)
     on_finished(final_job)
-    prune = final_job.status == "done" and cache_prune_due(final_job.release)
+    prune = bool(release) and final and cache_prune_due(host, claimed.app)  # a build ran
     if stop_later and (leftovers.containers or prune):
         clean_up_detached(host, leftovers, prune, out)
     else:

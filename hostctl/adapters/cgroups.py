@@ -63,9 +63,9 @@ def buildkit_group(daemon_json: Path) -> str:
     except (OSError, ValueError, UnicodeDecodeError):  # dockerd's default, or refuses to start
         found = {}
     parent = found.get("cgroup-parent") if isinstance(found, dict) else None
-    if not isinstance(parent, str) or not parent.strip("/"):
+    if not isinstance(parent, str) or not parent:
         parent = ENGINE_PARENT
-    return f"{parent.strip('/')}/buildkit"
+    return "/".join(part for part in (parent.strip("/"), "buildkit") if part)  # "/": root
 
 
 def limit(name: str, version: str, pids: int, memory: int) -> None:

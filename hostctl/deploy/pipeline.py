@@ -314,10 +314,12 @@ def prune_images(host: Host, app: str) -> None:
     host.docker.prune_dangling_images(host.labels())
 
 
-def cache_prune_due(release: int | None) -> bool:
-    """Whether hostctl's build cache is pruned after this release (listing the cache
-    costs the engine seconds, so not after every one; the agent also prunes hourly)."""
-    return release is not None and release % CACHE_PRUNE_EVERY == 0
+def cache_prune_due(host: Host, app: str) -> bool:
+    """Whether hostctl's build cache is pruned after the build the app just had: after
+    every tenth (listing the cache costs the engine seconds, so not after each; the agent
+    also prunes hourly). Builds, not releases: an env change adds no build cache."""
+    builds = sum(release.kind == "deploy" for release in host.store.releases(app))
+    return builds % CACHE_PRUNE_EVERY == 0
 
 
 def prune_build_cache(host: Host, log: Reporter | None = None) -> int:

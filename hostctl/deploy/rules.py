@@ -113,7 +113,8 @@ def build_cache_id(app: App) -> str:
     shared by every build that names one, so each app has its own: a package's setup.py
     or the app's own Dockerfile could otherwise plant files in another app's caches. Any
     Dockerfile may name any id, so the id has a part no build can know, derived one way
-    from the app's webhook secret (not in the image's history either)."""
+    from the app's webhook secret (not in the image's history; only the app's own build
+    output shows it)."""
     digest = hmac.new(app.webhook_secret.encode(), b"build cache", hashlib.sha256)
     return f"hostctl-{app.name}-{digest.hexdigest()[:16]}"
 

@@ -2,29 +2,48 @@
 FROM {{ base }}
 {% set venv = "/opt/app-venv" %}
 ENV PYTHONUNBUFFERED=1 PORT={{ port }} VIRTUAL_ENV={{ venv }} PATH={{ venv }}/bin:$PATH
+{#- The image's pip (its site packages are visible) installs into the virtualenv. #}
 {% if buildkit %}
 # pip's downloads, and the app's installed dependencies (the virtualenv of its last build,
 # per Python image), stay in BuildKit cache mounts of the app's own, not in the image.
 {% set saved = cache_dir ~ "/venv/last" %}
-{% set mount = "--mount=type=cache,id=" ~ cache_id ~ "-pip,target=" ~ cache_dir ~ "/pip --mount=type=cache,id=" ~ cache_id ~ "-venv-" ~ base | replace(":", "-") | replace("/", "-") ~ ",sharing=locked,target=" ~ cache_dir ~ "/venv " %}
-{% set cache = "--cache-dir " ~ cache_dir ~ "/pip" %}
+{% set pip_mount = "--mount=type=cache,id=" ~ cache_id ~ "-pip,target=" ~ cache_dir ~ "/pip " %}
+{% set mount = pip_mount ~ "--mount=type=cache,id=" ~ cache_id ~ "-venv-" ~ base | replace(":", "-") | replace("/", "-") ~ ",sharing=locked,target=" ~ cache_dir ~ "/venv " %}
+{% set pip = venv ~ "/bin/python -m pip --cache-dir " ~ cache_dir ~ "/pip" %}
 {% else %}
+{% set pip_mount = "" %}
 {% set mount = "" %}
-{% set cache = "--no-cache-dir" %}
+{% set pip = venv ~ "/bin/python -m pip --no-cache-dir" %}
 {% endif %}
-{#- The image's pip (system site packages: pip, setuptools) installs into the virtualenv. #}
-{% set pip = venv ~ "/bin/python -m pip " ~ cache %}
 {#- Installs the requirements file `req` into the virtualenv. Under BuildKit it starts from
-    the virtualenv of the app's last build, so a change installs only what changed: what
-    the last build required and this one does not is uninstalled first (pip then puts back
-    what another requirement still needs), and the result is saved for the next build. #}
+    the virtualenv of the app's last build when every line that changed (comments and
+    blank lines aside) names a package from the index: what the last build required and
+    this one does not is uninstalled first (pip then puts back what another requirement
+    still needs). Any other change (a URL, a VCS ref, a path, an option), or a saved
+    virtualenv made over a week ago, starts afresh. The result is saved for the next
+    build: copied, then renamed, so a killed build leaves a whole copy or none. #}
 {% macro install(req) -%}
 {% if buildkit -%}
-set -e; if [ -x {{ saved }}/bin/python ]; then cp -a {{ saved }}/. {{ venv }}/; fi \
-    && if [ -f {{ venv }}/hostctl-requirements.txt ]; then grep -vxF -f {{ req }} {{ venv }}/hostctl-requirements.txt | sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\)[[:space:]]*\([=<>!~;@[].*\)\{0,1\}$/\1/p' > /tmp/removed.txt; fi \
-    && if [ -s /tmp/removed.txt ]; then {{ pip }} uninstall -y -r /tmp/removed.txt; fi \
-    && {{ pip }} install -r {{ req }} && cp {{ req }} {{ venv }}/hostctl-requirements.txt \
-    && rm -rf {{ saved }}.new && cp -a {{ venv }} {{ saved }}.new && rm -rf {{ saved }} && mv {{ saved }}.new {{ saved }}
+norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^#.*//' -e 's/[[:space:]]#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1" | sort -u; }; \
+    reuse=no; \
+    if [ -x {{ saved }}/bin/python ] && [ -f {{ saved }}/hostctl-requirements.txt ] \
+        && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 2>/dev/null)" ]; then \
+        norm {{ saved }}/hostctl-requirements.txt > /tmp/old.txt; norm {{ req }} > /tmp/new.txt; \
+        if ! comm -3 /tmp/old.txt /tmp/new.txt | sed 's/^\t//' | grep -qvE '^[A-Za-z0-9][^@:]*$'; then reuse=yes; fi; \
+    fi; \
+    if [ $reuse = yes ]; then \
+        cp -a {{ saved }}/. {{ venv }}/; \
+        comm -23 /tmp/old.txt /tmp/new.txt | sed -E 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' > /tmp/removed.txt; \
+        if [ -s /tmp/removed.txt ]; then {{ pip }} uninstall -y -r /tmp/removed.txt; fi; \
+    else \
+        touch {{ venv }}/hostctl-created; \
+    fi; \
+    {{ pip }} install -r {{ req }}; \
+    cp {{ req }} {{ venv }}/hostctl-requirements.txt; \
+    rm -rf {{ saved }}.new {{ saved }}.old /tmp/old.txt /tmp/new.txt /tmp/removed.txt; \
+    cp -a {{ venv }} {{ saved }}.new; \
+    if [ -e {{ saved }} ]; then mv {{ saved }} {{ saved }}.old; fi; \
+    mv {{ saved }}.new {{ saved }}; rm -rf {{ saved }}.old
 {%- else -%}
 {{ pip }} install -r {{ req }}
 {%- endif %}
@@ -40,23 +59,24 @@ RUN echo 'app:x:10001:10001::/home/app:/bin/sh' >> /etc/passwd \
 EXPOSE {{ port }}
 {% if manifest == "requirements.txt" %}
 COPY requirements.txt ./
-RUN {{ mount }}{{ install("requirements.txt") }}
+RUN {{ mount }}set -e; {{ install("requirements.txt") }}
 COPY . .
 {% elif manifest == "Pipfile" %}
-COPY Pipfile Pipfile.lock* ./
-RUN {{ mount }}pip {{ cache }} install pipenv && pipenv requirements > /tmp/requirements.txt \
-    && pip uninstall -y pipenv && {{ install("/tmp/requirements.txt") }}
+COPY Pipfile Pipfile.lock ./
+RUN {{ mount }}set -e; pip {{ "--cache-dir " ~ cache_dir ~ "/pip" if buildkit else "--no-cache-dir" }} install pipenv; \
+    pipenv requirements > /tmp/requirements.txt; pip uninstall -y pipenv; \
+    {{ install("/tmp/requirements.txt") }}
 COPY . .
 {% elif not has_tomllib %}
 # Python before 3.11 has no tomllib to read the dependencies apart: one layer.
 COPY . .
-RUN {{ mount }}{{ pip }} install .
+RUN {{ pip_mount }}{{ pip }} install .
 {% else %}
 COPY pyproject.toml ./
 # Dependencies first, in their own cached layer; the app itself after the source copy.
-RUN {{ mount }}python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb')).get('project', {}).get('dependencies', [])))" > /tmp/requirements.txt \
-    && {{ install("/tmp/requirements.txt") }}
+RUN {{ mount }}set -e; python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb')).get('project', {}).get('dependencies', [])))" > /tmp/requirements.txt; \
+    {{ install("/tmp/requirements.txt") }}
 COPY . .
-RUN {{ venv }}/bin/python -m pip --no-cache-dir install --no-deps .
+RUN {{ pip_mount }}{{ pip }} install --no-deps .
 {% endif %}
 USER 10001:10001

@@ -17,7 +17,7 @@ from hostctl.adapters.docker import Docker
 from hostctl.deploy.rules import last_used, own_cache
 from hostctl.stack.plan import CACHE_DIR
 from tests.harness.env import NAMESPACE
-from tests.harness.hostctl import FIXTURES, Hostctl, commit, make_repo
+from tests.harness.hostctl import FIXTURES, Hostctl, commit, git, make_repo
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +60,23 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         assert hostctl.get(hostname) == (200, "python v1\n")
         assert version_in_release(hostctl, app_name, "six") == "none"
         assert version_in_release(hostctl, app_name, "flask") == "3.0.3"
+
+        # A failed install fails the build, and the saved virtualenv is still the start.
+        missing = "hostctl-no-such-package==1.0"
+        commit(repo, {"requirements.txt": f"{requirements}{missing}\n"}, "a typo")
+        failed = hostctl.run("deploy", app_name, str(repo), check=False)
+        assert failed.returncode == 1 and "the build failed" in failed.stderr, failed.stderr
+        assert hostctl.get(hostname) == (200, "python v1\n")
+        again = f"{requirements}six==1.17.0\n# again\n"  # not the layer of the first six
+        commit(repo, {"requirements.txt": again}, "six again")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "Successfully installed six-1.17.0\n" in done.stdout, done.stdout
+
+        # A change that is not a package from the index (an option, a URL) starts afresh.
+        commit(repo, {"requirements.txt": f"--prefer-binary\n{requirements}"}, "an option")
+        done = hostctl.run("deploy", app_name, str(repo))
+        [installed] = [line for line in done.stdout.splitlines() if "Successfully inst" in line]
+        assert "flask-3.0.3" in installed and "six" not in installed, installed
     finally:
         hostctl.run("apps", "destroy", app_name, "--yes")
 
@@ -78,6 +95,47 @@ def test_a_same_size_change_in_the_same_second_is_built(hostctl, tmp_path, app_n
         commit(repo, {"VERSION": "burst9\n"})
         hostctl.run("deploy", app_name, str(repo))
         assert hostctl.get(hostname) == (200, "python burst9\n")
+    finally:
+        hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+PIPFILE_LOCK = {
+    "_meta": {
+        "pipfile-spec": 6,
+        "requires": {},
+        "sources": [{"name": "pypi", "url": "https://pypi.org/simple", "verify_ssl": True}],
+    },
+    "default": {"flask": {"version": "==3.0.3"}, "gunicorn": {"version": "==22.0.0"}},
+    "develop": {},
+}
+MANIFESTS = {
+    "Pipfile": {
+        "Pipfile": '[packages]\nflask = "==3.0.3"\ngunicorn = "==22.0.0"\n',
+        "Pipfile.lock": json.dumps(PIPFILE_LOCK),
+    },
+    "pyproject.toml": {
+        "pyproject.toml": (
+            '[project]\nname = "counter"\nversion = "1"\n'
+            'dependencies = ["flask==3.0.3", "gunicorn==22.0.0"]\n'
+            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("manifest", sorted(MANIFESTS))
+def test_pipfile_and_pyproject_apps_get_their_dependencies(hostctl, tmp_path, app_name, manifest):
+    repo = make_repo(tmp_path / "repo", "python", MANIFESTS[manifest])
+    git(repo, "rm", "--quiet", "requirements.txt")  # else it would be the manifest
+    git(repo, "commit", "--quiet", "-m", f"{manifest} only")
+    hostname = f"{app_name}.manifest.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    try:
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "(BuildKit)" in done.stdout, done.stdout
+        assert hostctl.get(hostname) == (200, "python v1\n")
+        assert version_in_release(hostctl, app_name, "flask") == "3.0.3"
+        assert version_in_release(hostctl, app_name, "pipenv") == "none"  # a build tool
     finally:
         hostctl.run("apps", "destroy", app_name, "--yes")
 

@@ -66,7 +66,8 @@ def test_the_classic_builder_when_asked_or_when_buildkit_cannot_be_bounded():
         ('{"log-driver": "json-file"}', "docker/buildkit"),
         ('{"cgroup-parent": "/boxes/engine"}', "boxes/engine/buildkit"),
         ('{"cgroup-parent": "engine"}', "engine/buildkit"),  # BuildKit's is from the root
-        ('{"cgroup-parent": "/"}', "docker/buildkit"),
+        ('{"cgroup-parent": "/"}', "buildkit"),  # moby takes any non-empty parent
+        ('{"cgroup-parent": ""}', "docker/buildkit"),
         ("not json", "docker/buildkit"),  # dockerd would not start with it
     ],
 )

@@ -14,6 +14,7 @@ from hostctl.adapters.docker import CacheRecord, ContainerState
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.core.progress import Reporter
+from hostctl.deploy.pipeline import cache_prune_due
 from hostctl.deploy.rules import (
     build_cache_id,
     cache_to_prune,
@@ -231,3 +232,15 @@ def test_each_app_has_cache_mounts_of_its_own_that_no_build_can_name() -> None:
     # the name alone does not give it: another app's Dockerfile cannot mount it
     assert build_cache_id(blog) != build_cache_id(replace(blog, webhook_secret="c" * 64))
     assert blog.webhook_secret[:8] not in build_cache_id(blog)
+
+
+def test_the_build_cache_is_pruned_after_every_tenth_build_not_release(tmp_path: Path) -> None:
+    host = Host(Settings(tmp_path / "root", tmp_path / "etc", "hctunit", None))
+    host.store.insert_app("blog", ["blog.test"])
+    due = []
+    for number in range(1, 25):
+        # an env change after each build: its releases add no build cache
+        host.store.new_release("blog", "env" if number % 2 == 0 else "deploy", "cli")
+        if number % 2:
+            due.append(cache_prune_due(host, "blog"))
+    assert [n for n, is_due in enumerate(due, 1) if is_due] == [10]  # the tenth build: release 19

@@ -138,7 +138,7 @@ def test_the_static_site_marks_its_build_cache_too(tmp_path):
 
 def test_a_pipfile_needs_its_lock(tmp_path):
     tree = tree_of(tmp_path, Pipfile='[packages]\nsix = "==1.17.0"\n', Procfile="web: x\n")
-    with pytest.raises(HostctlError, match="Pipfile without Pipfile.lock") as refused:
+    with pytest.raises(HostctlError, match=r"Pipfile without Pipfile\.lock") as refused:
         plan_build(tree)
     assert refused.value.hint == "run `pipenv lock` and commit Pipfile.lock"
     (tree / "Pipfile.lock").write_text('{"default": {"six": {"version": "==1.17.0"}}}\n')
