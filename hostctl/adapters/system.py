@@ -156,3 +156,15 @@ def unit_enabled(unit: str) -> str:
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip()
+
+
+def release_free_memory() -> None:
+    """Hand the C allocator's free pages back to the kernel. glibc keeps what a thread
+    freed in that thread's arena, and a deploy's large, short-lived buffers leave it
+    scattered among live ones: the agent grew ~0.3 MiB a deploy. malloc_trim returns
+    the whole free pages; a C library without it (musl) is left alone."""
+    import ctypes  # ~0.3 MiB, loaded at the first call
+
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
