@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hostctl.core.errors import HostctlError
+from hostctl.core.imports import hidden
 
 if TYPE_CHECKING:
     from cloudflare import Cloudflare
@@ -95,6 +96,10 @@ class CloudflareAPI:
         self.max_retries = max_retries
         self.timeout = timeout
         self._client: Cloudflare | None = None
+        # The SDK's httpx, loaded before the SDK is: without its command line client,
+        # which imports rich and pygments.
+        with hidden("httpx._main"):
+            import httpx  # noqa: F401
 
     @property
     def client(self) -> Cloudflare:

@@ -19,11 +19,13 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-import httpx
-
 from hostctl import __version__
 from hostctl.core.errors import HostctlError
+from hostctl.core.imports import hidden
 from hostctl.core.names import LOOPBACK_HOSTS
+
+with hidden("httpx._main"):  # its command line client, which imports rich and pygments
+    import httpx
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"

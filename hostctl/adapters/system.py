@@ -156,3 +156,15 @@ def unit_enabled(unit: str) -> str:
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip()
+
+
+def release_free_memory() -> None:
+    """Hand the C allocator's free pages back to the kernel. glibc keeps what threads
+    freed, scattered among live blocks: an agent grew ~0.2 MiB a deploy with no more
+    live objects. malloc_trim returns the whole free pages (~1.5 MiB after 30 deploys);
+    a C library without it (musl) is left alone."""
+    import ctypes  # ~0.3 MiB, loaded at the first call
+
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)

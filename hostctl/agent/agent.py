@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from hostctl.adapters.system import release_free_memory
 from hostctl.agent.events import EventReporter, event, log, setup_logging
 from hostctl.agent.guard import server_options
 from hostctl.agent.http import web_app
@@ -108,6 +109,7 @@ class Agent:
                 run_job(host, claimed, out, self.stopping.is_set, self.job_finished)
             except Exception:  # a bug must not kill the worker; the job is failed
                 log.exception("event=job-crashed app=%s job=%s", claimed.app, claimed.id)
+            release_free_memory()  # the job's old containers are stopped: it is over
 
     def listen_for_wakes(self) -> None:
         """A process that queued a job (a git push, `hostctl deploy`) wakes the workers:

@@ -280,17 +280,20 @@ def stale_push(host: Host, app: str, repo: str, commit: str) -> str | None:
 
 
 def git_credentials(host: Host, app: str, source: str) -> GitCredentials | None:
-    """How the app's fetch authenticates to GitHub. Imported when used: the GitHub code
-    loads httpx and cryptography (~20 MiB), which an idle agent (importing this module
-    for its maintenance) need not hold."""
+    """How the app's fetch authenticates to GitHub: with a token when the app is linked
+    through the GitHub App. Only then is the GitHub code imported: it loads httpx, which
+    an agent (importing this module for its maintenance) need not hold otherwise."""
+    linked = host.store.app(app).github
+    if not linked.get("installation"):
+        return None
     from hostctl.github.app import git_credentials
 
-    return git_credentials(host.settings, host.store.app(app).github, source)
+    return git_credentials(host.settings, linked, source)
 
 
 def deploy_key_env(host: Host, app: str) -> dict[str, str]:
     """GIT_SSH_COMMAND with the app's deploy key, once `apps connect` made one."""
-    from hostctl.github.keys import existing_deploy_key, git_ssh_command  # as above
+    from hostctl.github.keys import existing_deploy_key, git_ssh_command
 
     key = existing_deploy_key(host.settings, app)
     if key is None:

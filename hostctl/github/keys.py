@@ -2,7 +2,8 @@
 
 The private key never leaves the box; GitHub gets the public half as a read-only deploy
 key. ``cryptography`` makes the key (paramiko cannot generate ed25519) and writes it in
-OpenSSH's own format, which ssh reads directly.
+OpenSSH's own format, which ssh reads directly. It is imported only to make or read a
+key (~8 MiB): a deploy only needs the key's path.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hostctl.core.errors import HostctlError
 from hostctl.settings import Settings
@@ -52,6 +50,9 @@ def ensure_deploy_key(directory: Path, comment: str = "hostctl deploy key") -> D
     The public half is written only when missing or not this key: a public file of the
     same key with another comment is kept as it is.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
     private_path = directory / PRIVATE
@@ -85,6 +86,8 @@ def ensure_deploy_key(directory: Path, comment: str = "hostctl deploy key") -> D
 
 def public_key(private_path: Path) -> str:
     """``ssh-ed25519 AAAA...`` of the private key on disk."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_ssh_private_key(private_path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:

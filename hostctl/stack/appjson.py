@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from croniter import croniter
-
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import check_env_key
 from hostctl.core.yaml_sections import Limits, Section
@@ -137,6 +135,8 @@ def valid_schedule(schedule: str) -> bool:
     """Standard cron: five fields or an @ nickname (croniter also takes a seconds field)."""
     if not schedule.startswith("@") and len(schedule.split()) != 5:
         return False
+    from croniter import croniter  # see hostctl/apps/cron.py
+
     return bool(croniter.is_valid(schedule))
 
 

@@ -50,7 +50,32 @@ def test_the_agent_holds_the_docker_sdk_without_paramiko():
     found = loaded("hostctl.cli", "hostctl.cli.agent", "hostctl.agent.agent", "hostctl.reconcile")
     found |= loaded("hostctl.agent.agent", "hostctl.adapters.docker")
     assert "docker" in packages(found)
-    assert "paramiko" not in packages(found)
+    assert packages(found) & {"paramiko", "charset_normalizer", "croniter"} == set()
+
+
+def test_a_deploy_without_github_app_or_deploy_key_loads_no_github_code():
+    # A webhook's deploy of a public repository: neither httpx nor cryptography (~8 MiB).
+    found = loaded("hostctl.deploy.pipeline", "hostctl.deploy.github_status", "hostctl.github.keys")
+    assert packages(found) & {"httpx", "cryptography", "rich"} == set()
+    assert "hostctl.github.app" not in found
+
+
+def test_httpx_loads_without_its_command_line_client():
+    # httpx imports its CLI (rich, pygments: ~3.5 MiB) whenever they are installed.
+    found = loaded("hostctl.adapters.github")
+    assert "httpx" in packages(found)
+    assert packages(found) & {"rich", "pygments"} == set()
+    code = (
+        "from hostctl.adapters.cloudflare import CloudflareAPI\n"
+        "CloudflareAPI('token').client\n"
+        "import sys\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "cloudflare" in done.stdout
+    assert "'rich'" not in done.stdout and "'pygments'" not in done.stdout
 
 
 def test_paramiko_still_imports_after_the_docker_sdk_and_ssh_engines_get_an_error():

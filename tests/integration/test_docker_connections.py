@@ -1,0 +1,22 @@
+"""The docker adapter's connections to the engine's unix socket: one pool, whatever the
+URL (the SDK made one per URL, each keeping its connection open)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hostctl.adapters.docker import Docker, engine_address
+
+pytestmark = pytest.mark.integration
+
+
+def test_calls_to_many_urls_share_one_pool_and_its_connection(engine: None) -> None:
+    if not engine_address().startswith("unix://"):
+        pytest.skip("the engine is not reached over a unix socket here")
+    docker = Docker()
+    for n in range(30):  # a URL each, as container ids and filters make them
+        docker.client.api.containers(all=True, filters={"label": f"io.hostctl.test=pool{n}"})
+    adapter = docker.client.api.adapters["http+docker://"]
+    assert list(adapter.pools.keys()) == [adapter.socket_path]
+    idle = [c for c in adapter.pools[adapter.socket_path].pool.queue if c is not None]
+    assert len(idle) == 1  # reused, call after call
