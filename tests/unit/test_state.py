@@ -4,6 +4,7 @@ import stat
 
 from hostctl.state import Store
 from hostctl.state.migrations import MIGRATIONS, migrate
+from hostctl.state.store import open_database
 
 
 def test_blank_database_is_migrated_in_wal_mode_and_private(tmp_path):
@@ -66,3 +67,8 @@ def test_a_live_release_is_never_marked_failed_by_what_came_after(tmp_path):
         (2, "failed", "the build failed"),
         (1, "live", None),
     ]
+
+
+def test_a_connection_caches_at_most_256_kib_of_pages(tmp_path):
+    db = open_database(tmp_path / "state.db")
+    assert db.execute("PRAGMA cache_size").fetchone()[0] == -256
