@@ -62,6 +62,10 @@ def pool_by_socket(client: docker.DockerClient) -> docker.DockerClient:
     return client
 
 
+DF_BUSY = "a disk usage operation is already running"  # the engine's refusal
+DF_WAIT_SECONDS = 60.0  # a `system df` takes seconds; several may queue
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     name: str
@@ -251,10 +255,22 @@ class Docker:
             bool(info.get("LiveRestoreEnabled")),
         )
 
+    def system_df(self, what: str) -> dict[str, Any]:
+        """The engine's `system df`. It runs one at a time and refuses a second meanwhile
+        (an agent's prune, a deploy's, doctor's): wait for the one running."""
+        deadline = time.monotonic() + DF_WAIT_SECONDS
+        while True:
+            try:
+                return dict(self.call(self.client.df, what))
+            except HostctlError as exc:
+                if DF_BUSY not in exc.message or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
     def disk_usage(self, labels: dict[str, str]) -> DiskUsage:
         """The images carrying ``labels`` (Docker's own `system df`), and the engine's build
         cache, which carries no labels: BuildKit's records are the engine's, not an app's."""
-        found = self.call(self.client.df, "measure disk usage")
+        found = self.system_df("measure disk usage")
         wanted = label_filters(labels)
         images = [
             image
@@ -272,7 +288,7 @@ class Docker:
         )
 
     def build_cache(self) -> list[CacheRecord]:
-        found = self.call(self.client.df, "list the build cache")
+        found = self.system_df("list the build cache")
         return [cache_record(c) for c in found.get("BuildCache") or []]
 
     def prune_build_cache(self, ids: list[str]) -> int:

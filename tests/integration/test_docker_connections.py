@@ -3,6 +3,8 @@ URL (the SDK made one per URL, each keeping its connection open)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from hostctl.adapters.docker import Docker, engine_address
@@ -20,3 +22,11 @@ def test_calls_to_many_urls_share_one_pool_and_its_connection(engine: None) -> N
     assert list(adapter.pools.keys()) == [adapter.socket_path]
     idle = [c for c in adapter.pools[adapter.socket_path].pool.queue if c is not None]
     assert len(idle) == 1  # reused, call after call
+
+
+def test_disk_usage_asked_at_once_from_several_places_waits_its_turn(engine: None) -> None:
+    """The engine runs one `system df` at a time and refuses others meanwhile (seen in CI:
+    a deploy's prune met another's); each caller gets its answer."""
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: len(Docker().build_cache()), range(4)))
+    assert len(answers) == 4  # none was refused: map re-raises a caller's error
