@@ -321,8 +321,7 @@ def cache_prune_due(host: Host, app: str) -> bool:
     """Whether hostctl's build cache is pruned after the build the app just had: after
     every tenth (listing the cache costs the engine seconds, so not after each; the agent
     also prunes hourly). Builds, not releases: an env change adds no build cache."""
-    builds = sum(release.kind == "deploy" for release in host.store.releases(app))
-    return builds % CACHE_PRUNE_EVERY == 0
+    return host.store.release_count(app, "deploy") % CACHE_PRUNE_EVERY == 0
 
 
 def prune_build_cache(host: Host, log: Reporter | None = None) -> int:

@@ -277,6 +277,12 @@ class Store:
         rows = self.db.execute("SELECT * FROM releases WHERE app = ? ORDER BY number DESC", (app,))
         return [release_from_row(r) for r in rows]
 
+    def release_count(self, app: str, kind: str) -> int:
+        found = self.db.execute(
+            "SELECT COUNT(*) FROM releases WHERE app = ? AND kind = ?", (app, kind)
+        ).fetchone()
+        return int(found[0])
+
     def unfinished_releases(self) -> list[Release]:
         marks = ",".join("?" * len(IN_PROGRESS))
         rows = self.db.execute(

@@ -40,6 +40,22 @@ def isolated_env(root: Path, namespace: str) -> dict[str, str]:
     }
 
 
+def laptop_env(home: Path) -> dict[str, str]:
+    """A laptop's environment: its own home, config and (empty) state, no ssh-agent."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HOSTCTL_") and k not in ("SSH_AUTH_SOCK", "TERM")
+    }
+    return env | {
+        "HOME": str(home),  # no ~/.ssh keys of this machine's root
+        "HOSTCTL_CONFIG_DIR": str(home / "config"),
+        "HOSTCTL_CACHE_DIR": str(home / "cache"),
+        "HOSTCTL_ROOT": str(home / "state"),  # a command run here by mistake finds nothing
+        "PYTHONPATH": str(REPO),
+    }
+
+
 def remove_labelled(namespace: str) -> None:
     label = f"label=io.hostctl.namespace={namespace}"
     for kind, listing in (

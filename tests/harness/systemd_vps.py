@@ -7,13 +7,15 @@ mounted in. The container and the volume carry the test namespace's label."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.harness.env import REPO
+from tests.harness.env import REPO, laptop_env
+from tests.harness.ssh import client_key
 from tests.harness.vps import vps_image
 
 IMAGE_LIST = REPO / "tests" / "systemd-vps-image.txt"
@@ -85,6 +87,26 @@ class SystemdVps:
     def reboot(self) -> None:
         subprocess.run(["docker", "restart", self.name], check=True, capture_output=True)
         self.wait_running()
+
+    def set_up_from_a_laptop(
+        self, home: Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`hostctl setup root@BOX --non-interactive` from a laptop at ``home`` (its key
+        authorized for root first), with ``env`` added to the laptop's environment."""
+        key = client_key(home, "root")
+        script = "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
+        self.exec("sh", "-c", script, input=Path(f"{key}.pub").read_text())
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "hostctl", "setup", f"root@{self.address}"),
+                *("-i", str(key), "--trust-host-key", "--non-interactive"),
+            ],
+            env=laptop_env(home) | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
 
     def remove(self) -> None:
         subprocess.run(["docker", "rm", "--force", self.name], capture_output=True, check=False)

@@ -15,18 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from hostctl.adapters import cgroups
 from tests.harness.env import NAMESPACE, REPO
-from tests.harness.ssh import client_key
 from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
 from tests.harness.vps import dependency_wheels
-from tests.integration.test_remote import laptop_env
 
 pytestmark = pytest.mark.integration
 
@@ -48,21 +44,7 @@ def box(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syst
             "mkdir -p /etc/docker && cat > /etc/docker/daemon.json",
             input=SYSTEMD_DRIVER,
         )
-        home = tmp_path_factory.mktemp("laptop")
-        key = client_key(home, "root")
-        script = "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
-        vps.exec("sh", "-c", script, input=Path(f"{key}.pub").read_text())
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "hostctl", "setup", f"root@{vps.address}"),
-                *("-i", str(key), "--trust-host-key", "--non-interactive"),
-            ],
-            env=laptop_env(home),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        done = vps.set_up_from_a_laptop(tmp_path_factory.mktemp("laptop"))
         assert done.returncode == 0, done.stdout + done.stderr
         use_engine_parent(vps)
         vps.load_image(APP_IMAGE)

@@ -21,7 +21,6 @@ import re
 import shutil
 import ssl
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,11 +34,9 @@ import pytest
 from tests.doubles.github import GitHubDouble
 from tests.harness.agent import push_payload
 from tests.harness.env import NAMESPACE, REPO
-from tests.harness.ssh import client_key
 from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
 from tests.harness.terminal import converse
 from tests.harness.vps import dependency_wheels
-from tests.integration.test_remote import laptop_env
 
 pytestmark = pytest.mark.integration
 
@@ -125,20 +122,7 @@ def github(box: SystemdVps, tls: tuple[Path, ssl.SSLContext]) -> Iterator[GitHub
 def install_from_a_laptop(box: SystemdVps, home: Path) -> None:
     """`hostctl setup root@BOX --non-interactive`: hostctl, the engine, the edge and the
     agent on the box, as a person starts."""
-    key = client_key(home, "root")
-    script = "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
-    box.exec("sh", "-c", script, input=Path(f"{key}.pub").read_text())
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
-            *("-i", str(key), "--trust-host-key", "--non-interactive"),
-        ],
-        env=laptop_env(home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = box.set_up_from_a_laptop(home)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from hostctl import __version__
 from hostctl.adapters import ssh
-from tests.harness.env import NAMESPACE, REPO, free_port
+from tests.harness.env import NAMESPACE, free_port, laptop_env
 from tests.harness.ssh import client_key
 from tests.harness.terminal import converse
 from tests.harness.vps import PYTHON, Vps, dependency_wheels, vps_image
@@ -52,21 +52,6 @@ class Laptop:
         argv = [sys.executable, "-m", "hostctl", *args]
         status, output, _ = converse(argv, self.env, [(b"connect? [y/N]", answer)], 60)
         return status, output
-
-
-def laptop_env(home: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("HOSTCTL_") and k not in ("SSH_AUTH_SOCK", "TERM")
-    }
-    return env | {
-        "HOME": str(home),  # no ~/.ssh keys of this machine's root
-        "HOSTCTL_CONFIG_DIR": str(home / "config"),
-        "HOSTCTL_CACHE_DIR": str(home / "cache"),
-        "HOSTCTL_ROOT": str(home / "state"),  # a command run here by mistake finds nothing
-        "PYTHONPATH": str(REPO),
-    }
 
 
 def authorize(vps: Vps, user: str, key: Path) -> None:

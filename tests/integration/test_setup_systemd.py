@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.env import NAMESPACE, REPO
+from tests.harness.env import NAMESPACE, REPO, laptop_env
 from tests.harness.ssh import client_key
 from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
 from tests.harness.terminal import converse
 from tests.harness.vps import dependency_wheels
-from tests.integration.test_remote import laptop_env
 
 pytestmark = pytest.mark.integration
 
@@ -55,22 +54,9 @@ def set_up(
     box: SystemdVps, tmp_path_factory: pytest.TempPathFactory
 ) -> subprocess.CompletedProcess[str]:
     """`hostctl setup root@BOX --non-interactive` from a laptop, a secret in its env."""
-    home = tmp_path_factory.mktemp("laptop")
-    key = client_key(home, "root")
-    script = "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
-    box.exec("sh", "-c", script, input=Path(f"{key}.pub").read_text())
-    env = laptop_env(home) | {"HOSTCTL_OFFSITE_SECRET": FAKE_SECRET}
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "hostctl", "setup", f"root@{box.address}"),
-            *("-i", str(key), "--trust-host-key", "--non-interactive"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    done = box.set_up_from_a_laptop(
+        tmp_path_factory.mktemp("laptop"), {"HOSTCTL_OFFSITE_SECRET": FAKE_SECRET}
     )
     print(f"setup from the laptop took {time.monotonic() - started:.1f} s")
     return done

@@ -69,6 +69,15 @@ def made_app(host: Host, gh: GitHubDouble) -> GitHubSettings:
     return complete_setup(host.store, host.settings, started.state, back["code"][0])
 
 
+def blog_linked_through_the_app(host: Host, gh: GitHubDouble) -> None:
+    """The App made, installed on REPO, and the app blog linked to REPO through it."""
+    connection = made_app(host, gh)
+    assert connection.app is not None
+    gh.add_repo(REPO)
+    gh.install(connection.app.id, LOGIN, [REPO])
+    link_app(host, "blog", REPO, "main")
+
+
 def commit_repo(gh: GitHubDouble, tmp_path: Path, full_name: str = REPO) -> str:
     bare = gh.git_repo(full_name)
     work = tmp_path / "work"
@@ -587,11 +596,7 @@ def test_leaving_app_mode_names_the_apps_linked_through_the_app(
 
     from hostctl.cli import cli
 
-    connection = made_app(host, gh)
-    assert connection.app is not None
-    gh.add_repo(REPO)
-    gh.install(connection.app.id, LOGIN, [REPO])
-    link_app(host, "blog", REPO, "main")
+    blog_linked_through_the_app(host, gh)
     again = "Link each again: `hostctl apps connect APP --repo OWNER/NAME`"
     for args in (["connect", "--token", TOKEN, "--api-url", gh.url], ["disconnect"]):
         done = CliRunner().invoke(cli, ["github", *args])
@@ -642,11 +647,7 @@ def test_a_commit_status_in_app_mode_keeps_one_deadline_for_the_mint_and_the_pos
     from hostctl.deploy.github_status import report_status
     from hostctl.state.queue import enqueue
 
-    connection = made_app(host, gh)
-    assert connection.app is not None
-    gh.add_repo(REPO)
-    gh.install(connection.app.id, LOGIN, [REPO])
-    link_app(host, "blog", REPO, "main")
+    blog_linked_through_the_app(host, gh)
     claimed = enqueue(host.store, "blog", "push", "x", "c" * 40)
     monkeypatch.setattr(github_status, "TIMEOUT", 2.5)
     # each call alone is well within the budget; the three together are not (on a busy

@@ -14,14 +14,19 @@ from hostctl.core.locks import file_lock
 from hostctl.settings import Settings
 
 
+def python_output(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return done.stdout
+
+
 def loaded(*modules: str) -> set[str]:
     """The modules a fresh interpreter holds after importing ``modules``."""
     code = "".join(f"import {m}\n" for m in modules)
     code += "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    return set(json.loads(done.stdout))
+    return set(json.loads(python_output(code)))
 
 
 def packages(names: set[str]) -> set[str]:
@@ -71,11 +76,9 @@ def test_httpx_loads_without_its_command_line_client():
         "import sys\n"
         "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert "cloudflare" in done.stdout
-    assert "'rich'" not in done.stdout and "'pygments'" not in done.stdout
+    shown = python_output(code)
+    assert "cloudflare" in shown
+    assert "'rich'" not in shown and "'pygments'" not in shown
 
 
 def test_paramiko_still_imports_after_the_docker_sdk_and_ssh_engines_get_an_error():
@@ -91,10 +94,7 @@ def test_paramiko_still_imports_after_the_docker_sdk_and_ssh_engines_get_an_erro
         "except HostctlError as exc:\n"
         "    print(exc.message)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert "does not reach Docker engines over SSH" in done.stdout
+    assert "does not reach Docker engines over SSH" in python_output(code)
 
 
 def imported_by(args: list[str], stdin: str = "") -> set[str]:
