@@ -62,8 +62,11 @@ def pool_by_socket(client: docker.DockerClient) -> docker.DockerClient:
     return client
 
 
-DF_BUSY = "a disk usage operation is already running"  # the engine's refusal
-DF_WAIT_SECONDS = 60.0  # a `system df` takes seconds; several may queue
+# The engine runs one `system df` and one prune of each kind at a time, and refuses
+# another meanwhile ("a disk usage operation is already running", "a prune operation is
+# already running"): an agent's prune, a deploy's and doctor's may meet.
+ENGINE_BUSY = "operation is already running"
+BUSY_WAIT_SECONDS = 60.0  # each takes seconds; several may queue
 
 
 @dataclass(frozen=True)
@@ -255,22 +258,21 @@ class Docker:
             bool(info.get("LiveRestoreEnabled")),
         )
 
-    def system_df(self, what: str) -> dict[str, Any]:
-        """The engine's `system df`. It runs one at a time and refuses a second meanwhile
-        (an agent's prune, a deploy's, doctor's): wait for the one running."""
-        deadline = time.monotonic() + DF_WAIT_SECONDS
+    def call_in_turn(self, action: Callable[[], Any], what: str) -> Any:
+        """``call`` an engine operation that runs one at a time: wait for the one running."""
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
         while True:
             try:
-                return dict(self.call(self.client.df, what))
+                return self.call(action, what)
             except HostctlError as exc:
-                if DF_BUSY not in exc.message or time.monotonic() > deadline:
+                if ENGINE_BUSY not in exc.message or time.monotonic() > deadline:
                     raise
             time.sleep(0.5)
 
     def disk_usage(self, labels: dict[str, str]) -> DiskUsage:
         """The images carrying ``labels`` (Docker's own `system df`), and the engine's build
         cache, which carries no labels: BuildKit's records are the engine's, not an app's."""
-        found = self.system_df("measure disk usage")
+        found = self.call_in_turn(self.client.df, "measure disk usage")
         wanted = label_filters(labels)
         images = [
             image
@@ -288,7 +290,7 @@ class Docker:
         )
 
     def build_cache(self) -> list[CacheRecord]:
-        found = self.system_df("list the build cache")
+        found = self.call_in_turn(self.client.df, "list the build cache")
         return [cache_record(c) for c in found.get("BuildCache") or []]
 
     def prune_build_cache(self, ids: list[str]) -> int:
@@ -298,7 +300,7 @@ class Docker:
             return 0
         # The engine matches the id filter as a regular expression (ids are [a-z0-9]).
         wanted = {"id": f"^({'|'.join(sorted(ids))})$"}
-        done = self.call(
+        done = self.call_in_turn(
             lambda: self.client.api.prune_builds(filters=wanted, all=True),
             "prune the build cache",
         )
@@ -306,7 +308,7 @@ class Docker:
 
     def prune_dangling_images(self, labels: dict[str, str]) -> int:
         """Remove the untagged images carrying ``labels``; returns the bytes freed."""
-        done = self.call(
+        done = self.call_in_turn(
             lambda: self.client.images.prune(
                 filters={"dangling": True, "label": label_filters(labels)}
             ),

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from hostctl.adapters.docker import Docker, engine_address
+from tests.harness.env import NAMESPACE
 
 pytestmark = pytest.mark.integration
 
@@ -30,3 +31,13 @@ def test_disk_usage_asked_at_once_from_several_places_waits_its_turn(engine: Non
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: len(Docker().build_cache()), range(4)))
     assert len(answers) == 4  # none was refused: map re-raises a caller's error
+
+
+def test_image_prunes_at_once_wait_their_turn(engine: None) -> None:
+    """Likewise one image prune at a time (seen in CI: two apps' deploys pruned at once,
+    and a live release was reported failed)."""
+    labels = {"io.hostctl.namespace": f"{NAMESPACE}-nothing"}  # matches no image
+    docker = Docker()
+    with ThreadPoolExecutor(8) as pool:  # enough at once that some meet
+        freed = list(pool.map(lambda _: docker.prune_dangling_images(labels), range(80)))
+    assert freed == [0] * 80  # none was refused
