@@ -7,14 +7,25 @@ from flask import Flask
 
 app = Flask(__name__)
 DATABASE = os.path.join(os.environ.get("DATA_DIR", "/data"), "hello.db")
+_connection = None
+
+
+def database() -> sqlite3.Connection:
+    """One connection per worker for its whole life, as SQLite advises in WAL mode: two
+    releases share the file during a deploy (docs/apps.md, Data)."""
+    global _connection
+    if _connection is None:
+        _connection = sqlite3.connect(DATABASE, timeout=10)
+        _connection.execute("PRAGMA journal_mode=WAL")
+        _connection.execute("CREATE TABLE IF NOT EXISTS visits (at TEXT DEFAULT CURRENT_TIMESTAMP)")
+    return _connection
 
 
 def visits() -> int:
-    with sqlite3.connect(DATABASE, timeout=10) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS visits (at TEXT DEFAULT CURRENT_TIMESTAMP)")
+    db = database()
+    with db:
         db.execute("INSERT INTO visits DEFAULT VALUES")
-        return db.execute("SELECT COUNT(*) FROM visits").fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM visits").fetchone()[0]
 
 
 @app.get("/")

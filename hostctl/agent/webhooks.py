@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from hostctl.github.moves import delivered_repository, follow_move, is_linked, other_repository
 from hostctl.state import Store
 from hostctl.state.github_app import change_repositories, remove_installation, save_installation
 from hostctl.state.queue import Delivery, record_delivery
+from hostctl.state.store import App
 
 MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; pushes are far smaller
 ZERO_SHA = "0" * 40
@@ -108,9 +110,10 @@ def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], bod
     if isinstance(read, Answer):
         return read
     event, delivery_id, payload = read
-    decision = decide(app.name, app.repo, app.branch, app.github.get("repo"), event, payload)
+    decision = decide(app, event, payload)
     if isinstance(decision, Answer):
         return decision
+    app = follow(store, app, event, payload)
     outcome, commit = decision
     deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
     delivery = Delivery(delivery_id, app.name, event, hashlib.sha256(body).hexdigest())
@@ -125,27 +128,24 @@ def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], bod
     )
 
 
-def decide(
-    app: str,
-    repo: str | None,
-    branch: str,
-    github_repo: str | None,
-    event: str,
-    payload: dict[str, Any],
-) -> tuple[str, str | None] | Answer:
+def decide(app: App, event: str, payload: dict[str, Any]) -> tuple[str, str | None] | Answer:
     """(outcome, the commit to deploy) for a verified delivery, or an error Answer."""
     if event == "ping":
         return "pong", None
     if event != "push":
         return f"ignored: {event} event", None
-    repository = payload.get("repository")
-    full_name = repository.get("full_name") if isinstance(repository, dict) else None
-    if github_repo and str(full_name).lower() != github_repo.lower():
+    number, full_name = delivered_repository(payload)
+    github_repo = app.github.get("repo")
+    if github_repo and not is_linked(app.github, number, full_name):
+        if full_name.lower() == str(github_repo).lower():
+            message = f"{other_repository(app.github, number)}: `hostctl apps connect {app.name}`"
+            return refuse(403, message, "refused: another repository of the linked name")
         return refuse(
             403,
-            f"this hook deploys {github_repo}, not {full_name}",
+            f"this hook deploys {github_repo}, not {full_name or None}",
             "refused: repository mismatch",
         )
+    branch, repo = app.branch, app.repo
     ref, after = payload.get("ref"), payload.get("after")
     if not isinstance(ref, str) or not isinstance(after, str):
         return refuse(400, "a push payload needs ref and after", "refused: not a push payload")
@@ -158,7 +158,8 @@ def decide(
     if not repo:
         return refuse(
             422,
-            f"{app} has no repository to fetch from; run `hostctl apps connect {app} --repo URL`",
+            f"{app.name} has no repository to fetch from; "
+            f"run `hostctl apps connect {app.name} --repo URL`",
             "refused: no repository",
         )
     return "queued", after
@@ -189,29 +190,28 @@ def handle_app_delivery(
     if event in ("installation", "installation_repositories"):
         outcome = record_installation(store, event, payload)
         return Answer(200, {"status": outcome}, outcome, fields)
-    repository = payload.get("repository")
-    full_name = str(repository.get("full_name")) if isinstance(repository, dict) else ""
-    apps = [
-        app
-        for app in store.apps()
-        if app.github.get("installation")
-        and str(app.github.get("repo", "")).lower() == full_name.lower()
-    ]
+    number, full_name = delivered_repository(payload)
+    through_app = [app for app in store.apps() if app.github.get("installation")]
+    apps = [app for app in through_app if is_linked(app.github, number, full_name)]
     if event != "push" or not apps:
         outcome = "pong" if event == "ping" else f"ignored: {event} event"
         if event == "push":
             outcome = f"ignored: no app deploys {full_name or 'this repository'}"
+            for app in through_app:
+                if str(app.github.get("repo", "")).lower() == full_name.lower():
+                    outcome += f" ({app.name}: {other_repository(app.github, number)})"
         new, _ = record_delivery(store, Delivery(delivery_id, "", event, digest), outcome)
         return Answer(200, {"status": outcome if new else "duplicate"}, outcome, fields)
     queued: list[dict[str, Any]] = []
     outcomes = []
     refused: list[Answer] = []  # one app's refusal must not drop another app's deploy
     for app in apps:
-        decision = decide(app.name, app.repo, app.branch, app.github.get("repo"), event, payload)
+        decision = decide(app, event, payload)
         if isinstance(decision, Answer):
             refused.append(decision)
             outcomes.append(f"{app.name}: {decision.outcome}")
             continue
+        app = follow(store, app, event, payload)
         outcome, commit = decision
         deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
         new, job = record_delivery(
@@ -226,6 +226,13 @@ def handle_app_delivery(
     if not queued:
         return Answer(200, {"status": summary}, summary, fields)
     return Answer(202, {"status": "queued", "jobs": queued}, summary, fields | {"jobs": queued})
+
+
+def follow(store: Store, app: App, event: str, payload: dict[str, Any]) -> App:
+    """The app after a push from its linked repository: renamed or moved, it follows."""
+    if event != "push" or not app.github.get("repo"):
+        return app
+    return follow_move(store, app, *delivered_repository(payload))
 
 
 def record_installation(store: Store, event: str, payload: dict[str, Any]) -> str:

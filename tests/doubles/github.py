@@ -20,7 +20,8 @@ It implements the calls hostctl makes, with GitHub's documented shapes, served u
   ``POST /app/installations/{id}/access_tokens`` (``ghs_`` tokens with ``expires_at``,
   limited to the repositories asked for);
 - git over smart HTTP at ``/{o}/{n}.git`` (``git http-backend`` as a CGI), for Basic
-  auth ``x-access-token:<installation token>`` only.
+  auth ``x-access-token:<installation token>`` only;
+- renames and transfers (``rename_repo``): the same id under the new name.
 
 Auth is ``Authorization: Bearer``: an unknown token gets 401 "Bad credentials"; each
 token has fine-grained permissions (``repository_hooks=write`` ...) and a missing one gets
@@ -206,6 +207,22 @@ class GitHubDouble(Loopback):
         if not path.exists():
             subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
         return path
+
+    def rename_repo(self, old: str, new: str) -> Repo:
+        """What a rename (or a transfer) on GitHub does: the same repository and id under
+        the new name, its git repository served there, installations seeing it by it."""
+        repo = self.repos.pop(old.lower())
+        repo.full_name = new
+        self.repos[new.lower()] = repo
+        served = self.git_root / f"{old.lower()}.git"
+        if served.exists():
+            target = self.git_root / f"{new.lower()}.git"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            served.rename(target)
+        for installation in self.installations.values():
+            if installation.repositories and old.lower() in installation.repositories:
+                installation.repositories ^= {old.lower(), new.lower()}
+        return repo
 
     def install(self, app_id: int, account: str, repositories: list[str] | None) -> int:
         """Install the app on ``account``'s ``repositories`` (None: all of them)."""

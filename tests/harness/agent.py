@@ -113,14 +113,21 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def push_payload(
-    commit: str, branch: str = "main", full_name: str = "me/app", **more: Any
+    commit: str,
+    branch: str = "main",
+    full_name: str = "me/app",
+    repository_id: int | None = None,
+    **more: Any,
 ) -> dict[str, Any]:
+    """A push event as GitHub sends it (the fields hostctl reads); GitHub's id for the
+    repository only when given, as other forges' payloads may lack one."""
+    repository = {"full_name": full_name, "name": full_name.split("/")[1]}
     return {
         "ref": f"refs/heads/{branch}",
         "before": "1" * 40,
         "after": commit,
         "deleted": False,
-        "repository": {"full_name": full_name, "name": full_name.split("/")[1]},
+        "repository": repository | ({"id": repository_id} if repository_id else {}),
         "pusher": {"name": "test"},
         **more,
     }

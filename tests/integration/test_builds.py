@@ -47,6 +47,7 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         # The app's virtualenv of its last build is the start: only six is installed.
         [installed] = [line for line in done.stdout.splitlines() if "Successfully inst" in line]
         assert installed.endswith("Successfully installed six-1.17.0"), installed
+        assert "Requirement already satisfied: flask==3.0.3" in done.stdout
         # The engine keeps pip's cache between builds, and this build used it again.
         assert pip_cache_used() > used
         assert hostctl.get(hostname) == (200, "python v1\n")
@@ -56,10 +57,30 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         commit(repo, {"requirements.txt": f"{requirements}# without six\n"}, "drop six")
         done = hostctl.run("deploy", app_name, str(repo))
         assert "Successfully uninstalled six-1.17.0" in done.stdout, done.stdout
-        assert "Successfully installed" not in done.stdout  # the rest was there
+        assert "Requirement already satisfied" not in done.stdout  # nothing needs six
         assert hostctl.get(hostname) == (200, "python v1\n")
         assert version_in_release(hostctl, app_name, "six") == "none"
         assert version_in_release(hostctl, app_name, "flask") == "3.0.3"
+
+        # A removed line that an installed package still requires is put back by pip.
+        werkzeug = version_in_release(hostctl, app_name, "werkzeug")  # flask's
+        commit(repo, {"requirements.txt": f"{requirements}werkzeug=={werkzeug}\n"}, "pin it")
+        hostctl.run("deploy", app_name, str(repo))
+        commit(repo, {"requirements.txt": f"{requirements}# unpinned\n"}, "unpin it")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert f"Successfully uninstalled Werkzeug-{werkzeug}" in done.stdout, done.stdout
+        assert f"Successfully installed Werkzeug-{werkzeug}" in done.stdout, done.stdout
+        assert version_in_release(hostctl, app_name, "werkzeug") == werkzeug
+        assert hostctl.get(hostname) == (200, "python v1\n")
+
+        # A change in comments only runs no pip at all.
+        commit(repo, {"requirements.txt": f"{requirements}# a comment\n"}, "comment")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "Requirement already satisfied" not in done.stdout, done.stdout
+        assert "Successfully uninstalled" not in done.stdout
+        saved = ["cat", "/opt/app-venv/hostctl-requirements.txt"]  # the step ran
+        assert "# a comment" in hostctl.run("run", app_name, "--", *saved).stdout
+        assert version_in_release(hostctl, app_name, "werkzeug") == werkzeug
 
         # A failed install fails the build, and the saved virtualenv is still the start.
         missing = "hostctl-no-such-package==1.0"

@@ -1,7 +1,8 @@
 """The GitHub App end to end, with a real agent on loopback and the GitHub double: the
 manifest flow through the agent's pages, `apps create --repo`, a push to the App's one
 webhook that deploys (fetching over HTTP with an installation token) and sets the
-commit's status, and nothing made per repository on GitHub."""
+commit's status, the repository renamed on GitHub and still deploying, and nothing made
+per repository on GitHub."""
 
 from __future__ import annotations
 
@@ -137,9 +138,11 @@ def test_app_flow_create_push_deploy_and_status_with_nothing_per_repository(
     branch = deliver(agent, secret, "push", push_payload(sha, "dev", full_name=REPO))
     assert branch[0] == 200 and "is not the deploy branch main" in branch[1]["status"]
     delivery = str(uuid.uuid4())
-    queued = deliver(agent, secret, "push", push_payload(sha, full_name=REPO), delivery)
+    number = gh.repos[REPO].id
+    pushed = push_payload(sha, full_name=REPO, repository_id=number)
+    queued = deliver(agent, secret, "push", pushed, delivery)
     assert queued[0] == 202 and queued[1]["jobs"][0]["app"] == app_name, queued
-    again = deliver(agent, secret, "push", push_payload(sha, full_name=REPO), delivery)
+    again = deliver(agent, secret, "push", pushed, delivery)
     assert again[0] == 200 and "redelivery" in again[1]["status"]
 
     jobs = wait_for_jobs(hostctl, app_name, count=1)
@@ -154,8 +157,24 @@ def test_app_flow_create_push_deploy_and_status_with_nothing_per_repository(
     fetched = [r for r in gh.requests if r.path == f"/{REPO}.git/git-upload-pack"]
     assert fetched and all(r.status == 200 for r in fetched)
 
+    # Renamed on GitHub: the next push (same repository id) deploys from the new name.
+    renamed = "me/journal"
+    gh.rename_repo(REPO, renamed)
+    sha = commit(work, {"index.html": "<h1>renamed</h1>\n"}, "third")
+    subprocess.run(
+        ["git", "-C", str(work), "push", "-q", str(gh.git_repo(renamed)), "main"], check=True
+    )
+    pushed = push_payload(sha, full_name=renamed, repository_id=number)
+    assert deliver(agent, secret, "push", pushed)[0] == 202
+    jobs = wait_for_jobs(hostctl, app_name, count=2)
+    assert [j["status"] for j in jobs] == ["done", "done"], (jobs, agent.log())
+    info = json.loads(hostctl.run("apps", "info", app_name, "--json").stdout)
+    assert info["repo"] == f"{gh.origin}/{renamed}.git", info
+    assert gh.repos[renamed].statuses[sha][-1]["state"] == "success"
+    assert [r for r in gh.requests if r.path == f"/{renamed}.git/git-upload-pack"]
+
     # Nothing per repository: no webhook, no deploy key, not even an attempt.
-    assert gh.repos[REPO].hooks == [] and gh.repos[REPO].keys == []
+    assert gh.repos[renamed].hooks == [] and gh.repos[renamed].keys == []
     assert not gh.calls("POST", r"/hooks$|/keys$")
     for token in gh.minted:
         assert token not in agent.log()

@@ -20,7 +20,7 @@ import pytest
 
 from hostctl.adapters import github as adapter
 from hostctl.adapters.github import NotInstalled, installation_token
-from hostctl.agent.webhooks import handle_app_delivery
+from hostctl.agent.webhooks import Answer, handle_app_delivery
 from hostctl.core.errors import HostctlError
 from hostctl.credentials.github import GitHubSettings, load_github
 from hostctl.deploy.source import fetch_source
@@ -35,8 +35,9 @@ from hostctl.github.app import (
 from hostctl.github.connection import connect_github
 from hostctl.github.link import link_app
 from hostctl.host import Host
-from hostctl.state.github_app import Installation, installations
+from hostctl.state.github_app import Installation, installations, save_installation
 from tests.doubles.github import LOGIN, TOKEN, GitHubDouble
+from tests.harness.agent import push_payload
 
 REPO = f"{LOGIN}/blog"
 
@@ -587,6 +588,44 @@ def test_a_push_for_two_apps_queues_one_even_when_the_other_is_refused(
     assert answer.status == 202, answer
     assert [j["app"] for j in answer.body["jobs"]] == ["shop"]
     assert "blog: refused: no repository" in answer.outcome
+
+
+def test_a_renamed_repository_keeps_deploying_through_the_app(
+    host: Host, gh: GitHubDouble, tmp_path: Path
+) -> None:
+    blog_linked_through_the_app(host, gh)
+    connection = load_github(host.settings)
+    assert connection is not None and connection.app is not None
+    secret = connection.app.webhook_secret
+    installation = host.store.app("blog").github["installation"]
+    save_installation(host.store, installation, LOGIN, [REPO])  # as its events said
+    number = gh.repos[REPO].id
+
+    def push(full_name: str, repository_id: int) -> Answer:
+        payload = push_payload("a" * 40, full_name=full_name, repository_id=repository_id)
+        return handle_app_delivery(host.store, secret, *signed(secret, "push", payload))
+
+    assert push(REPO, number).status == 202
+    assert host.store.app("blog").github["repo_id"] == number
+    renamed = f"{LOGIN}/journal"
+    gh.rename_repo(REPO, renamed)
+    assert push(renamed, number).status == 202
+    app = host.store.app("blog")
+    assert app.github["repo"] == renamed and app.repo == f"{gh.origin}/{renamed}.git"
+    assert installations(host.store)[0].repositories == (renamed,)
+    # The fetch of the new name gets a token for it, and reads the repository.
+    sha = commit_repo(gh, tmp_path, renamed)
+    credentials = git_credentials(host.settings, app.github, app.repo)
+    assert credentials is not None
+    fetched = fetch_source(
+        app.repo, "main", tmp_path / "cache", tmp_path / "tree", None, None, credentials
+    )
+    assert fetched.commit == sha
+
+    # A new repository under the linked name is not the linked one.
+    other = push(renamed, number + 100)
+    assert other.status == 200 and "link it again" in other.outcome, other
+    assert "ignored: no app deploys" in other.outcome
 
 
 def test_leaving_app_mode_names_the_apps_linked_through_the_app(

@@ -90,3 +90,49 @@ def test_an_app_without_a_repository_says_how_to_link_one(tmp_path):
     body = json.dumps(push_payload(SHA)).encode()
     answer = handle_delivery(store, "bare", headers(store.app("bare").webhook_secret, body), body)
     assert answer.status == 422 and "hostctl apps connect bare" in answer.body["error"]
+
+
+def test_a_renamed_repository_is_followed_by_its_id_and_a_new_one_of_its_name_refused(store):
+    store.set_github("blog", {"repo": "me/blog", "hook_id": 1})
+    store.set_repo("blog", "git@github.com:me/blog.git", "main")
+    secret = store.app("blog").webhook_secret
+
+    def push(full_name: str, number: int, delivery: str):
+        body = json.dumps(push_payload(SHA, full_name=full_name, repository_id=number)).encode()
+        return handle_delivery(store, "blog", headers(secret, body, delivery=delivery), body)
+
+    assert push("me/blog", 7, "d1").status == 202
+    assert store.app("blog").github == {"repo": "me/blog", "hook_id": 1, "repo_id": 7}
+
+    # Renamed on GitHub (or transferred): the same id, so the same repository.
+    assert push("me/journal", 7, "d2").status == 202
+    app = store.app("blog")
+    assert app.github["repo"] == "me/journal" and app.repo == "git@github.com:me/journal.git"
+    last = store.db.execute("SELECT source FROM jobs ORDER BY id DESC").fetchone()[0]
+    assert last == "git@github.com:me/journal.git"
+    [audit] = store.db.execute("SELECT detail FROM audit WHERE action = 'apps:repo-moved'")
+    assert "me/blog is now me/journal" in audit[0]
+
+    # Another repository under the linked name, or another name: refused, nothing queued.
+    again = push("me/journal", 8, "d3")
+    assert again.status == 403 and "link it again" in again.body["error"], again
+    assert "hostctl apps connect blog" in again.body["error"]
+    assert push("me/other", 9, "d4").status == 403
+    assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
+    assert store.app("blog").github["repo_id"] == 7
+
+
+@pytest.mark.parametrize(
+    ("url", "moved"),
+    [
+        ("git@github.com:me/blog.git", "git@github.com:you/journal.git"),
+        ("https://github.com/me/blog.git", "https://github.com/you/journal.git"),
+        ("https://github.com/Me/Blog", "https://github.com/you/journal"),
+        ("https://mirror.example.com/blog.git", "https://mirror.example.com/blog.git"),
+        ("https://github.com/me/weblog.git", "https://github.com/me/weblog.git"),
+    ],
+)
+def test_a_moved_repository_url_follows_only_when_it_fetched_the_old_name(url, moved):
+    from hostctl.github.moves import moved_url
+
+    assert moved_url(url, "me/blog", "you/journal") == moved
