@@ -138,7 +138,7 @@ def decide(app: App, event: str, payload: dict[str, Any]) -> tuple[str, str | No
     github_repo = app.github.get("repo")
     if github_repo and not is_linked(app.github, number, full_name):
         if full_name.lower() == str(github_repo).lower():
-            message = f"{other_repository(app.github, number)}: `hostctl apps connect {app.name}`"
+            message = other_repository(app, number)
             return refuse(403, message, "refused: another repository of the linked name")
         return refuse(
             403,
@@ -199,7 +199,7 @@ def handle_app_delivery(
             outcome = f"ignored: no app deploys {full_name or 'this repository'}"
             for app in through_app:
                 if str(app.github.get("repo", "")).lower() == full_name.lower():
-                    outcome += f" ({app.name}: {other_repository(app.github, number)})"
+                    outcome += f" ({app.name}: {other_repository(app, number)})"
         new, _ = record_delivery(store, Delivery(delivery_id, "", event, digest), outcome)
         return Answer(200, {"status": outcome if new else "duplicate"}, outcome, fields)
     queued: list[dict[str, Any]] = []
@@ -232,7 +232,7 @@ def follow(store: Store, app: App, event: str, payload: dict[str, Any]) -> App:
     """The app after a push from its linked repository: renamed or moved, it follows."""
     if event != "push" or not app.github.get("repo"):
         return app
-    return follow_move(store, app, *delivered_repository(payload))
+    return follow_move(store, app, payload)
 
 
 def record_installation(store: Store, event: str, payload: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ def link_app(host: Host, app: str, repo: str, branch: str) -> Linked:
     if spec.github and github is not None and github.app is not None:
         return link_through_app(host, app, spec.github, branch, github)
     ids = dict(found.github)
+    ids.pop("repo_id", None)  # the repository's id is recorded again at its next push
     made = []
     if spec.github and github is not None:
         with github.api() as api:

@@ -1,15 +1,16 @@
 """Linked repositories that are renamed or transferred. GitHub keeps a repository's id
 through both, and every delivery names the id: once an app has seen it, deliveries are
 matched by id (a new repository under the old name is not the linked one), and the app
-follows the new name, its fetch URL included."""
+follows the new name, its fetch URL included, and in App mode the installation the
+repository is in now (a transfer moves it to another account's)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
-from hostctl.github.repo import NAME, OWNER
+from hostctl.core.errors import HostctlError
+from hostctl.github.repo import github_name
 from hostctl.state import Store
 from hostctl.state.github_app import change_repositories, installations
 from hostctl.state.store import App
@@ -20,9 +21,13 @@ def delivered_repository(payload: Mapping[str, Any]) -> tuple[int | None, str]:
     repository = payload.get("repository")
     if not isinstance(repository, dict):
         return None, ""
-    number = repository.get("id")
-    known = isinstance(number, int) and not isinstance(number, bool)
-    return (number if known else None), str(repository.get("full_name") or "")
+    return number_in(repository), str(repository.get("full_name") or "")
+
+
+def number_in(item: Any) -> int | None:
+    """An object's GitHub id, when it has one."""
+    number = item.get("id") if isinstance(item, dict) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 def is_linked(linked: Mapping[str, Any], number: int | None, full_name: str) -> bool:
@@ -34,48 +39,76 @@ def is_linked(linked: Mapping[str, Any], number: int | None, full_name: str) -> 
     return bool(full_name) and str(linked.get("repo", "")).lower() == full_name.lower()
 
 
-def other_repository(linked: Mapping[str, Any], number: int | None) -> str:
+def other_repository(app: App, number: int | None) -> str:
     """Why a delivery from a repository of the linked name is not the linked one."""
     return (
-        f"{linked.get('repo')} is now another repository (GitHub id {number}, linked: "
-        f"{linked.get('repo_id')}); to deploy from it, link it again"
+        f"{app.github.get('repo')} is now another repository (GitHub id {number}, linked: "
+        f"{app.github.get('repo_id')}); to deploy from it, link it again: "
+        f"`hostctl apps connect {app.name} --repo {app.github.get('repo')}`"
     )
 
 
-def follow_move(store: Store, app: App, number: int | None, full_name: str) -> App:
-    """Record the linked repository's id, and after a rename or a transfer its new name
-    and fetch URL; the app as it is now. Call only for a delivery ``is_linked`` accepts."""
-    old = str(app.github.get("repo") or "")
-    if number is None or not old:
+def follow_move(store: Store, app: App, payload: Mapping[str, Any]) -> App:
+    """After a push ``is_linked`` accepted: record the repository's id, and after a
+    rename or a transfer its new name, fetch URL and installation. Read again inside
+    the transaction, so a link changed meanwhile (`apps connect`) is left alone."""
+    number, full_name = delivered_repository(payload)
+    if number is None:
         return app
-    owner, _, name = full_name.partition("/")
-    moved = full_name != old and bool(OWNER.fullmatch(owner) and NAME.fullmatch(name))
-    if app.github.get("repo_id") == number and not moved:
-        return app
-    github = app.github | {"repo_id": number} | ({"repo": full_name} if moved else {})
-    repo = moved_url(app.repo, old, full_name) if moved else app.repo
     with store.transaction():
-        store.set_github(app.name, github)
-        store.set_repo(app.name, repo, app.branch)
-        if moved:
-            detail = f"GitHub repository {number}: {old} is now {full_name}; fetching {repo}"
+        now = store.app(app.name)
+        old = str(now.github.get("repo") or "")
+        if not old or old != app.github.get("repo") or now.repo != app.repo:
+            return now
+        new = moved_name(old, full_name)
+        github = now.github | {"repo_id": number}
+        installation = number_in(payload.get("installation"))  # App mode only
+        if installation is not None and "installation" in github:
+            github["installation"] = installation  # a transfer, or the App installed anew
+        if github == now.github and not new:
+            return now
+        repo = moved_url(now.repo, old, new) if new else now.repo
+        store.set_github(app.name, github | ({"repo": new} if new else {}))
+        store.set_repo(app.name, repo, now.branch)
+        if new:
+            detail = f"GitHub repository {number}: {old} is now {new}; fetching {repo}"
             store.audit("apps:repo-moved", app.name, detail)
-    installation = app.github.get("installation")
-    if moved and isinstance(installation, int):
-        known = next((i for i in installations(store) if i.id == installation), None)
-        if known is not None and known.repositories is not None:
-            change_repositories(store, installation, known.account, [full_name], [old])
-    return replace(app, github=github, repo=repo)
+    if new:
+        move_in_installations(store, now.github.get("installation"), installation, old, new)
+    return store.app(app.name)
+
+
+def moved_name(old: str, full_name: str) -> str | None:
+    """The repository's new OWNER/NAME, or None when it did not move (a difference in
+    case only is GitHub's spelling of the same name)."""
+    if full_name.lower() == old.lower():
+        return None
+    try:
+        return github_name(full_name, full_name)
+    except HostctlError:
+        return None
 
 
 def moved_url(url: str | None, old: str, new: str) -> str | None:
-    """``url`` fetching ``new`` where it fetched ``old`` (``…/OLD.git``, ``…:OLD``);
-    another URL (a mirror given by hand) is kept."""
+    """``url`` fetching ``new`` where it named ``old`` (``…/OLD(.git)``, ``…:OLD.git``);
+    a URL that did not name it is kept."""
     if url is None:
         return None
-    suffix = ".git" if url.endswith(".git") else ""
-    path = url.removesuffix(suffix)
+    bare = url.rstrip("/")
+    suffix = ".git" if bare.endswith(".git") else ""
+    path = bare.removesuffix(suffix)
     head = path[: len(path) - len(old)]
     if path.lower().endswith(old.lower()) and head.endswith(("/", ":")):
         return f"{head}{new}{suffix}"
     return url
+
+
+def move_in_installations(store: Store, before: Any, after: int | None, old: str, new: str) -> None:
+    """The repositories recorded for the App's installations follow the move."""
+    for installation in installations(store):
+        if installation.repositories is None:
+            continue  # all of the account's repositories: nothing named
+        if installation.id == before:
+            change_repositories(store, installation.id, installation.account, [], [old])
+        if installation.id == (after if after is not None else before):
+            change_repositories(store, installation.id, installation.account, [new], [])

@@ -12,9 +12,37 @@ EXPOSE {{ port }}
 CMD ["npm", "start"]
 COPY package.json {{ lockfile or "" }} ./
 {% if buildkit %}
-# npm keeps its cache in a BuildKit cache mount, not in the image.
+{% set flags = "--omit=dev --cache " ~ cache_dir ~ "/npm --prefer-offline --no-audit --no-fund" %}
+{% set fresh = ("npm ci " if lockfile else "npm install ") ~ flags %}
+{% set saved = cache_dir ~ "/modules/last" %}
+{#- The app's node_modules of its last build (under a week old) is the start: npm then
+    adds, replaces and removes only what the lockfile changed, where `npm ci` reinstalls
+    everything. npm rewrites the lockfile only when it is out of step with package.json
+    (or older than this npm): then the build is a fresh `npm ci`, which refuses an out
+    of step lockfile as it always did. The result is saved for the next build: copied,
+    then renamed, so a killed build leaves a whole copy or none. #}
+# npm's cache, and the app's installed modules (node_modules of its last build, per Node
+# image), stay in BuildKit cache mounts of the app's own, not in the image.
 RUN --mount=type=cache,id={{ cache_id }}-npm,target={{ cache_dir }}/npm \
-    {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --cache {{ cache_dir }}/npm --prefer-offline --no-audit --no-fund
+    --mount=type=cache,id={{ cache_id }}-modules-{{ base | replace(":", "-") | replace("/", "-") }},sharing=locked,target={{ cache_dir }}/modules \
+    set -e; \
+    if [ -d {{ saved }}/node_modules ] && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 2>/dev/null)" ]; then \
+        cp -a {{ saved }}/node_modules ./; cp -p {{ saved }}/hostctl-created /tmp/hostctl-created; \
+{%- if lockfile %}
+        cp {{ lockfile }} /tmp/lockfile; npm install {{ flags }}; \
+        if ! cmp -s {{ lockfile }} /tmp/lockfile; then \
+            cp /tmp/lockfile {{ lockfile }}; touch /tmp/hostctl-created; {{ fresh }}; \
+        fi; \
+{%- else %}
+        npm install {{ flags }}; \
+{%- endif %}
+    else \
+        touch /tmp/hostctl-created; {{ fresh }}; \
+    fi; \
+    mkdir -p node_modules; rm -rf {{ saved }}.new {{ saved }}.old /tmp/lockfile; mkdir {{ saved }}.new; \
+    cp -a node_modules /tmp/hostctl-created {{ saved }}.new/; \
+    if [ -e {{ saved }} ]; then mv {{ saved }} {{ saved }}.old; fi; \
+    mv {{ saved }}.new {{ saved }}; rm -rf {{ saved }}.old
 {% else %}
 RUN {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --no-audit --no-fund
 {% endif %}

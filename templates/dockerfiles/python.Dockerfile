@@ -17,9 +17,9 @@ ENV PYTHONUNBUFFERED=1 PORT={{ port }} VIRTUAL_ENV={{ venv }} PATH={{ venv }}/bi
 {% endif %}
 {#- Installs the requirements file `req` into the virtualenv. Under BuildKit it starts from
     the virtualenv of the app's last build when every line that changed (comments and
-    blank lines aside) names a package from the index: what the last build required and
-    this one does not is uninstalled first, and pip runs only when a line was added or an
-    installed package still requires one that was removed (pip puts it back). Each pip
+    blank lines aside) names a package from the index: a package no line names any more
+    is uninstalled first, and pip runs only when a line was added or an installed
+    package still requires one that was removed (pip puts it back). Each pip
     run costs ~0.3 s of start-up alone. Any other change (a URL, a VCS ref, a path, an
     option), or a saved virtualenv made over a week ago, starts afresh. A changed result
     is saved for the next build: copied, then renamed, so a killed build leaves a whole
@@ -29,6 +29,7 @@ ENV PYTHONUNBUFFERED=1 PORT={{ port }} VIRTUAL_ENV={{ venv }} PATH={{ venv }}/bi
 {% macro install(req) -%}
 {% if buildkit -%}
 norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^#.*//' -e 's/[[:space:]]#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1" | sort -u; }; \
+    names() { sed -E 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' "$1" | tr 'A-Z' 'a-z' | sed -E 's/[-_.]+/-/g' | sort -u; }; \
     reuse=no; \
     if [ -x {{ saved }}/bin/python ] && [ -f {{ saved }}/hostctl-requirements.txt ] \
         && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 2>/dev/null)" ]; then \
@@ -38,7 +39,8 @@ norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^
     install=yes; changed=yes; \
     if [ $reuse = yes ]; then \
         cp -a {{ saved }}/. {{ venv }}/; \
-        comm -23 /tmp/old.txt /tmp/new.txt | sed -E 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' > /tmp/removed.txt; \
+        comm -23 /tmp/old.txt /tmp/new.txt > /tmp/gone.txt; names /tmp/gone.txt > /tmp/gone-names.txt; \
+        names /tmp/new.txt > /tmp/new-names.txt; comm -23 /tmp/gone-names.txt /tmp/new-names.txt > /tmp/removed.txt; \
         if [ -z "$(comm -13 /tmp/old.txt /tmp/new.txt)" ]; then install=no; fi; \
         if [ -s /tmp/removed.txt ]; then \
             {{ pip }} uninstall -y -r /tmp/removed.txt; \
@@ -49,7 +51,7 @@ norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^
     fi; \
     if [ $install = yes ]; then {{ pip }} install -r {{ req }}; fi; \
     cp {{ req }} {{ venv }}/hostctl-requirements.txt; \
-    rm -rf {{ saved }}.new {{ saved }}.old /tmp/old.txt /tmp/new.txt /tmp/removed.txt; \
+    rm -rf {{ saved }}.new {{ saved }}.old /tmp/old.txt /tmp/new.txt /tmp/gone*.txt /tmp/new-names.txt /tmp/removed.txt; \
     if [ $changed = yes ]; then \
         cp -a {{ venv }} {{ saved }}.new; \
         if [ -e {{ saved }} ]; then mv {{ saved }} {{ saved }}.old; fi; \

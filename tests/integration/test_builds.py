@@ -98,6 +98,67 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         done = hostctl.run("deploy", app_name, str(repo))
         [installed] = [line for line in done.stdout.splitlines() if "Successfully inst" in line]
         assert "flask-3.0.3" in installed and "six" not in installed, installed
+
+        # A removed line whose package another line still names uninstalls nothing.
+        pair = ['six==1.17.0; python_version >= "3.8"', 'six==1.16.0; python_version < "3.8"']
+        commit(repo, {"requirements.txt": requirements + "\n".join(pair) + "\n"}, "a pair")
+        hostctl.run("deploy", app_name, str(repo))
+        assert version_in_release(hostctl, app_name, "six") == "1.17.0"
+        commit(repo, {"requirements.txt": f"{requirements}{pair[0]}\n"}, "one of the pair")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "Successfully uninstalled" not in done.stdout, done.stdout
+        assert version_in_release(hostctl, app_name, "six") == "1.17.0"
+    finally:
+        hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+# package-lock.json for the node fixture with tiny-invariant 1.3.3 added (no dependencies)
+ADDED_LOCK = FIXTURES.parent / "node-added-package" / "package-lock.json"
+
+
+def test_a_node_dependency_change_installs_only_what_changed(hostctl, tmp_path, app_name):
+    package = json.loads((FIXTURES / "node" / "package.json").read_text())
+    package["description"] = app_name  # the app's own: no earlier build's step is reused
+    lock = (FIXTURES / "node" / "package-lock.json").read_text()
+    added = package | {"dependencies": package["dependencies"] | {"tiny-invariant": "1.3.3"}}
+    repo = make_repo(tmp_path / "repo", "node", {"package.json": json.dumps(package)})
+    hostname = f"{app_name}.npm.test"
+    hostctl.run("apps", "create", app_name, "--domain", hostname)
+    resolve = (  # read from node_modules: an image may hold global modules too
+        "const fs = require('fs'), f = 'node_modules/tiny-invariant/package.json';"
+        " console.log(fs.existsSync(f) ? JSON.parse(fs.readFileSync(f)).version : 'none')"
+    )
+
+    def tiny_invariant() -> str:
+        return hostctl.run("run", app_name, "--", "node", "-e", resolve).stdout.strip()
+
+    try:
+        first = hostctl.run("deploy", app_name, str(repo))
+        assert "(BuildKit)" in first.stdout and "npm ci" in first.stdout
+        served = hostctl.get(hostname)
+        assert served[0] == 200, served
+
+        # The last build's node_modules is the start: npm adds only the new package.
+        files = {"package.json": json.dumps(added), "package-lock.json": ADDED_LOCK.read_text()}
+        commit(repo, files, "add tiny-invariant")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "added 1 package" in done.stdout, done.stdout
+        assert tiny_invariant() == "1.3.3" and hostctl.get(hostname) == served
+
+        # And removes only the one the lockfile no longer has (a package.json of its own:
+        # the first build's step would be reused).
+        dropped = json.dumps(package | {"description": f"{app_name} again"})
+        commit(repo, {"package.json": dropped, "package-lock.json": lock}, "drop it")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert "removed 1 package" in done.stdout, done.stdout
+        assert tiny_invariant() == "none" and hostctl.get(hostname) == served
+
+        # A lockfile out of step with package.json is refused, as `npm ci` refuses it.
+        commit(repo, {"package.json": json.dumps(added)}, "no lockfile change")
+        failed = hostctl.run("deploy", app_name, str(repo), check=False)
+        assert failed.returncode == 1 and "the build failed" in failed.stderr, failed.stderr
+        assert "in sync" in failed.stdout + failed.stderr
+        assert hostctl.get(hostname) == served
     finally:
         hostctl.run("apps", "destroy", app_name, "--yes")
 

@@ -627,6 +627,26 @@ def test_a_renamed_repository_keeps_deploying_through_the_app(
     assert other.status == 200 and "link it again" in other.outcome, other
     assert "ignored: no app deploys" in other.outcome
 
+    # Transferred to another account: its pushes come through that account's installation.
+    moved = "acme/journal"
+    gh.rename_repo(renamed, moved)
+    theirs = gh.install(connection.app.id, "acme", [moved])
+    save_installation(host.store, theirs, "acme", [])
+    payload = push_payload("b" * 40, full_name=moved, repository_id=number)
+    payload["installation"] = {"id": theirs}
+    answer = handle_app_delivery(host.store, secret, *signed(secret, "push", payload))
+    assert answer.status == 202, answer
+    app = host.store.app("blog")
+    assert app.github == {"repo": moved, "installation": theirs, "repo_id": number}
+    assert {i.id: i.repositories for i in installations(host.store)} == {
+        installation: (),
+        theirs: (moved,),
+    }
+    credentials = git_credentials(host.settings, app.github, app.repo)
+    assert credentials is not None
+    assert credentials(False)["HOSTCTL_GIT_TOKEN"] in gh.minted
+    assert gh.minted[credentials(False)["HOSTCTL_GIT_TOKEN"]].installation == theirs
+
 
 def test_leaving_app_mode_names_the_apps_linked_through_the_app(
     host: Host, gh: GitHubDouble

@@ -3,11 +3,13 @@ against the GitHub API double."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
+from hostctl.agent.webhooks import handle_delivery
 from hostctl.deploy import github_status
 from hostctl.deploy.github_status import report_status
 from hostctl.deploy.pipeline import deploy_key_env
@@ -17,6 +19,7 @@ from hostctl.github.link import link_app, unlink_app
 from hostctl.host import Host
 from hostctl.state.queue import enqueue
 from tests.doubles.github import TOKEN, GitHubDouble
+from tests.harness.agent import push_payload, sign
 
 REPO = "octo-dev/blog"
 
@@ -64,6 +67,30 @@ def test_moving_to_a_repository_when_the_old_one_is_gone(host: Host, gh: GitHubD
     assert ids["repo"] == "octo-dev/site"
     assert [h["id"] for h in gh.repos["octo-dev/site"].hooks] == [ids["hook_id"]]
     assert [k["id"] for k in gh.repos["octo-dev/site"].keys] == [ids["key_id"]]
+
+
+def test_a_new_repository_under_the_linked_name_deploys_once_linked_again(
+    host: Host, gh: GitHubDouble
+) -> None:
+    link_app(host, "blog", REPO, "main")
+    secret = host.store.app("blog").webhook_secret
+
+    def push(number: int, delivery: str) -> tuple[int, str]:
+        body = push_payload("c" * 40, full_name=REPO, repository_id=number)
+        raw = json.dumps(body).encode()
+        headers = {"x-hub-signature-256": sign(secret, raw), "x-github-event": "push"}
+        answer = handle_delivery(host.store, "blog", headers | {"x-github-delivery": delivery}, raw)
+        return answer.status, str(answer.body)
+
+    assert push(gh.repos[REPO].id, "d1")[0] == 202
+    del gh.repos[REPO]
+    new = gh.add_repo(REPO)  # deleted, and made again under the same name
+    status, said = push(new.id, "d2")
+    assert status == 403 and f"`hostctl apps connect blog --repo {REPO}`" in said, said
+    link_app(host, "blog", REPO, "main")
+    assert "repo_id" not in host.store.app("blog").github
+    assert push(new.id, "d3")[0] == 202
+    assert host.store.app("blog").github["repo_id"] == new.id
 
 
 def test_disconnect_removes_what_it_made(host: Host, gh: GitHubDouble) -> None:

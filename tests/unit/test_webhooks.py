@@ -103,6 +103,8 @@ def test_a_renamed_repository_is_followed_by_its_id_and_a_new_one_of_its_name_re
 
     assert push("me/blog", 7, "d1").status == 202
     assert store.app("blog").github == {"repo": "me/blog", "hook_id": 1, "repo_id": 7}
+    assert push("Me/Blog", 7, "d0").status == 202  # GitHub's spelling: the same name
+    assert store.app("blog").github["repo"] == "me/blog"
 
     # Renamed on GitHub (or transferred): the same id, so the same repository.
     assert push("me/journal", 7, "d2").status == 202
@@ -116,9 +118,9 @@ def test_a_renamed_repository_is_followed_by_its_id_and_a_new_one_of_its_name_re
     # Another repository under the linked name, or another name: refused, nothing queued.
     again = push("me/journal", 8, "d3")
     assert again.status == 403 and "link it again" in again.body["error"], again
-    assert "hostctl apps connect blog" in again.body["error"]
+    assert "`hostctl apps connect blog --repo me/journal`" in again.body["error"]
     assert push("me/other", 9, "d4").status == 403
-    assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
+    assert store.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 3
     assert store.app("blog").github["repo_id"] == 7
 
 
@@ -128,6 +130,7 @@ def test_a_renamed_repository_is_followed_by_its_id_and_a_new_one_of_its_name_re
         ("git@github.com:me/blog.git", "git@github.com:you/journal.git"),
         ("https://github.com/me/blog.git", "https://github.com/you/journal.git"),
         ("https://github.com/Me/Blog", "https://github.com/you/journal"),
+        ("https://github.com/me/blog/", "https://github.com/you/journal"),
         ("https://mirror.example.com/blog.git", "https://mirror.example.com/blog.git"),
         ("https://github.com/me/weblog.git", "https://github.com/me/weblog.git"),
     ],
