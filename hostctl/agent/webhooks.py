@@ -110,10 +110,9 @@ def handle_delivery(store: Store, app_name: str, headers: Mapping[str, str], bod
     if isinstance(read, Answer):
         return read
     event, delivery_id, payload = read
-    decision = decide(app, event, payload)
+    app, decision = decide_and_follow(store, app, event, payload)
     if isinstance(decision, Answer):
         return decision
-    app = follow(store, app, event, payload)
     outcome, commit = decision
     deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
     delivery = Delivery(delivery_id, app.name, event, hashlib.sha256(body).hexdigest())
@@ -205,13 +204,12 @@ def handle_app_delivery(
     queued: list[dict[str, Any]] = []
     outcomes = []
     refused: list[Answer] = []  # one app's refusal must not drop another app's deploy
-    for app in apps:
-        decision = decide(app, event, payload)
+    for linked in apps:
+        app, decision = decide_and_follow(store, linked, event, payload)
         if isinstance(decision, Answer):
             refused.append(decision)
             outcomes.append(f"{app.name}: {decision.outcome}")
             continue
-        app = follow(store, app, event, payload)
         outcome, commit = decision
         deploy = (f"webhook:{delivery_id}", app.repo, commit) if commit else None
         new, job = record_delivery(
@@ -228,11 +226,17 @@ def handle_app_delivery(
     return Answer(202, {"status": "queued", "jobs": queued}, summary, fields | {"jobs": queued})
 
 
-def follow(store: Store, app: App, event: str, payload: dict[str, Any]) -> App:
-    """The app after a push from its linked repository: renamed or moved, it follows."""
-    if event != "push" or not app.github.get("repo"):
-        return app
-    return follow_move(store, app, payload)
+def decide_and_follow(
+    store: Store, app: App, event: str, payload: dict[str, Any]
+) -> tuple[App, tuple[str, str | None] | Answer]:
+    """The decision, after a push from the app's linked repository has recorded where
+    the repository is now (renamed or moved, the app follows). Decided again on the app
+    as it is then: a link changed meanwhile (`apps connect`) decides for itself."""
+    decision = decide(app, event, payload)
+    if isinstance(decision, Answer) or event != "push" or not app.github.get("repo"):
+        return app, decision
+    now = follow_move(store, app, payload)
+    return now, decide(now, event, payload)
 
 
 def record_installation(store: Store, event: str, payload: dict[str, Any]) -> str:

@@ -18,29 +18,32 @@ COPY package.json {{ lockfile or "" }} ./
 {#- The app's node_modules of its last build (under a week old) is the start: npm then
     adds, replaces and removes only what the lockfile changed, where `npm ci` reinstalls
     everything. npm rewrites the lockfile only when it is out of step with package.json
-    (or older than this npm): then the build is a fresh `npm ci`, which refuses an out
-    of step lockfile as it always did. The result is saved for the next build: copied,
-    then renamed, so a killed build leaves a whole copy or none. #}
+    (or older than this npm): then, as when that install fails, the step starts afresh
+    with `npm ci`, which refuses an out of step lockfile as it always did. The result is
+    saved for the next build: copied, then renamed, so a killed build leaves a whole
+    copy or none. #}
 # npm's cache, and the app's installed modules (node_modules of its last build, per Node
 # image), stay in BuildKit cache mounts of the app's own, not in the image.
 RUN --mount=type=cache,id={{ cache_id }}-npm,target={{ cache_dir }}/npm \
     --mount=type=cache,id={{ cache_id }}-modules-{{ base | replace(":", "-") | replace("/", "-") }},sharing=locked,target={{ cache_dir }}/modules \
     set -e; \
-    if [ -d {{ saved }}/node_modules ] && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 2>/dev/null)" ]; then \
+    if [ -d {{ saved }}/node_modules ] && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 ! -newermt "1 minute" 2>/dev/null)" ]; then \
         cp -a {{ saved }}/node_modules ./; cp -p {{ saved }}/hostctl-created /tmp/hostctl-created; \
 {%- if lockfile %}
-        cp {{ lockfile }} /tmp/lockfile; npm install {{ flags }}; \
-        if ! cmp -s {{ lockfile }} /tmp/lockfile; then \
-            cp /tmp/lockfile {{ lockfile }}; touch /tmp/hostctl-created; {{ fresh }}; \
+        cp {{ lockfile }} /tmp/lockfile; \
+        if ! npm install {{ flags }} || ! cmp -s {{ lockfile }} /tmp/lockfile; then \
+            rm -rf node_modules; cp /tmp/lockfile {{ lockfile }}; touch /tmp/hostctl-created; {{ fresh }}; \
         fi; \
 {%- else %}
-        npm install {{ flags }}; \
+        if ! npm install {{ flags }}; then \
+            rm -rf node_modules package-lock.json; touch /tmp/hostctl-created; {{ fresh }}; \
+        fi; \
 {%- endif %}
     else \
         touch /tmp/hostctl-created; {{ fresh }}; \
     fi; \
-    mkdir -p node_modules; rm -rf {{ saved }}.new {{ saved }}.old /tmp/lockfile; mkdir {{ saved }}.new; \
-    cp -a node_modules /tmp/hostctl-created {{ saved }}.new/; \
+    mkdir -p node_modules; rm -rf {{ saved }}.new {{ saved }}.old; mkdir {{ saved }}.new; \
+    cp -a node_modules /tmp/hostctl-created {{ saved }}.new/; rm -f /tmp/lockfile /tmp/hostctl-created; \
     if [ -e {{ saved }} ]; then mv {{ saved }} {{ saved }}.old; fi; \
     mv {{ saved }}.new {{ saved }}; rm -rf {{ saved }}.old
 {% else %}

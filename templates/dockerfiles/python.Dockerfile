@@ -32,7 +32,7 @@ norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^
     names() { sed -E 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' "$1" | tr 'A-Z' 'a-z' | sed -E 's/[-_.]+/-/g' | sort -u; }; \
     reuse=no; \
     if [ -x {{ saved }}/bin/python ] && [ -f {{ saved }}/hostctl-requirements.txt ] \
-        && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 2>/dev/null)" ]; then \
+        && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 ! -newermt "1 minute" 2>/dev/null)" ]; then \
         norm {{ saved }}/hostctl-requirements.txt > /tmp/old.txt; norm {{ req }} > /tmp/new.txt; \
         if ! comm -3 /tmp/old.txt /tmp/new.txt | sed 's/^\t//' | grep -qvE '^[A-Za-z0-9][^@:]*$'; then reuse=yes; fi; \
     fi; \

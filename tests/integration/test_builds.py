@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -151,6 +152,13 @@ def test_a_node_dependency_change_installs_only_what_changed(hostctl, tmp_path, 
         commit(repo, {"package.json": dropped, "package-lock.json": lock}, "drop it")
         done = hostctl.run("deploy", app_name, str(repo))
         assert "removed 1 package" in done.stdout, done.stdout
+        assert tiny_invariant() == "none" and hostctl.get(hostname) == served
+
+        # A lockfile npm rewrites (its root version is stale) but `npm ci` takes: afresh.
+        bumped = package | {"version": "1.0.1", "description": f"{app_name} bumped"}
+        commit(repo, {"package.json": json.dumps(bumped)}, "a version of its own")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert re.search(r"added \d{2,} packages", done.stdout), done.stdout
         assert tiny_invariant() == "none" and hostctl.get(hostname) == served
 
         # A lockfile out of step with package.json is refused, as `npm ci` refuses it.

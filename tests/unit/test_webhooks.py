@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from hostctl.agent.webhooks import handle_delivery, signature_ok
+from hostctl.agent.webhooks import Answer, decide_and_follow, handle_delivery, signature_ok
 from hostctl.state import Store
 from tests.harness.agent import push_payload, sign
 
@@ -139,3 +139,14 @@ def test_a_moved_repository_url_follows_only_when_it_fetched_the_old_name(url, m
     from hostctl.github.moves import moved_url
 
     assert moved_url(url, "me/blog", "you/journal") == moved
+
+
+def test_a_link_changed_while_a_push_was_handled_decides_for_itself(store):
+    store.set_github("blog", {"repo": "me/blog", "hook_id": 1})
+    read_first = store.app("blog")
+    store.set_github("blog", {"repo": "me/shop", "hook_id": 2})  # `apps connect` meanwhile
+    store.set_repo("blog", "git@github.com:me/shop.git", "main")
+    payload = push_payload(SHA, full_name="me/blog", repository_id=7)
+    app, decision = decide_and_follow(store, read_first, "push", payload)
+    assert isinstance(decision, Answer) and decision.status == 403, decision
+    assert app.github == store.app("blog").github == {"repo": "me/shop", "hook_id": 2}
