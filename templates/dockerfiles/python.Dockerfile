@@ -29,7 +29,7 @@ ENV PYTHONUNBUFFERED=1 PORT={{ port }} VIRTUAL_ENV={{ venv }} PATH={{ venv }}/bi
 {% macro install(req) -%}
 {% if buildkit -%}
 norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^#.*//' -e 's/[[:space:]]#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1" | sort -u; }; \
-    names() { sed -E 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' "$1" | tr 'A-Z' 'a-z' | sed -E 's/[-_.]+/-/g' | sort -u; }; \
+    names() { sed -E -e 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' -e 'y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/abcdefghijklmnopqrstuvwxyz/' -e 's/[-_.]+/-/g' "$1" | sort -u; }; \
     reuse=no; \
     if [ -x {{ saved }}/bin/python ] && [ -f {{ saved }}/hostctl-requirements.txt ] \
         && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 ! -newermt "1 minute" 2>/dev/null)" ]; then \
@@ -39,8 +39,11 @@ norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^
     install=yes; changed=yes; \
     if [ $reuse = yes ]; then \
         cp -a {{ saved }}/. {{ venv }}/; \
-        comm -23 /tmp/old.txt /tmp/new.txt > /tmp/gone.txt; names /tmp/gone.txt > /tmp/gone-names.txt; \
-        names /tmp/new.txt > /tmp/new-names.txt; comm -23 /tmp/gone-names.txt /tmp/new-names.txt > /tmp/removed.txt; \
+        comm -23 /tmp/old.txt /tmp/new.txt > /tmp/gone.txt; : > /tmp/removed.txt; \
+        if [ -s /tmp/gone.txt ]; then \
+            names /tmp/gone.txt > /tmp/gone-names.txt; names /tmp/new.txt > /tmp/new-names.txt; \
+            comm -23 /tmp/gone-names.txt /tmp/new-names.txt > /tmp/removed.txt; \
+        fi; \
         if [ -z "$(comm -13 /tmp/old.txt /tmp/new.txt)" ]; then install=no; fi; \
         if [ -s /tmp/removed.txt ]; then \
             {{ pip }} uninstall -y -r /tmp/removed.txt; \
