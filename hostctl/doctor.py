@@ -22,7 +22,13 @@ from typing import Any, Literal
 
 from hostctl.adapters.firewall import box_firewall_state
 from hostctl.adapters.http_probe import Answer, ProbeError, health_probe
-from hostctl.adapters.system import listening_sockets, systemd_running, unit_active, unit_enabled
+from hostctl.adapters.system import (
+    listening_sockets,
+    port_listeners,
+    systemd_running,
+    unit_active,
+    unit_enabled,
+)
 from hostctl.adapters.tailscale import tailscale_status
 from hostctl.backup.config import backup_config
 from hostctl.cloudflare.connect import connector_name
@@ -270,8 +276,20 @@ def docker_outcome(host: Host) -> Outcome:
 
 def edge_outcome(host: Host) -> Outcome:
     caddy = host.caddy
+    port = host.settings.http_port
     if caddy.running():
-        return ok(f"Caddy answers on {caddy.socket}; edge port {host.settings.http_port}")
+        ours = caddy.process.pid()
+        others = {pid: cmd for pid, cmd in port_listeners(port).items() if pid != ours}
+        if ours is not None and others:
+            named = "; ".join(f"pid {pid} ({cmd[:80]})" for pid, cmd in sorted(others.items()))
+            return fail(
+                f"edge port {port} is also listened on by {named}: the kernel shares its "
+                "connections between them (SO_REUSEPORT), so some requests get that "
+                "server's answers",
+                "stop that process, or move one of them to another port (hostctl's is "
+                "`http_port` in hostctl.yml)",
+            )
+        return ok(f"Caddy answers on {caddy.socket}; edge port {port}")
     return fail(
         f"Caddy does not answer on {caddy.socket}",
         f"any other hostctl command starts it again (commands reconcile first, e.g. "

@@ -9,6 +9,7 @@ import shlex
 import socket
 import struct
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from hostctl.core.errors import HostctlError
@@ -122,11 +123,8 @@ LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
 PROC_NET_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 
 
-def listening_sockets(
-    tables: tuple[Path, ...] = PROC_NET_TCP,
-) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
-    """The (address, port) of every listening TCP socket in this network namespace."""
-    found = []
+def listening_rows(tables: tuple[Path, ...] = PROC_NET_TCP) -> Iterator[list[str]]:
+    """The fields of each listening TCP socket's row in /proc/net/tcp{,6}."""
     for table in tables:
         try:
             lines = table.read_text().splitlines()[1:]
@@ -134,11 +132,42 @@ def listening_sockets(
             continue  # no IPv6 on this kernel
         for line in lines:
             fields = line.split()
-            if len(fields) < 4 or fields[3] != LISTEN:
-                continue
-            address, _, port = fields[1].partition(":")
-            found.append((kernel_address(address), int(port, 16)))
+            if len(fields) >= 10 and fields[3] == LISTEN:
+                yield fields
+
+
+def listening_sockets(
+    tables: tuple[Path, ...] = PROC_NET_TCP,
+) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """The (address, port) of every listening TCP socket in this network namespace."""
+    found = []
+    for fields in listening_rows(tables):
+        address, _, port = fields[1].partition(":")
+        found.append((kernel_address(address), int(port, 16)))
     return sorted(set(found), key=lambda pair: (pair[1], str(pair[0])))
+
+
+def port_listeners(
+    port: int, tables: tuple[Path, ...] = PROC_NET_TCP, proc: Path = Path("/proc")
+) -> dict[int, str]:
+    """The processes listening on TCP ``port`` in this network namespace, pid → command
+    line. Processes this user may not look into are not seen."""
+    sockets = {
+        f"socket:[{fields[9]}]"
+        for fields in listening_rows(tables)
+        if int(fields[1].rpartition(":")[2], 16) == port
+    }
+    found: dict[int, str] = {}
+    for entry in proc.iterdir() if sockets else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in sockets for fd in (entry / "fd").iterdir()):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                found[int(entry.name)] = command.decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile, or not ours to look into
+    return found
 
 
 def kernel_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

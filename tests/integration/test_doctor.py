@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -254,6 +256,21 @@ def test_the_agent_not_running_fails_with_a_hint(box: Box) -> None:
     status = json.loads(box.hostctl.run("status", "--json").stdout)
     assert status["agent"]["answered"] is False and status["agent"]["lock_held"] is False
     assert snapshot(box) == before, "doctor and status change nothing"
+
+
+def test_another_listener_on_the_edge_port_fails_the_edge_line(box: Box) -> None:
+    # As Caddy binds it: a reused port, where the kernel shares connections among all.
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as rival:
+        rival.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        rival.bind(("::", box.hostctl.port))
+        rival.listen()
+        code, report = box.doctor()
+        edge = lines(report)["edge"]
+        assert code == 1 and edge["status"] == "fail", edge
+        assert f"pid {os.getpid()} (" in edge["detail"], edge
+        assert f"edge port {box.hostctl.port} is also listened on" in edge["detail"]
+        assert "http_port" in edge["hint"]
+    assert lines(box.doctor()[1])["edge"]["status"] == "ok"
 
 
 def test_a_removed_web_container_is_reported_not_repaired(box: Box) -> None:
