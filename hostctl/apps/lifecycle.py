@@ -97,3 +97,14 @@ def unlink_before_destroy(host: Host, name: str) -> list[str]:
         return unlink_github(host, name)
     except HostctlError as exc:
         return [f"not the GitHub webhook and deploy key ({exc.message})"]
+
+
+def purge_build_cache(host: Host, name: str) -> None:
+    """Move the app's builds to new BuildKit cache mounts (pip's, npm's and Go's caches,
+    the saved virtualenv and node_modules): its next build installs everything afresh,
+    as a first one does. The old mounts are no longer named by any build and go with
+    hostctl's build cache prune (``build/cache_max_age``)."""
+    host.store.app(name)  # an unknown app is an error
+    with host.store.transaction():
+        host.store.new_build_cache_generation(name)
+        host.store.audit("apps:purge-cache", name, "the next build starts from empty caches")

@@ -1,4 +1,4 @@
-"""hostctl apps: list, create, info, destroy."""
+"""hostctl apps: list, create, info, destroy, purge-cache."""
 
 from __future__ import annotations
 
@@ -151,6 +151,20 @@ def info(app: str, as_json: bool, show_secrets: bool) -> None:
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
         key_value(key, value, 10)
+
+
+@apps.command("purge-cache")
+@click.argument("app")
+def purge_cache(app: str) -> None:
+    """Start the app's next build from empty build caches: pip's, npm's and Go's, and
+    the virtualenv or node_modules kept from its last build. For a build that went
+    wrong in a way only a clean one fixes; the app keeps serving."""
+    from hostctl.apps.lifecycle import purge_build_cache
+
+    purge_build_cache(open_host(), app)
+    click.echo(
+        f"The next build of {app} starts from empty caches (deploy now: `hostctl deploy {app}`)."
+    )
 
 
 @apps.command()

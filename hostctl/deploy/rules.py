@@ -114,8 +114,10 @@ def build_cache_id(app: App) -> str:
     or the app's own Dockerfile could otherwise plant files in another app's caches. Any
     Dockerfile may name any id, so the id has a part no build can know, derived one way
     from the app's webhook secret (not in the image's history; only the app's own build
-    output shows it)."""
-    digest = hmac.new(app.webhook_secret.encode(), b"build cache", hashlib.sha256)
+    output shows it). `hostctl apps purge-cache` moves the app to new ones."""
+    generation = f" {app.build_cache_generation}" if app.build_cache_generation else ""
+    message = f"build cache{generation}".encode()
+    digest = hmac.new(app.webhook_secret.encode(), message, hashlib.sha256)
     return f"hostctl-{app.name}-{digest.hexdigest()[:16]}"
 
 

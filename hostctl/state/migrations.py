@@ -301,6 +301,11 @@ def github_app(db: sqlite3.Connection) -> None:
     )
 
 
+def build_cache_generation(db: sqlite3.Connection) -> None:
+    """`hostctl apps purge-cache` moves an app's builds to new cache mounts."""
+    run(db, "ALTER TABLE apps ADD COLUMN build_cache_generation INTEGER NOT NULL DEFAULT 0")
+
+
 # In the order they apply; a new migration is a new function appended here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     initial_schema,
@@ -312,4 +317,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     cron_runs,
     process_scale,
     github_app,
+    build_cache_generation,
 ]

@@ -37,6 +37,7 @@ class App:
     volume: str | None = None  # the /data volume, when a restore moved the app off the default
     scale: dict[str, int] = field(default_factory=dict)  # `hostctl scale`: containers per type
     web_containers: tuple[str, ...] = ()  # all that serve; web_container is the first
+    build_cache_generation: int = 0  # bumped by `hostctl apps purge-cache`
 
     @property
     def serving(self) -> tuple[str, ...]:
@@ -196,6 +197,12 @@ class Store:
 
     def set_github(self, name: str, github: dict[str, Any]) -> None:
         self.db.execute("UPDATE apps SET github = ? WHERE name = ?", (json.dumps(github), name))
+
+    def new_build_cache_generation(self, name: str) -> None:
+        self.db.execute(
+            "UPDATE apps SET build_cache_generation = build_cache_generation + 1 WHERE name = ?",
+            (name,),
+        )
 
     def set_volume(self, name: str, volume: str | None) -> None:
         self.db.execute("UPDATE apps SET volume = ? WHERE name = ?", (volume, name))
@@ -357,6 +364,7 @@ def app_from_row(row: sqlite3.Row) -> App:
         volume=row["volume"],
         scale=json.loads(row["scale"]),
         web_containers=tuple(json.loads(row["web_containers"])),
+        build_cache_generation=row["build_cache_generation"],
     )
 
 

@@ -161,6 +161,14 @@ def test_a_node_dependency_change_installs_only_what_changed(hostctl, tmp_path, 
         assert re.search(r"added \d{2,} packages", done.stdout), done.stdout
         assert tiny_invariant() == "none" and hostctl.get(hostname) == served
 
+        # After `apps purge-cache` the next build starts from empty caches: all is installed.
+        said = hostctl.run("apps", "purge-cache", app_name).stdout
+        assert "starts from empty caches" in said, said
+        commit(repo, {"server.js": "// purged\n" + (repo / "server.js").read_text()}, "src")
+        done = hostctl.run("deploy", app_name, str(repo))
+        assert re.search(r"added \d{2,} packages", done.stdout), done.stdout
+        assert hostctl.get(hostname) == served
+
         # A lockfile out of step with package.json is refused, as `npm ci` refuses it.
         commit(repo, {"package.json": json.dumps(added)}, "no lockfile change")
         failed = hostctl.run("deploy", app_name, str(repo), check=False)

@@ -3,6 +3,8 @@ the image keep-set, the build cache prune, and the supersede chain a follower wa
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,6 +234,15 @@ def test_each_app_has_cache_mounts_of_its_own_that_no_build_can_name() -> None:
     # the name alone does not give it: another app's Dockerfile cannot mount it
     assert build_cache_id(blog) != build_cache_id(replace(blog, webhook_secret="c" * 64))
     assert blog.webhook_secret[:8] not in build_cache_id(blog)
+    # `hostctl apps purge-cache`: new mounts from then on (the first generation's id is
+    # the one apps had before generations existed)
+    purged = replace(blog, build_cache_generation=1)
+    assert build_cache_id(purged) != build_cache_id(blog)
+    assert build_cache_id(purged).startswith("hostctl-blog-")
+    assert (
+        build_cache_id(blog)
+        == "hostctl-blog-" + hmac.new(b"a" * 64, b"build cache", hashlib.sha256).hexdigest()[:16]
+    )
 
 
 def test_the_build_cache_is_pruned_after_every_tenth_build_not_release(tmp_path: Path) -> None:
