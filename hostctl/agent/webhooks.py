@@ -236,7 +236,7 @@ def decide_and_follow(
     if isinstance(decision, Answer) or event != "push" or not app.github.get("repo"):
         return app, decision
     now = follow_move(store, app, payload)
-    return now, decide(now, event, payload)
+    return (app, decision) if now is app else (now, decide(now, event, payload))
 
 
 def record_installation(store: Store, event: str, payload: dict[str, Any]) -> str:

@@ -50,32 +50,48 @@ def other_repository(app: App, number: int | None) -> str:
 
 def follow_move(store: Store, app: App, payload: Mapping[str, Any]) -> App:
     """After a push ``is_linked`` accepted: record the repository's id, and after a
-    rename or a transfer its new name, fetch URL and installation. Read again inside
-    the transaction, so a link changed meanwhile (`apps connect`) is left alone."""
-    number, full_name = delivered_repository(payload)
-    if number is None:
+    rename or a transfer its new name, fetch URL and installation. ``app`` itself when
+    there is nothing to record (every push but the first and a move's: no write).
+    Read again inside the transaction, so a link changed meanwhile (`apps connect`) is
+    left alone."""
+    if moved_record(app, payload) is None:
         return app
     with store.transaction():
         now = store.app(app.name)
-        old = str(now.github.get("repo") or "")
-        if not old or old != app.github.get("repo") or now.repo != app.repo:
+        if now.github.get("repo") != app.github.get("repo") or now.repo != app.repo:
             return now
-        new = moved_name(old, full_name)
-        github = now.github | {"repo_id": number}
-        installation = number_in(payload.get("installation"))  # App mode only
-        if installation is not None and "installation" in github:
-            github["installation"] = installation  # a transfer, or the App installed anew
-        if github == now.github and not new:
+        change = moved_record(now, payload)
+        if change is None:
             return now
+        github, old, new = change
         repo = moved_url(now.repo, old, new) if new else now.repo
-        store.set_github(app.name, github | ({"repo": new} if new else {}))
+        store.set_github(app.name, github)
         store.set_repo(app.name, repo, now.branch)
         if new:
-            detail = f"GitHub repository {number}: {old} is now {new}; fetching {repo}"
+            detail = f"GitHub repository {github['repo_id']}: {old} is now {new}; fetching {repo}"
             store.audit("apps:repo-moved", app.name, detail)
     if new:
-        move_in_installations(store, now.github.get("installation"), installation, old, new)
+        before, after = now.github.get("installation"), github.get("installation")
+        move_in_installations(store, before, after, old, new)
     return store.app(app.name)
+
+
+def moved_record(
+    app: App, payload: Mapping[str, Any]
+) -> tuple[dict[str, Any], str, str | None] | None:
+    """The app's GitHub record after this push (with the repository's id, a new name, a
+    new installation), its old name and the new one (None: not moved); None when the
+    push changes nothing."""
+    number, full_name = delivered_repository(payload)
+    old = str(app.github.get("repo") or "")
+    if number is None or not old:
+        return None
+    new = moved_name(old, full_name)
+    github = app.github | {"repo_id": number} | ({"repo": new} if new else {})
+    installation = number_in(payload.get("installation"))  # App mode only
+    if installation is not None and "installation" in github:
+        github["installation"] = installation  # a transfer, or the App installed anew
+    return None if github == app.github else (github, old, new)
 
 
 def moved_name(old: str, full_name: str) -> str | None:
@@ -103,12 +119,12 @@ def moved_url(url: str | None, old: str, new: str) -> str | None:
     return url
 
 
-def move_in_installations(store: Store, before: Any, after: int | None, old: str, new: str) -> None:
+def move_in_installations(store: Store, before: Any, after: Any, old: str, new: str) -> None:
     """The repositories recorded for the App's installations follow the move."""
     for installation in installations(store):
         if installation.repositories is None:
             continue  # all of the account's repositories: nothing named
         if installation.id == before:
             change_repositories(store, installation.id, installation.account, [], [old])
-        if installation.id == (after if after is not None else before):
+        if installation.id == after:
             change_repositories(store, installation.id, installation.account, [new], [])

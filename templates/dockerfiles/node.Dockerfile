@@ -1,4 +1,5 @@
 # Rendered by hostctl for a Node app. Commit your own Dockerfile to replace it.
+{%- import "dockerfiles/kept.j2" as kept %}
 FROM {{ base }}
 ENV NODE_ENV=production PORT={{ port }}
 WORKDIR /app
@@ -20,14 +21,13 @@ COPY package.json {{ lockfile or "" }} ./
     everything. npm rewrites the lockfile only when it is out of step with package.json
     (or older than this npm): then, as when that install fails, the step starts afresh
     with `npm ci`, which refuses an out of step lockfile as it always did. The result is
-    saved for the next build: copied, then renamed, so a killed build leaves a whole
-    copy or none. #}
+    saved for the next build (kept.j2). #}
 # npm's cache, and the app's installed modules (node_modules of its last build, per Node
 # image), stay in BuildKit cache mounts of the app's own, not in the image.
 RUN --mount=type=cache,id={{ cache_id }}-npm,target={{ cache_dir }}/npm \
     --mount=type=cache,id={{ cache_id }}-modules-{{ base | replace(":", "-") | replace("/", "-") }},sharing=locked,target={{ cache_dir }}/modules \
     set -e; \
-    if [ -d {{ saved }}/node_modules ] && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 ! -newermt "1 minute" 2>/dev/null)" ]; then \
+    if [ -d {{ saved }}/node_modules ] && {{ kept.is_fresh(saved) }}; then \
         cp -a {{ saved }}/node_modules ./; cp -p {{ saved }}/hostctl-created /tmp/hostctl-created; \
 {%- if lockfile %}
         cp {{ lockfile }} /tmp/lockfile; \
@@ -42,10 +42,8 @@ RUN --mount=type=cache,id={{ cache_id }}-npm,target={{ cache_dir }}/npm \
     else \
         touch /tmp/hostctl-created; {{ fresh }}; \
     fi; \
-    mkdir -p node_modules; rm -rf {{ saved }}.new {{ saved }}.old; mkdir {{ saved }}.new; \
-    cp -a node_modules /tmp/hostctl-created {{ saved }}.new/; rm -f /tmp/lockfile /tmp/hostctl-created; \
-    if [ -e {{ saved }} ]; then mv {{ saved }} {{ saved }}.old; fi; \
-    mv {{ saved }}.new {{ saved }}; rm -rf {{ saved }}.old
+    mkdir -p node_modules; {{ kept.save(saved, "node_modules /tmp/hostctl-created") }}; \
+    rm -f /tmp/lockfile /tmp/hostctl-created
 {% else %}
 RUN {% if lockfile %}npm ci --omit=dev{% else %}npm install --omit=dev{% endif %} --no-audit --no-fund
 {% endif %}

@@ -1,4 +1,5 @@
 # Rendered by hostctl for a Python app ({{ manifest }}). Commit your own Dockerfile to replace it.
+{%- import "dockerfiles/kept.j2" as kept %}
 FROM {{ base }}
 {% set venv = "/opt/app-venv" %}
 ENV PYTHONUNBUFFERED=1 PORT={{ port }} VIRTUAL_ENV={{ venv }} PATH={{ venv }}/bin:$PATH
@@ -22,8 +23,7 @@ ENV PYTHONUNBUFFERED=1 PORT={{ port }} VIRTUAL_ENV={{ venv }} PATH={{ venv }}/bi
     package still requires one that was removed (pip puts it back). Each pip
     run costs ~0.3 s of start-up alone. Any other change (a URL, a VCS ref, a path, an
     option), or a saved virtualenv made over a week ago, starts afresh. A changed result
-    is saved for the next build: copied, then renamed, so a killed build leaves a whole
-    copy or none. #}
+    is saved for the next build (kept.j2). #}
 {#- Fails when an installed package requires a removed one (or when it cannot tell). #}
 {% set still_required = "import sys, re, importlib.metadata as m; key = lambda name: re.sub('[-_.]+', '-', name).lower(); gone = {key(line.strip()) for line in open(sys.argv[1]) if line.strip()}; required = {key(re.match('[A-Za-z0-9._-]*', r).group()) for d in m.distributions() for r in (d.requires or [])}; sys.exit(1 if gone & required else 0)" %}
 {% macro install(req) -%}
@@ -32,7 +32,7 @@ norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^
     names() { sed -E -e 's/^([A-Za-z0-9][A-Za-z0-9._-]*).*/\1/' -e 'y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/abcdefghijklmnopqrstuvwxyz/' -e 's/[-_.]+/-/g' "$1" | sort -u; }; \
     reuse=no; \
     if [ -x {{ saved }}/bin/python ] && [ -f {{ saved }}/hostctl-requirements.txt ] \
-        && [ -n "$(find {{ saved }}/hostctl-created -mtime -7 ! -newermt "1 minute" 2>/dev/null)" ]; then \
+        && {{ kept.is_fresh(saved) }}; then \
         norm {{ saved }}/hostctl-requirements.txt > /tmp/old.txt; norm {{ req }} > /tmp/new.txt; \
         if ! comm -3 /tmp/old.txt /tmp/new.txt | sed 's/^\t//' | grep -qvE '^[A-Za-z0-9][^@:]*$'; then reuse=yes; fi; \
     fi; \
@@ -54,12 +54,8 @@ norm() { sed -e '1s/^\xef\xbb\xbf//' -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/^
     fi; \
     if [ $install = yes ]; then {{ pip }} install -r {{ req }}; fi; \
     cp {{ req }} {{ venv }}/hostctl-requirements.txt; \
-    rm -rf {{ saved }}.new {{ saved }}.old /tmp/old.txt /tmp/new.txt /tmp/gone*.txt /tmp/new-names.txt /tmp/removed.txt; \
-    if [ $changed = yes ]; then \
-        cp -a {{ venv }} {{ saved }}.new; \
-        if [ -e {{ saved }} ]; then mv {{ saved }} {{ saved }}.old; fi; \
-        mv {{ saved }}.new {{ saved }}; rm -rf {{ saved }}.old; \
-    fi
+    rm -f /tmp/old.txt /tmp/new.txt /tmp/gone*.txt /tmp/new-names.txt /tmp/removed.txt; \
+    if [ $changed = yes ]; then {{ kept.save(saved, venv ~ "/.") }}; fi
 {%- else -%}
 {{ pip }} install -r {{ req }}
 {%- endif %}

@@ -79,3 +79,19 @@ def test_env_is_masked_unless_revealed(tmp_path):
     assert "hunter2-very-secret" in hostctl("env", "blog", "--reveal", env=env).stdout
     unknown = hostctl("env", "nope", env=env)
     assert unknown.returncode == 1 and "no app named 'nope'" in unknown.stderr
+
+
+def test_purge_cache_moves_a_known_app_to_new_caches_and_refuses_an_unknown_one(tmp_path):
+    from hostctl.deploy.rules import build_cache_id
+    from hostctl.state import Store
+
+    env = env_for(tmp_path)
+    store = Store(tmp_path / "root" / "state.db")
+    store.insert_app("blog", ["blog.localhost"])
+    before = build_cache_id(store.app("blog"))
+    unknown = hostctl("apps", "purge-cache", "nope", env=env)
+    assert unknown.returncode == 1 and "no app named 'nope'" in unknown.stderr
+    assert "hostctl apps create nope" in unknown.stderr and "Traceback" not in unknown.stderr
+    done = hostctl("apps", "purge-cache", "blog", env=env)
+    assert done.returncode == 0 and "starts from empty caches" in done.stdout, done.stderr
+    assert build_cache_id(store.app("blog")) != before

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from urllib.parse import urlencode
 
 import pytest
 
 from hostctl.agent.webhooks import Answer, decide_and_follow, handle_delivery, signature_ok
+from hostctl.github.moves import follow_move
 from hostctl.state import Store
 from tests.harness.agent import push_payload, sign
 
@@ -105,6 +107,15 @@ def test_a_renamed_repository_is_followed_by_its_id_and_a_new_one_of_its_name_re
     assert store.app("blog").github == {"repo": "me/blog", "hook_id": 1, "repo_id": 7}
     assert push("Me/Blog", 7, "d0").status == 202  # GitHub's spelling: the same name
     assert store.app("blog").github["repo"] == "me/blog"
+    # Once recorded, a push that moved nothing takes no write lock on the way.
+    app, writer = store.app("blog"), sqlite3.connect(store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        moved = follow_move(store, app, push_payload(SHA, full_name="me/blog", repository_id=7))
+        assert moved is app
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
     # Renamed on GitHub (or transferred): the same id, so the same repository.
     assert push("me/journal", 7, "d2").status == 202
