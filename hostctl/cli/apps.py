@@ -160,8 +160,9 @@ def purge_cache(app: str) -> None:
     the virtualenv or node_modules kept from its last build. For a build that went
     wrong in a way only a clean one fixes; the app keeps serving."""
     from hostctl.apps.lifecycle import purge_build_cache
+    from hostctl.host import Host
 
-    purge_build_cache(open_host(), app)
+    purge_build_cache(Host(), app)  # state only: nothing to reconcile first
     click.echo(
         f"The next build of {app} starts from empty caches (deploy now: `hostctl deploy {app}`)."
     )

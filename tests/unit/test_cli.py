@@ -95,3 +95,4 @@ def test_purge_cache_moves_a_known_app_to_new_caches_and_refuses_an_unknown_one(
     done = hostctl("apps", "purge-cache", "blog", env=env)
     assert done.returncode == 0 and "starts from empty caches" in done.stdout, done.stderr
     assert build_cache_id(store.app("blog")) != before
+    assert not (tmp_path / "root" / "caddy").exists()  # state only: no edge started
