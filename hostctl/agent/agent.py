@@ -19,14 +19,13 @@ from functools import partial
 from types import FrameType
 from typing import Any
 
-import uvicorn
-
 from hostctl.adapters.system import release_free_memory
 from hostctl.agent.events import EventReporter, event, log, setup_logging
-from hostctl.agent.guard import server_options
 from hostctl.agent.http import web_app
 from hostctl.agent.listen import bind
 from hostctl.agent.routing import COALESCE_SECONDS, Governor
+from hostctl.agent.server import Server
+from hostctl.agent.webhooks import MAX_BODY
 from hostctl.apps import cron
 from hostctl.cloudflare.sync import BRIEF, sync
 from hostctl.core.errors import HostctlError
@@ -47,6 +46,7 @@ CRON_SECONDS = 10.0  # how often due cron jobs are looked for (schedules are by 
 MAINTENANCE_SECONDS = 60.0
 CLOUDFLARE_EVERY = 10  # maintenance rounds between full Cloudflare syncs
 CACHE_PRUNE_ROUNDS = 60  # maintenance rounds between prunes of hostctl's build cache
+GRACE_SECONDS = 10.0  # for requests open when the agent stops
 
 
 class Agent:
@@ -72,6 +72,7 @@ class Agent:
         self.cron_seconds = CRON_SECONDS
         self.engine_events: Any = None  # the open stream, closed to stop
         self.engine_changed = threading.Event()  # the routes may be stale
+        self.server: Server | None = None
 
     def health(self, store: Store) -> dict[str, Any]:
         counts = active_job_counts(store)
@@ -180,6 +181,8 @@ class Agent:
                     ["container", "network"], ["start", "die", "restart", "connect"]
                 )
                 try:
+                    if self.stopping.is_set():  # stop() came before the stream was there
+                        return
                     self.engine_changed.set()  # whatever happened while no stream was open
                     for found in self.engine_events:
                         if self.stopping.is_set():
@@ -261,9 +264,11 @@ class Agent:
     def stop(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping.is_set():
             return
-        event("stopping", signal=signal.Signals(signum).name)
         self.stopping.set()
+        event("stopping", signal=signal.Signals(signum).name)
         self.work_waiting.set()
+        if self.server is not None:
+            self.server.stop()
         if self.engine_events is not None:
             self.engine_events.close()
 
@@ -283,19 +288,9 @@ class Agent:
             host.store.close()
             for thread in self.threads:
                 thread.start()
-            app = web_app(self.settings, self.health, self.work_waiting.set)
-            config = uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                server_header=False,
-                timeout_keep_alive=5,
-                limit_concurrency=100,
-                **server_options(),
-                timeout_graceful_shutdown=10,
+            self.server = Server(
+                sockets, web_app(self.settings, self.health, self.work_waiting.set), MAX_BODY
             )
-            server = AgentServer(config, self)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self.stop)
             event(
@@ -311,25 +306,15 @@ class Agent:
                     routed=f"{routed[0]}:{routed[1]}",
                     hint="Caddy sends webhooks to hostctl.yml's agent/listen; set it to this",
                 )
-            server.run(sockets=sockets)
-            self.stop(signal.SIGTERM, None)
+            try:
+                self.server.serve()
+            finally:  # the workers stop between steps even if serving failed
+                self.stop(signal.SIGTERM, None)
+                self.server.drain(GRACE_SECONDS)
             for thread in self.threads:
                 thread.join()
             self.wakes.close()
             event("stopped")
-
-
-class AgentServer(uvicorn.Server):
-    """uvicorn, telling the workers to stop as soon as it is asked to, not after its own
-    graceful shutdown (uvicorn takes over SIGTERM while it serves)."""
-
-    def __init__(self, config: uvicorn.Config, agent: Agent) -> None:
-        super().__init__(config)
-        self.agent = agent
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.agent.stop(sig, frame)
-        super().handle_exit(sig, frame)
 
 
 def refresh(host: Host, governor: Governor) -> float | None:

@@ -1,88 +1,82 @@
-"""The agent's HTTP API (Starlette): health, and the webhook endpoint per app."""
+"""The agent's HTTP API: health, and the webhook endpoints. Each request is answered in
+its connection's thread (hostctl/agent/server.py), with a database connection borrowed
+from a small pool."""
 
 from __future__ import annotations
 
-import asyncio
 import html
+import json
 import logging
-import threading
-from collections.abc import Callable
+import queue
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
-
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from urllib.parse import parse_qs
 
 from hostctl import __version__
 from hostctl.agent.events import event
-from hostctl.agent.webhooks import MAX_BODY, handle_app_delivery, handle_delivery, unsigned
+from hostctl.agent.server import Handler, Request, Response, plain
+from hostctl.agent.webhooks import Answer, handle_app_delivery, handle_delivery, unsigned
 from hostctl.core.errors import HostctlError
 from hostctl.core.names import APP_NAME
 from hostctl.settings import Settings
 from hostctl.state import Store
 
-BODY_SECONDS = 10.0
+KEPT_STORES = 4  # database connections kept between requests
+Route = tuple[re.Pattern[str], tuple[str, ...], Callable[..., Response]]
 
 
-class BodyTooLarge(Exception):
-    pass
+def json_response(data: dict[str, Any], status: int = 200) -> Response:
+    return Response(status, json.dumps(data).encode(), "application/json")
 
 
-async def read_body(request: Request) -> bytes:
-    """The raw body, refused past MAX_BODY before it is all read, and within
-    BODY_SECONDS (a client that trickles its body must not hold a connection slot)."""
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise BodyTooLarge
-    body = bytearray()
-    async with asyncio.timeout(BODY_SECONDS):
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BodyTooLarge
-    return bytes(body)
+def html_response(page: str, status: int = 200) -> Response:
+    return Response(status, page.encode(), "text/html; charset=utf-8", PRIVATE_PAGE)
 
 
 def web_app(
     settings: Settings, health: Callable[[Store], dict[str, Any]], wake: Callable[[], None]
-) -> Starlette:
-    local = threading.local()
+) -> Handler:
+    idle_stores: queue.SimpleQueue[Store] = queue.SimpleQueue()
 
-    def store() -> Store:
-        """One connection per thread of the pool: a connection's transactions are its own."""
-        if not hasattr(local, "store"):
-            local.store = Store(settings.paths.database)
-        found: Store = local.store
-        return found
-
-    async def status(request: Request) -> JSONResponse:
-        report = await run_in_threadpool(lambda: health(store()))
-        return JSONResponse(report | {"version": __version__}, 200 if report["healthy"] else 503)
-
-    async def github_hook(request: Request) -> JSONResponse:
-        app = request.path_params["app"]
-        if not APP_NAME.fullmatch(app):  # not even a name: not worth a log line
-            refused = unsigned("refused: not an app name")
-            return JSONResponse(refused.body, refused.status)
+    @contextmanager
+    def store() -> Iterator[Store]:
+        """A connection of its own for the request: a connection's transactions are its own.
+        A few are kept for the next requests; a burst's extra ones are closed."""
         try:
-            body = await read_body(request)
-        except BodyTooLarge:
-            event("webhook", logging.WARNING, app=app, outcome="refused: body too large")
-            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
-        except TimeoutError:
-            event("webhook", logging.WARNING, app=app, outcome="refused: body too slow")
-            return JSONResponse({"error": "the body took too long to arrive"}, 408)
-        headers = request.headers
-        answer = await run_in_threadpool(lambda: handle_delivery(store(), app, headers, body))
+            borrowed = idle_stores.get_nowait()
+        except queue.Empty:
+            borrowed = Store(settings.paths.database)
+        try:
+            yield borrowed
+        finally:
+            if idle_stores.qsize() < KEPT_STORES:
+                idle_stores.put(borrowed)
+            else:
+                borrowed.close()
+
+    def status(request: Request) -> Response:
+        with store() as found:
+            report = health(found)
+        return json_response(report | {"version": __version__}, 200 if report["healthy"] else 503)
+
+    def delivered(app: str, answer: Answer) -> Response:
         level = logging.WARNING if answer.status >= 400 else logging.INFO
         event(
             "webhook", level, app=app, status=answer.status, outcome=answer.outcome, **answer.fields
         )
         if answer.status == 202:
             wake()
-        return JSONResponse(answer.body, answer.status)
+        return json_response(answer.body, answer.status)
+
+    def github_hook(request: Request, app: str) -> Response:
+        if not APP_NAME.fullmatch(app):  # not even a name: not worth a log line
+            refused = unsigned("refused: not an app name")
+            return json_response(refused.body, refused.status)
+        with store() as found:
+            answer = handle_delivery(found, app, request.headers, request.body)
+        return delivered(app, answer)
 
     def app_secret() -> str | None:
         from hostctl.credentials.github import load_github
@@ -93,77 +87,70 @@ def web_app(
             return None
         return connection.app.webhook_secret if connection and connection.app else None
 
-    async def github_app_hook(request: Request) -> JSONResponse:
+    def github_app_hook(request: Request) -> Response:
         """The GitHub App's one webhook, for every repository it is installed on."""
-        try:
-            body = await read_body(request)
-        except BodyTooLarge:
-            event("webhook", logging.WARNING, app="*", outcome="refused: body too large")
-            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
-        except TimeoutError:
-            event("webhook", logging.WARNING, app="*", outcome="refused: body too slow")
-            return JSONResponse({"error": "the body took too long to arrive"}, 408)
-        headers = request.headers
-        answer = await run_in_threadpool(
-            lambda: handle_app_delivery(store(), app_secret(), headers, body)
-        )
-        level = logging.WARNING if answer.status >= 400 else logging.INFO
-        event(
-            "webhook", level, app="*", status=answer.status, outcome=answer.outcome, **answer.fields
-        )
-        if answer.status == 202:
-            wake()
-        return JSONResponse(answer.body, answer.status)
+        with store() as found:
+            answer = handle_app_delivery(found, app_secret(), request.headers, request.body)
+        return delivered("*", answer)
 
-    async def github_app_setup(request: Request) -> HTMLResponse:
+    def github_app_setup(request: Request, state: str) -> Response:
         """The one-time page of `hostctl github connect --app`: it posts the manifest."""
         from hostctl.github.app import setup_page
 
-        state = request.path_params["state"]
-        page = await run_in_threadpool(lambda: setup_page(store(), state))
+        with store() as found:
+            page = setup_page(found, state)
         if page is None:
-            return HTMLResponse(page_text(SETUP_GONE), 404)
-        return HTMLResponse(page, headers=PRIVATE_PAGE)
+            return html_response(page_text(SETUP_GONE), 404)
+        return html_response(page)
 
-    async def github_app_callback(request: Request) -> HTMLResponse:
+    def github_app_callback(request: Request) -> Response:
         """GitHub sends the browser back here with the code that gives the app's keys."""
         from hostctl.github.app import complete_setup, install_url
 
-        if request.method != "GET":  # Starlette answers HEAD with GET: it would use the link
-            return HTMLResponse("", 405, headers={"Allow": "GET"})
-        state = request.query_params.get("state", "")
-        code = request.query_params.get("code", "")
+        query = parse_qs(request.query)
+        state = query.get("state", [""])[0]
+        code = query.get("code", [""])[0]
         try:
-            made = await run_in_threadpool(lambda: complete_setup(store(), settings, state, code))
+            with store() as found:
+                made = complete_setup(found, settings, state, code)
         except HostctlError as exc:
             event("github-app", logging.WARNING, outcome=f"refused: {exc.message}")
-            return HTMLResponse(
-                page_text(f"{exc.message}. To do: {exc.hint}"), 400, headers=PRIVATE_PAGE
-            )
+            return html_response(page_text(f"{exc.message}. To do: {exc.hint}"), 400)
         assert made.app is not None
         event("github-app", logging.INFO, outcome="created", slug=made.app.slug)
         url = install_url(made)
-        return HTMLResponse(
+        return html_response(
             page_text(f"The GitHub App {made.app.slug} is ready. Install it on your repositories: ")
-            + f'<a href="{html.escape(url)}">{html.escape(url)}</a>',
-            headers=PRIVATE_PAGE,
+            + f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
         )
 
-    return Starlette(
-        routes=[
-            Route("/", status),
-            Route("/health", status),
-            Route("/hooks/github", github_app_hook, methods=["POST"]),
-            Route("/hooks/github/{app}", github_hook, methods=["POST"]),
-            Route("/hooks/github-app/new/{state}", github_app_setup),
-            Route("/hooks/github-app/callback", github_app_callback, methods=["GET"]),
-        ]
-    )
+    # HEAD only where GET changes nothing: a link unfurler's HEAD must not use the
+    # callback's one-time state and code.
+    routes: list[Route] = [
+        (re.compile(r"/(health)?"), ("GET", "HEAD"), status),
+        (re.compile(r"/hooks/github"), ("POST",), github_app_hook),
+        (re.compile(r"/hooks/github/(?P<app>[^/]+)"), ("POST",), github_hook),
+        (re.compile(r"/hooks/github-app/new/(?P<state>[^/]+)"), ("GET", "HEAD"), github_app_setup),
+        (re.compile(r"/hooks/github-app/callback"), ("GET",), github_app_callback),
+    ]
+
+    def handle(request: Request) -> Response:
+        for pattern, methods, view in routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            if request.method not in methods:
+                allowed = (("Allow", ", ".join(methods)),)
+                return Response(405, b"Method Not Allowed\n", headers=allowed)
+            return view(request, **match.groupdict())
+        return plain(404, "Not Found")
+
+    return handle
 
 
 # The setup pages carry one-time links (the state, GitHub's code): never cached, and
 # never sent on to the next site as a Referer.
-PRIVATE_PAGE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+PRIVATE_PAGE = (("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"))
 SETUP_GONE = (
     "This setup link is unknown, expired (after an hour) or already used. "
     "Run `hostctl github connect --app` again for a new one."

@@ -11,12 +11,17 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostctl.agent.listen import bind
+from hostctl.agent.server import Handler, Server
 from tests.harness.hostctl import Hostctl
 
 
@@ -106,6 +111,21 @@ class AgentProcess:
         elif secret is not None:
             headers["X-Hub-Signature-256"] = sign(secret, body)
         return self.request("POST", f"/hooks/github/{app}", body, headers)
+
+
+@contextmanager
+def served(handler: Handler, max_body: int = 1024 * 1024) -> Iterator[str]:
+    """The agent's HTTP server in this process, on a free loopback port: its base URL."""
+    listener = bind(("127.0.0.1", 0))
+    server = Server([listener], handler, max_body)
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.stop()
+        thread.join()
+        server.drain(5)
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hostctl.agent.guard import CONNECTIONS_PER_CLIENT, HEADER_SECONDS
+from hostctl.agent.server import CONNECTIONS_PER_CLIENT, HEADER_SECONDS
 from tests.harness.agent import AgentProcess, push_payload, sign, wait_for_jobs
 from tests.harness.env import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
 from tests.harness.hostctl import Hostctl, commit, git, make_repo

@@ -37,7 +37,7 @@ from hostctl.github.link import link_app
 from hostctl.host import Host
 from hostctl.state.github_app import Installation, installations, save_installation
 from tests.doubles.github import LOGIN, TOKEN, GitHubDouble
-from tests.harness.agent import push_payload
+from tests.harness.agent import push_payload, served
 
 REPO = f"{LOGIN}/blog"
 
@@ -450,17 +450,20 @@ def test_the_callback_answers_get_only_and_the_pages_send_no_referrer(
     host: Host, gh: GitHubDouble
 ) -> None:
     """A link unfurler's HEAD must not use the one-time state and code."""
-    from starlette.testclient import TestClient
-
     from hostctl.agent.http import web_app
 
     started = start_setup(host, gh.url)
-    client = TestClient(web_app(host.settings, lambda _: {"healthy": True}, lambda: None))
-    page = client.get(f"/hooks/github-app/new/{started.state}")
+    handler = web_app(host.settings, lambda _: {"healthy": True}, lambda: None)
+    with served(handler) as url, httpx.Client(base_url=url) as client:
+        check_callback(client, host, started.state)
+
+
+def check_callback(client: httpx.Client, host: Host, state: str) -> None:
+    page = client.get(f"/hooks/github-app/new/{state}")
     assert page.status_code == 200
     assert page.headers["referrer-policy"] == "no-referrer"
     code = parse_qs(urlsplit(submit(page.text).headers["location"]).query)["code"][0]
-    callback = f"/hooks/github-app/callback?state={started.state}&code={code}"
+    callback = f"/hooks/github-app/callback?state={state}&code={code}"
     assert client.head(callback).status_code == 405
     assert load_github(host.settings) is None
     done = client.get(callback)

@@ -37,6 +37,8 @@ def test_the_agent_loads_no_cloud_sdk_and_no_http_library():
     # What the agent imports at start, and at its first backup and Cloudflare rounds.
     found = loaded("hostctl.agent.agent", "hostctl.backup.schedule", "hostctl.cloudflare.sync")
     assert packages(found) & {"boto3", "botocore", "cloudflare", "httpx"} == set()
+    # Its HTTP server is threads on h11: no event loop (asyncio, anyio: ~3 MiB).
+    assert packages(found) & {"asyncio", "anyio"} == set()
 
 
 def test_a_push_an_agent_serves_loads_no_docker_sdk_and_no_deploy_code():
