@@ -245,6 +245,12 @@ class Docker:
             return action()
         except requests.exceptions.ConnectionError as exc:
             raise unreachable(exc) from exc
+        except requests.exceptions.Timeout as exc:
+            raise HostctlError(
+                f"Docker did not answer in time to {what}",
+                "it may be busy (a large build cache, many images); try again, "
+                "and see `hostctl doctor`",
+            ) from exc
         except docker.errors.APIError as exc:
             raise engine_error(exc, what) from exc
 

@@ -141,7 +141,10 @@ def cache_to_prune(
     records: Iterable[CacheRecord], max_age: float, max_size: int, now: datetime
 ) -> list[str]:
     """Of hostctl's build cache, the records unused for ``max_age`` seconds, then the least
-    recently used until the rest fits in ``max_size`` bytes. A record in use stays."""
+    recently used until the rest fits in ``max_size`` bytes. A record in use stays. Each
+    comes before the record it grew on (the engine keeps a record while another grows on
+    it, so pruned in batches a parent first would stay), else least recently used first."""
+    records = list(records)
     ours = sorted((r for r in own_cache(records) if not r.in_use), key=lambda r: r.last_used)
     old = {r.id for r in ours if (now - last_used(r)).total_seconds() > max_age}
     size = sum(r.size for r in ours if r.id not in old)
@@ -151,7 +154,16 @@ def cache_to_prune(
         if record.id not in old:
             old.add(record.id)
             size -= record.size
-    return sorted(old)
+    parents = {r.id: r.parent for r in records}
+
+    def depth(record: CacheRecord) -> int:
+        found, parent = 0, record.parent
+        while parent in parents and found < len(parents):  # a cycle must not hang it
+            found, parent = found + 1, parents[parent]
+        return found
+
+    chosen = (r for r in ours if r.id in old)
+    return [r.id for r in sorted(chosen, key=lambda r: (-depth(r), last_used(r), r.id))]
 
 
 def last_used(record: CacheRecord) -> datetime:

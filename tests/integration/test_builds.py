@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -323,6 +324,46 @@ def foreign(tmp_path: Path, app_name: str) -> Iterator[dict[str, object]]:
     yield found
     subprocess.run(["docker", "rmi", "-f", kept, dangling], capture_output=True, check=False)
     Docker().prune_build_cache([r.id for r in Docker().build_cache() if marker in r.description])
+
+
+def test_the_build_cache_is_pruned_in_batches_within_a_budget(
+    hostctl: Hostctl, foreign: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine tries the id filter on every record it has, so ids go in small batches;
+    past the budget the rest waits for the next prune. (Which records go is the rules'
+    business, unit-tested: here the foreign build's stand in for hostctl's.)"""
+    from hostctl.deploy import pipeline
+    from hostctl.host import Host
+    from hostctl.settings import Settings
+
+    for key, value in hostctl.env.items():
+        monkeypatch.setenv(key, value)
+    host = Host(Settings.from_env())
+    records = list(foreign["records"])  # type: ignore[call-overload]
+    marker = str(foreign["marker"])
+    monkeypatch.setattr(pipeline, "cache_to_prune", lambda *_: list(records))
+    monkeypatch.setattr(pipeline, "PRUNE_BATCH", 1)
+    calls: list[list[str]] = []
+    prune = host.docker.prune_build_cache
+    monkeypatch.setattr(
+        host.docker, "prune_build_cache", lambda ids: calls.append(ids) or prune(ids)
+    )
+
+    lines: list[str] = []
+    out = SimpleNamespace(step=lines.append, detail=lines.append)
+    monkeypatch.setattr(pipeline, "PRUNE_SECONDS", 0.0)
+    assert pipeline.prune_build_cache(host, out) == 0  # type: ignore[arg-type]
+    assert calls == [] and lines == [
+        f"{len(records)} build cache records are left for the next prune"
+    ]
+
+    monkeypatch.setattr(pipeline, "PRUNE_SECONDS", 60.0)
+    pipeline.prune_build_cache(host, out)  # type: ignore[arg-type]
+    assert calls == [[record] for record in records], "one engine call per batch"
+    left = Docker().build_cache()
+    grown_on = {r.parent for r in left}  # the engine keeps a record while another grows on it
+    assert {r.id for r in left if marker in r.description} <= grown_on
+    assert len({r.id for r in left} & set(records)) < len(records), "the batches pruned"
 
 
 def docker(*args: str) -> str:

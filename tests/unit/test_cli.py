@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hostctl import __version__
 
 
@@ -49,6 +51,27 @@ def test_unreachable_engine_is_a_clear_error_with_a_hint(tmp_path):
             "Hint: start it (systemctl start docker), or run scripts/test which starts one",
         ]
         assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_an_engine_that_does_not_answer_in_time_is_a_clear_error(tmp_path):
+    """A stalled engine (a socket that takes the request and never answers) is an error
+    that names what was being done, not a requests traceback."""
+    import socket
+
+    import docker
+
+    from hostctl.adapters.docker import Docker
+    from hostctl.core.errors import HostctlError
+
+    path = tmp_path / "stalled.sock"
+    with socket.socket(socket.AF_UNIX) as stalled:
+        stalled.bind(str(path))
+        stalled.listen()
+        client = docker.APIClient(base_url=f"unix://{path}", version="1.41", timeout=0.5)
+        with pytest.raises(HostctlError) as raised:
+            Docker().call(client.df, "list the build cache")
+    assert raised.value.message == "Docker did not answer in time to list the build cache"
+    assert "try again" in raised.value.hint
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -212,14 +212,15 @@ def test_hostctls_build_cache_is_its_marked_steps_what_grew_on_them_and_its_moun
 def test_the_cache_prune_takes_hostctls_old_records_then_the_least_recently_used():
     now = datetime(2026, 1, 2, tzinfo=UTC)
     assert cache_to_prune(CACHE, max_age=2 * 86400, max_size=10**9, now=now) == []
+    # What grew on a record goes before it: copy on deps on user (on base); pip is a mount.
     assert cache_to_prune(CACHE, max_age=3600, max_size=10**9, now=now) == [
         "copy",
         "deps",
-        "pip",
         "user",
+        "pip",
     ]
     fresh = [replace(r, last_used=f"2026-01-01T23:{n:02}:00Z") for n, r in enumerate(CACHE)]
-    # 400 bytes of hostctl's, 250 allowed: the two used longest ago go.
+    # 400 bytes of hostctl's, 250 allowed: the two used longest ago go (deps grew on user).
     assert cache_to_prune(fresh, max_age=3600, max_size=250, now=now) == ["deps", "user"]
     busy = [replace(r, in_use=True) if r.id == "user" else r for r in fresh]
     assert cache_to_prune(busy, max_age=3600, max_size=250, now=now) == ["deps"]  # 300 free
