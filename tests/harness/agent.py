@@ -153,6 +153,20 @@ def push_payload(
     }
 
 
+def installation_created(installation: int, login: str, repos: list[str]) -> dict[str, Any]:
+    """The `installation` event GitHub sends the App when someone installs it on some of
+    their repositories."""
+    return {
+        "action": "created",
+        "installation": {
+            "id": installation,
+            "account": {"login": login},
+            "repository_selection": "selected",
+        },
+        "repositories": [{"full_name": repo} for repo in repos],
+    }
+
+
 def job_rows(hostctl: Hostctl, app: str) -> list[dict[str, Any]]:
     """The app's jobs, oldest first, read straight from the state database."""
     with sqlite3.connect(hostctl.root / "state.db", timeout=30) as db:

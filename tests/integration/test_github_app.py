@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.doubles.github import GitHubDouble
-from tests.harness.agent import AgentProcess, push_payload, wait_for_jobs
+from tests.harness.agent import AgentProcess, installation_created, push_payload, wait_for_jobs
 from tests.harness.env import NAMESPACE, free_port, isolated_env, remove_labelled, stop_caddy
 from tests.harness.hostctl import Hostctl, commit, make_repo
 
@@ -108,15 +108,7 @@ def test_app_flow_create_push_deploy_and_status_with_nothing_per_repository(
         agent,
         app.webhook_secret,
         "installation",
-        {
-            "action": "created",
-            "installation": {
-                "id": installation,
-                "account": {"login": "me"},
-                "repository_selection": "selected",
-            },
-            "repositories": [{"full_name": REPO}],
-        },
+        installation_created(installation, "me", [REPO]),
     )
     assert recorded == (200, {"status": "recorded: installation created (me)"})
     linked = hostctl.run("apps", "connect", app_name, "--repo", REPO)

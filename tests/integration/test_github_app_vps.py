@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from tests.doubles.github import GitHubDouble
-from tests.harness.agent import push_payload
+from tests.harness.agent import installation_created, push_payload
 from tests.harness.env import NAMESPACE, REPO
 from tests.harness.systemd_vps import SystemdVps, systemd_vps_image
 from tests.harness.terminal import converse
@@ -261,15 +261,7 @@ def test_setup_with_the_app_then_a_push_deploys_with_nothing_per_repository(
         box,
         app.webhook_secret,
         "installation",
-        {
-            "action": "created",
-            "installation": {
-                "id": installation,
-                "account": {"login": "me"},
-                "repository_selection": "selected",
-            },
-            "repositories": [{"full_name": BLOG}],
-        },
+        installation_created(installation, "me", [BLOG]),
     )
     assert recorded.status_code == 200, recorded.text
     assert recorded.json() == {"status": "recorded: installation created (me)"}
