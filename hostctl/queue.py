@@ -242,7 +242,10 @@ def clean_up(host: Host, leftovers: Leftovers, prune: bool, out: Reporter) -> No
     except Exception as exc:  # the job is done whatever happens here; reconcile retries
         out.step(f"Could not stop an old container yet: {exc}")
     if prune:
-        prune_build_cache(host, out)
+        try:
+            prune_build_cache(host, out)
+        except Exception as exc:  # the same: the job is done, the next prune tries again
+            out.step(f"Could not prune the build cache: {exc}")
 
 
 def clean_up_detached(host: Host, leftovers: Leftovers, prune: bool, out: Reporter) -> None:

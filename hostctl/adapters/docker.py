@@ -120,7 +120,7 @@ class CacheRecord:
     """One record of the engine's BuildKit build cache (`docker system df -v`)."""
 
     id: str
-    parent: str
+    parents: tuple[str, ...]  # the records it was built on
     kind: str
     description: str
     size: int
@@ -898,7 +898,8 @@ def container_state(container: Container, network: str) -> ContainerState:
 def cache_record(found: dict[str, Any]) -> CacheRecord:
     return CacheRecord(
         id=str(found.get("ID") or ""),
-        parent=str(found.get("Parent") or ""),
+        # API 1.42 moved `Parent` to a list, `Parents` (and leaves `Parent` empty)
+        parents=tuple(str(p) for p in found.get("Parents") or [found.get("Parent")] if p),
         kind=str(found.get("Type") or ""),
         description=str(found.get("Description") or ""),
         size=int(found.get("Size") or 0),

@@ -337,10 +337,10 @@ def prune_build_cache(host: Host, log: Reporter | None = None) -> int:
     after a job, which is not failed for it."""
     bounds = host.settings.server.build_cache
     freed, doomed = 0, list[str]()
+    deadline = time.monotonic() + PRUNE_SECONDS  # listing the cache counts too
     try:
         records = host.docker.build_cache()
         doomed = cache_to_prune(records, bounds.max_age, bounds.max_size, datetime.now(UTC))
-        deadline = time.monotonic() + PRUNE_SECONDS
         while doomed and time.monotonic() < deadline:
             freed += host.docker.prune_build_cache(doomed[:PRUNE_BATCH])
             doomed = doomed[PRUNE_BATCH:]

@@ -130,7 +130,7 @@ def own_cache(records: Iterable[CacheRecord]) -> list[CacheRecord]:
     ours = {r.id for r in found if BUILD_MARK in r.description}
     grown = True
     while grown:  # the steps built on ours, at any depth
-        more = {r.id for r in found if r.parent in ours and r.id not in ours}
+        more = {r.id for r in found if ours.intersection(r.parents) and r.id not in ours}
         ours |= more
         grown = bool(more)
     mounts = f"cached mount {CACHE_DIR}/"
@@ -154,13 +154,15 @@ def cache_to_prune(
         if record.id not in old:
             old.add(record.id)
             size -= record.size
-    parents = {r.id: r.parent for r in records}
+    by_id = {r.id: r for r in records}
+    depths: dict[str, int] = {}
 
-    def depth(record: CacheRecord) -> int:
-        found, parent = 0, record.parent
-        while parent in parents and found < len(parents):  # a cycle must not hang it
-            found, parent = found + 1, parents[parent]
-        return found
+    def depth(record: CacheRecord, seen: frozenset[str] = frozenset()) -> int:
+        """How many records it was built on, by its longest chain (a cycle ends it)."""
+        if record.id not in depths:
+            above = [by_id[p] for p in record.parents if p in by_id and p not in seen]
+            depths[record.id] = max((1 + depth(p, seen | {record.id}) for p in above), default=0)
+        return depths[record.id]
 
     chosen = (r for r in ours if r.id in old)
     return [r.id for r in sorted(chosen, key=lambda r: (-depth(r), last_used(r), r.id))]

@@ -8,11 +8,12 @@ import hmac
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from hostctl.adapters.docker import CacheRecord, ContainerState
+from hostctl.adapters.docker import CacheRecord, ContainerState, cache_record
 from hostctl.core.errors import HostctlError
 from hostctl.core.labels import PROCESS, RELEASE
 from hostctl.core.progress import Reporter
@@ -183,14 +184,14 @@ def test_web_containers_that_serve_are_not_stale() -> None:
     assert stale_containers(serving, found) == ["web-c"]
 
 
-def record(id: str, description: str, parent: str = "", **more: object) -> CacheRecord:
+def record(id: str, description: str, *parents: str, **more: object) -> CacheRecord:
     fields: dict[str, Any] = {
         "kind": "regular",
         "size": 100,
         "in_use": False,
         "last_used": "2026-01-01T00:00:00.123456789Z",
     }
-    return CacheRecord(id=id, parent=parent, description=description, **(fields | more))
+    return CacheRecord(id=id, parents=parents, description=description, **(fields | more))
 
 
 CACHE = [
@@ -224,6 +225,52 @@ def test_the_cache_prune_takes_hostctls_old_records_then_the_least_recently_used
     assert cache_to_prune(fresh, max_age=3600, max_size=250, now=now) == ["deps", "user"]
     busy = [replace(r, in_use=True) if r.id == "user" else r for r in fresh]
     assert cache_to_prune(busy, max_age=3600, max_size=250, now=now) == ["deps"]  # 300 free
+
+
+def test_cache_records_name_their_parents_in_either_api_version() -> None:
+    # API 1.42 moved `Parent` to the list `Parents` and leaves `Parent` empty.
+    assert cache_record({"ID": "a", "Parent": "", "Parents": ["p", "q"]}).parents == ("p", "q")
+    assert cache_record({"ID": "a", "Parent": "p"}).parents == ("p",)
+    assert cache_record({"ID": "a", "Parent": ""}).parents == ()
+    # A step built on two records, one of them hostctl's, is hostctl's.
+    merged = record("merged", "fileop target", "theirs", "copy")
+    assert "merged" in [r.id for r in own_cache([*CACHE, merged])]
+
+
+def test_the_prune_takes_what_grew_on_a_record_first_then_the_least_recently_used() -> None:
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    stamp = "2026-01-01T0{}:00:00Z".format
+    records = [
+        record("root", f"mount / from exec /bin/sh -c echo  # {BUILD_MARK}", last_used=stamp(5)),
+        record("young", "fileop target", "root", last_used=stamp(3)),
+        record("old", "fileop target", "root", last_used=stamp(1)),
+        record("leaf", "fileop target", "young", "old", last_used=stamp(4)),
+        record("loop-a", f"echo  # {BUILD_MARK}", "loop-b", last_used=stamp(2)),
+        record("loop-b", "fileop target", "loop-a", last_used=stamp(2)),
+    ]
+    order = cache_to_prune(records, max_age=60, max_size=10**9, now=now)
+    # leaf first (on two parents), then its parents, the one used longer ago first;
+    # a cycle (which BuildKit never makes) does not hang the ordering.
+    assert order.index("leaf") < order.index("old") < order.index("young") < order.index("root")
+    assert set(order) == {r.id for r in records}
+
+
+def test_a_failing_prune_does_not_fail_the_job_that_ran_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostctl.deploy import pipeline
+    from hostctl.deploy.swap import Leftovers
+    from hostctl.queue import clean_up
+
+    def broken(host: Host, log: Reporter | None = None) -> int:
+        raise RuntimeError("the engine sent half an answer")
+
+    monkeypatch.setattr(pipeline, "prune_build_cache", broken)
+    host = Host(Settings(tmp_path / "root", tmp_path / "etc", "hctunit", None))
+    steps: list[str] = []
+    out = SimpleNamespace(step=steps.append, detail=steps.append)
+    clean_up(host, Leftovers("blog"), True, out)  # type: ignore[arg-type]
+    assert steps == ["Could not prune the build cache: the engine sent half an answer"]
 
 
 def test_each_app_has_cache_mounts_of_its_own_that_no_build_can_name() -> None:
