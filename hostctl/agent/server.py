@@ -8,6 +8,7 @@ MAX_CONNECTIONS. (uvicorn, used before, had no header deadline and cost 6 MiB mo
 from __future__ import annotations
 
 import contextlib
+import errno
 import http
 import logging
 import selectors
@@ -31,7 +32,8 @@ MAX_CONNECTIONS = 100
 CONNECTIONS_PER_CLIENT = 20
 MAX_HEADER_BYTES = 16 * 1024
 READ_SIZE = 64 * 1024
-ACCEPT_PAUSE = 0.5  # after a failed accept (out of file descriptors): not a busy loop
+ACCEPT_PAUSE = 0.5  # after accept failed for want of resources
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 # Every delivery through the tunnel reaches the agent from the edge on this address: a cap
 # on it would let 20 slow senders on the internet lock out GitHub. Its connections still
 # get the deadlines.
@@ -94,7 +96,7 @@ class Server:
         main thread is out of its wait."""
         in_main = threading.current_thread() is threading.main_thread()
         if in_main:
-            signal.set_wakeup_fd(self.wake_writer.fileno(), warn_on_full_buffer=False)
+            previous = signal.set_wakeup_fd(self.wake_writer.fileno(), warn_on_full_buffer=False)
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(self.wake_reader, selectors.EVENT_READ)
@@ -109,7 +111,7 @@ class Server:
                             self.accept(key.fileobj)  # type: ignore[arg-type]
         finally:
             if in_main:
-                signal.set_wakeup_fd(-1)
+                signal.set_wakeup_fd(previous)
 
     def stop(self) -> None:
         """Safe from a signal handler: the serving loop wakes and returns."""
@@ -138,9 +140,10 @@ class Server:
             sock, address = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as exc:  # e.g. out of file descriptors: a later round may do
+        except OSError as exc:  # a connection reset while queued; out of file descriptors
             event("http-accept-failed", logging.WARNING, error=exc)
-            time.sleep(ACCEPT_PAUSE)
+            if exc.errno in OUT_OF_RESOURCES:  # still pending: not a busy loop
+                time.sleep(ACCEPT_PAUSE)
             return
         sock.setblocking(True)
         client = str(address[0])
@@ -162,7 +165,7 @@ class Server:
             return
         try:
             threading.Thread(target=connection.run, name=f"http-{client}", daemon=True).start()
-        except RuntimeError as exc:  # no more threads: this connection is dropped
+        except (RuntimeError, MemoryError) as exc:  # no more threads: this one is dropped
             event("http-accept-failed", logging.WARNING, error=exc)
             sock.close()
             self.forget(connection)
@@ -214,9 +217,12 @@ class Connection:
             self.server.forget(self)
 
     def serve(self) -> None:
-        while not self.server.stopping.is_set():
+        while True:
+            buffered = bool(self.http.trailing_data[0])  # a pipelined request is here
+            if self.server.stopping.is_set() and not buffered:
+                return
             with self.server.lock:
-                self.started = False
+                self.started = buffered
             self.method = b""
             deadline = time.monotonic() + HEADER_SECONDS
             try:
