@@ -76,6 +76,22 @@ def plain(status: int, text: str) -> Response:
     return Response(status, f"{text}\n".encode())
 
 
+def hang_up(sock: socket.socket, linger: float) -> None:
+    """After an answer to a request not read to its end: stop sending, then read (and
+    drop) what is still coming, for up to ``linger`` s (0: only what is there). Closing
+    with unread data would reset the connection, and the client might never see the
+    answer. The socket is left for the caller to close."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        if linger:
+            sock.settimeout(linger)
+        else:
+            sock.setblocking(False)
+        deadline = time.monotonic() + linger
+        while sock.recv(READ_SIZE) and (not linger or time.monotonic() < deadline):
+            pass
+
+
 class Server:
     """Serves ``handle`` on already bound sockets until ``stop``; then ``drain``."""
 
@@ -158,9 +174,7 @@ class Server:
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.sendall(refusal)  # fits the new socket's buffer
-                sock.shutdown(socket.SHUT_WR)
-                while sock.recv(READ_SIZE):  # what already came: unread, it resets
-                    pass
+            hang_up(sock, 0)  # the accept loop does not wait
             sock.close()
             return
         try:
@@ -242,10 +256,10 @@ class Connection:
                 response = refused.response
             self.send(response)
             if self.http.their_state is not h11.DONE:  # a broken request, a refused body
-                self.linger()
+                hang_up(self.sock, 1)
                 return
-            if self.http.our_state is not h11.DONE or self.http.their_state is not h11.DONE:
-                return  # an error, or Connection: close
+            if self.http.our_state is not h11.DONE:
+                return  # Connection: close
             self.http.start_next_cycle()
 
     def begin(self) -> None:
@@ -284,8 +298,9 @@ class Connection:
         """The whole body, refused past max_body (before reading, when it says so) and
         when it takes longer than BODY_SECONDS to arrive."""
         limit = self.server.max_body
+        too_large = Refused(plain(413, f"body larger than {limit} bytes"), "body too large")
         if declared.isdigit() and int(declared) > limit:
-            raise Refused(plain(413, f"body larger than {limit} bytes"), "body too large")
+            raise too_large
         if self.http.client_is_waiting_for_100_continue:
             self.write(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
         deadline = time.monotonic() + BODY_SECONDS
@@ -302,7 +317,7 @@ class Connection:
             if isinstance(found, h11.Data):
                 body += found.data
                 if len(body) > limit:
-                    raise Refused(plain(413, f"body larger than {limit} bytes"), "body too large")
+                    raise too_large
 
     def next_event(self, deadline: float) -> object:
         while True:
@@ -339,17 +354,6 @@ class Connection:
     def write(self, data: bytes) -> None:
         self.sock.settimeout(SEND_SECONDS)
         self.sock.sendall(data)
-
-    def linger(self) -> None:
-        """Close after a refusal without reading the body: stop sending, then read (and drop)
-        what is still coming for a moment. Closing with unread data would reset the
-        connection, and the client might never see the answer."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(1)
-            deadline = time.monotonic() + 1
-            while time.monotonic() < deadline and self.sock.recv(READ_SIZE):
-                pass
 
     def close_if_idle(self) -> None:
         """Draining: a connection waiting for its next request is closed now."""

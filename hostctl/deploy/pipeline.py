@@ -336,7 +336,8 @@ def prune_build_cache(host: Host, log: Reporter | None = None) -> int:
     says which records are hostctl's); returns the bytes freed. Best effort: it runs
     after a job, which is not failed for it."""
     bounds = host.settings.server.build_cache
-    freed, doomed = 0, list[str]()
+    freed = 0
+    doomed: list[str] = []
     deadline = time.monotonic() + PRUNE_SECONDS  # listing the cache counts too
     try:
         records = host.docker.build_cache()
