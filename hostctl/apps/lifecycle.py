@@ -100,7 +100,7 @@ def unlink_before_destroy(host: Host, name: str) -> list[str]:
 
 
 def purge_build_cache(host: Host, name: str) -> None:
-    """Move the app's builds to new BuildKit cache mounts (pip's, npm's and Go's caches,
+    """Move the app's builds to new BuildKit cache mounts (pip's, uv's, npm's and Go's caches,
     the saved virtualenv and node_modules): its next build installs everything afresh,
     as a first one does. The old mounts are no longer named by any build and go with
     hostctl's build cache prune (``build/cache_max_age``)."""

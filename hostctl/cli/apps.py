@@ -156,7 +156,7 @@ def info(app: str, as_json: bool, show_secrets: bool) -> None:
 @apps.command("purge-cache")
 @click.argument("app")
 def purge_cache(app: str) -> None:
-    """Start the app's next build from empty build caches: pip's, npm's and Go's, and
+    """Start the app's next build from empty build caches: pip's, uv's, npm's and Go's, and
     the virtualenv or node_modules kept from its last build. For a build that went
     wrong in a way only a clean one fixes; the app keeps serving."""
     from hostctl.apps.lifecycle import purge_build_cache

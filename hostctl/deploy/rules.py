@@ -109,7 +109,7 @@ def images_to_remove(tags: Iterable[str], releases: Iterable[Release], keep: int
 
 
 def build_cache_id(app: App) -> str:
-    """The id of the app's BuildKit cache mounts (pip, npm, Go). Ids are the engine's,
+    """The id of the app's BuildKit cache mounts (pip, uv, npm, Go). Ids are the engine's,
     shared by every build that names one, so each app has its own: a package's setup.py
     or the app's own Dockerfile could otherwise plant files in another app's caches. Any
     Dockerfile may name any id, so the id has a part no build can know, derived one way

@@ -27,59 +27,63 @@ BUILDKIT_CLI = "/usr/bin/docker"  # Debian's 20.10 CLI: BuildKit with DOCKER_BUI
 FOREIGN_LABEL = f"io.hostctl.test.foreign={NAMESPACE}"  # not one of hostctl's labels
 
 
-def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app_name):
+def test_a_python_dependency_change_installs_only_what_changed(hostctl, tmp_path, app_name):
     # A comment of the app's own in requirements.txt: no earlier build's step is reused.
-    requirements = (FIXTURES / "python" / "requirements.txt").read_text() + f"# {app_name}\n"
+    # An option in a comment (pip-compile writes one) is no option: uv installs.
+    comment = f"#    pip-compile --output-file=requirements.txt ({app_name})\n"
+    requirements = (FIXTURES / "python" / "requirements.txt").read_text() + comment
     repo = make_repo(tmp_path / "repo", "python", {"requirements.txt": requirements})
     hostname = f"{app_name}.deps.test"
     hostctl.run("apps", "create", app_name, "--domain", hostname)
     try:
         first = hostctl.run("deploy", app_name, str(repo))
         assert "(BuildKit)" in first.stdout, first.stdout
-        assert "flask-3.0.3" in first.stdout  # installed: the step ran
+        assert "flask==3.0.3" in uv_changes(first.stdout, "+")  # uv installed it
         label = '{{index .Config.Labels "io.hostctl.namespace"}}'  # hostctl's labels still
         image = f"{NAMESPACE}/{app_name}:1"
         assert docker("image", "inspect", "--format", label, image).strip() == NAMESPACE
-        used = pip_cache_used()
+        # uv was bound in for the build, and is not in the image.
+        which = ["python", "-c", "import shutil; print(shutil.which('uv'))"]
+        assert hostctl.run("run", app_name, "--", *which).stdout.strip() == "None"
+        used = uv_cache_used()
         commit(repo, {"requirements.txt": f"{requirements}six==1.17.0\n"}, "add six")
         done = hostctl.run("deploy", app_name, str(repo))
-        step = next(line for line in done.stdout.splitlines() if "install -r requirements" in line)
+        step = next(line for line in done.stdout.splitlines() if "add -r requirements" in line)
         assert f"--mount=type=cache,id=hostctl-{app_name}-" in step  # the app's own cache
-        assert "id=hostctl-pip," not in step
+        assert "id=hostctl-pip," not in step and "id=hostctl-uv," not in step
         # The app's virtualenv of its last build is the start: only six is installed.
-        [installed] = [line for line in done.stdout.splitlines() if "Successfully inst" in line]
-        assert installed.endswith("Successfully installed six-1.17.0"), installed
-        assert "Requirement already satisfied: flask==3.0.3" in done.stdout
-        # The engine keeps pip's cache between builds, and this build used it again.
-        assert pip_cache_used() > used
+        assert uv_changes(done.stdout, "+") == {"six==1.17.0"}, done.stdout
+        assert not uv_changes(done.stdout, "-")
+        # The engine keeps uv's cache between builds, and this build used it again.
+        assert uv_cache_used() > used
         assert hostctl.get(hostname) == (200, "python v1\n")
         assert version_in_release(hostctl, app_name, "six") == "1.17.0"
 
         # What the last build required and this one does not is uninstalled.
         commit(repo, {"requirements.txt": f"{requirements}# without six\n"}, "drop six")
         done = hostctl.run("deploy", app_name, str(repo))
-        assert "Successfully uninstalled six-1.17.0" in done.stdout, done.stdout
-        assert "Requirement already satisfied" not in done.stdout  # nothing needs six
+        assert uv_changes(done.stdout, "-") == {"six==1.17.0"}, done.stdout
+        assert not RESOLVED.search(done.stdout)  # nothing needs six: no install ran
         assert hostctl.get(hostname) == (200, "python v1\n")
         assert version_in_release(hostctl, app_name, "six") == "none"
         assert version_in_release(hostctl, app_name, "flask") == "3.0.3"
 
-        # A removed line that an installed package still requires is put back by pip.
+        # A removed line that an installed package still requires is put back.
         werkzeug = version_in_release(hostctl, app_name, "werkzeug")  # flask's
         commit(repo, {"requirements.txt": f"{requirements}werkzeug=={werkzeug}\n"}, "pin it")
         hostctl.run("deploy", app_name, str(repo))
         commit(repo, {"requirements.txt": f"{requirements}# unpinned\n"}, "unpin it")
         done = hostctl.run("deploy", app_name, str(repo))
-        assert f"Successfully uninstalled Werkzeug-{werkzeug}" in done.stdout, done.stdout
-        assert f"Successfully installed Werkzeug-{werkzeug}" in done.stdout, done.stdout
+        assert uv_changes(done.stdout, "-") == {f"werkzeug=={werkzeug}"}, done.stdout
+        assert uv_changes(done.stdout, "+") == {f"werkzeug=={werkzeug}"}, done.stdout
         assert version_in_release(hostctl, app_name, "werkzeug") == werkzeug
         assert hostctl.get(hostname) == (200, "python v1\n")
 
-        # A change in comments only runs no pip at all.
+        # A change in comments only runs no installer at all.
         commit(repo, {"requirements.txt": f"{requirements}# a comment\n"}, "comment")
         done = hostctl.run("deploy", app_name, str(repo))
-        assert "Requirement already satisfied" not in done.stdout, done.stdout
-        assert "Successfully uninstalled" not in done.stdout
+        assert not RESOLVED.search(done.stdout), done.stdout
+        assert not uv_changes(done.stdout, "-")
         saved = ["cat", "/opt/app-venv/hostctl-requirements.txt"]  # the step ran
         assert "# a comment" in hostctl.run("run", app_name, "--", *saved).stdout
         assert version_in_release(hostctl, app_name, "werkzeug") == werkzeug
@@ -93,13 +97,15 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         again = f"{requirements}six==1.17.0\n# again\n"  # not the layer of the first six
         commit(repo, {"requirements.txt": again}, "six again")
         done = hostctl.run("deploy", app_name, str(repo))
-        assert "Successfully installed six-1.17.0\n" in done.stdout, done.stdout
+        assert uv_changes(done.stdout, "+") == {"six==1.17.0"}, done.stdout
 
-        # A change that is not a package from the index (an option, a URL) starts afresh.
+        # An option is pip's, and a change that is not a package from the index starts
+        # afresh.
         commit(repo, {"requirements.txt": f"--prefer-binary\n{requirements}"}, "an option")
         done = hostctl.run("deploy", app_name, str(repo))
         [installed] = [line for line in done.stdout.splitlines() if "Successfully inst" in line]
         assert "flask-3.0.3" in installed and "six" not in installed, installed
+        assert not RESOLVED.search(done.stdout), done.stdout  # no uv
 
         # A removed line whose package another line still names uninstalls nothing.
         pair = ['six==1.17.0; python_version >= "3.8"', 'six==1.16.0; python_version < "3.8"']
@@ -108,10 +114,19 @@ def test_a_dependency_change_builds_with_pips_cache_mount(hostctl, tmp_path, app
         assert version_in_release(hostctl, app_name, "six") == "1.17.0"
         commit(repo, {"requirements.txt": f"{requirements}{pair[0]}\n"}, "one of the pair")
         done = hostctl.run("deploy", app_name, str(repo))
-        assert "Successfully uninstalled" not in done.stdout, done.stdout
+        assert not uv_changes(done.stdout, "-"), done.stdout
         assert version_in_release(hostctl, app_name, "six") == "1.17.0"
     finally:
         hostctl.run("apps", "destroy", app_name, "--yes")
+
+
+RESOLVED = re.compile(r"Resolved \d+ packages? in ")  # uv's line when it installs
+
+
+def uv_changes(output: str, sign: str) -> set[str]:
+    """The packages uv's output lists as installed ("+") or uninstalled ("-")."""
+    line = re.compile(rf"\s{re.escape(sign)} ([a-z0-9][a-z0-9._-]*==\S+)$")
+    return {m.group(1) for m in map(line.search, output.splitlines()) if m}
 
 
 # package-lock.json for the node fixture with tiny-invariant 1.3.3 added (no dependencies)
@@ -249,14 +264,14 @@ def version_in_release(runner: Hostctl, app: str, package: str) -> str:
     return runner.run("run", app, "--", "python", "-c", script).stdout.strip()
 
 
-def pip_cache_used() -> str:
-    """When one of hostctl's pip cache mounts (one per app) was last used."""
+def uv_cache_used() -> str:
+    """When one of hostctl's uv cache mounts (one per app) was last used."""
     mounts = [
         r.last_used
         for r in Docker().build_cache()
-        if r.description.startswith(f"cached mount {CACHE_DIR}/pip ")
+        if r.description.startswith(f"cached mount {CACHE_DIR}/uv ")
     ]
-    assert mounts, "no pip cache mount of hostctl's in the build cache"
+    assert mounts, "no uv cache mount of hostctl's in the build cache"
     return max(mounts)
 
 

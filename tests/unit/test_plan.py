@@ -1,3 +1,4 @@
+import re
 import shutil
 from pathlib import Path
 
@@ -132,6 +133,20 @@ def test_builds_with_buildkit_keep_package_caches_in_cache_mounts(tmp_path, fixt
         assert BUILD_MARK in text  # tells hostctl's build cache from the rest
 
 
+def test_python_builds_with_buildkit_fetch_a_hash_pinned_uv_into_a_stage_of_its_own(tmp_path):
+    buildkit = str(plan_build(tree_of(tmp_path, "python"), "hostctl-blog-0123").dockerfile)
+    stage, app = buildkit.split("\nFROM python:3.11-slim-bookworm\n")
+    assert "FROM python:3.11-slim-bookworm AS hostctl-uv" in stage
+    pinned = re.search(r"'uv==[0-9.]+((?: --hash=sha256:[0-9a-f]{64})+)'", stage)
+    assert pinned and pinned.group(1).count("--hash") >= 2, stage  # one per Linux wheel
+    assert "--require-hashes" in stage and "--only-binary :all:" in stage
+    assert BUILD_MARK in stage  # pruned with the rest of hostctl's build cache
+    # Bound into the dependency step read-only (BuildKit's default), not copied in.
+    assert "--mount=type=bind,from=hostctl-uv," in app and "COPY --from" not in app
+    assert "uv pip --no-config" in app
+    assert "hostctl-uv" not in str(plan_build(tree_of(tmp_path / "c", "python")).dockerfile)
+
+
 def test_the_static_site_marks_its_build_cache_too(tmp_path):
     assert BUILD_MARK in str(plan_build(tree_of(tmp_path, "static"), "hostctl-site").dockerfile)
 
@@ -144,4 +159,4 @@ def test_a_pipfile_needs_its_lock(tmp_path):
     (tree / "Pipfile.lock").write_text('{"default": {"six": {"version": "==1.17.0"}}}\n')
     text = str(plan_build(tree, "hostctl-blog-1").dockerfile)
     assert "pipenv requirements > /tmp/requirements.txt" in text
-    assert "install -r /tmp/requirements.txt" in text
+    assert "add -r /tmp/requirements.txt" in text
