@@ -31,6 +31,9 @@ BUILD_MARK = "hostctl-build"
 # Where BuildKit's cache mounts of generated Dockerfiles are (the path marks them as ours).
 CACHE_DIR = "/var/cache/hostctl"
 MAX_READ = 1024**2  # bytes of a config file read from the repository
+# pip's requirement files: a comment starts at a `#` opening the line or after whitespace.
+COMMENT = re.compile(r"(?:^|\s)#.*")
+REQUIREMENT_OPTION = re.compile(r"(?:^|\s)--?[A-Za-z]")
 LOOKED_FOR = (
     "Dockerfile, requirements.txt, Pipfile, pyproject.toml (Python), package.json (Node), "
     "go.mod or *.go with package main (Go), index.html (static site)"
@@ -167,6 +170,33 @@ def read_tree_file(tree: Path, name: str) -> str | None:
         ) from None
 
 
+def python_installer(manifest: str, has_tomllib: bool, tree: Path) -> str:
+    """Which installer puts a Python app's dependencies in its virtualenv under BuildKit:
+    uv for a plain list of requirements (one package added: ~0.15 s, pip ~0.45 s), pip
+    for a file with options (uv ignores or reads some of pip's differently: --pre,
+    --trusted-host, several indexes), a Pipfile's (`pipenv requirements` names the
+    index) and an app installed with its dependencies in one step (Python < 3.11)."""
+    if manifest == "pyproject.toml":
+        return "uv" if has_tomllib else "pip"  # [project] dependencies hold no options
+    if manifest == "requirements.txt":
+        try:
+            text = read_tree_file(tree, manifest)
+        except HostctlError:  # not text hostctl reads (UTF-16, say), pip reads it
+            return "pip"
+        return "uv" if text is not None and is_plain_requirements(text) else "pip"
+    return "pip"
+
+
+def is_plain_requirements(text: str) -> bool:
+    """No option in the requirements file, comments aside: neither on a line of its own
+    (`-i URL`, a `--hash` continuation) nor after a requirement (`pkg --hash=…`)."""
+    for line in text.removeprefix("\ufeff").splitlines():
+        uncommented = COMMENT.sub("", line)
+        if REQUIREMENT_OPTION.search(uncommented):
+            return False
+    return True
+
+
 def read_app_config(tree: Path) -> AppConfig:
     for name in ("hostctl.yml", "hostctl.yaml"):
         text = read_tree_file(tree, name)
@@ -210,10 +240,12 @@ def detect(
                     "run `pipenv lock` and commit Pipfile.lock",
                 )
             version = python_version(read)
+            has_tomllib = version is None or int(version.split(".")[1]) >= 11
             dockerfile = render(
                 "dockerfiles/python.Dockerfile",
                 base=image_for("python", version),
-                has_tomllib=version is None or int(version.split(".")[1]) >= 11,
+                has_tomllib=has_tomllib,
+                installer=python_installer(manifest, has_tomllib, tree),
                 manifest=manifest,
                 port=port,
             )

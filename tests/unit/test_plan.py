@@ -16,7 +16,7 @@ def tree_of(tmp_path: Path, fixture: str | None = None, **files: str) -> Path:
     if fixture:
         shutil.copytree(FIXTURES / fixture, tree)
     else:
-        tree.mkdir()
+        tree.mkdir(parents=True)
     for name, text in files.items():
         (tree / name.replace("__", ".")).write_text(text)
     return tree
@@ -120,7 +120,7 @@ def test_malformed_hostctl_yml_is_refused_before_any_build(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("fixture", "mount"), [("python", "pip"), ("node", "npm"), ("go", "go-mod")]
+    ("fixture", "mount"), [("python", "uv"), ("node", "npm"), ("go", "go-mod")]
 )
 def test_builds_with_buildkit_keep_package_caches_in_cache_mounts(tmp_path, fixture, mount):
     tree = tree_of(tmp_path, fixture)
@@ -142,9 +142,56 @@ def test_python_builds_with_buildkit_fetch_a_hash_pinned_uv_into_a_stage_of_its_
     assert "--require-hashes" in stage and "--only-binary :all:" in stage
     assert BUILD_MARK in stage  # pruned with the rest of hostctl's build cache
     # Bound into the dependency step read-only (BuildKit's default), not copied in.
-    assert "--mount=type=bind,from=hostctl-uv," in app and "COPY --from" not in app
+    [step] = [line for line in app.splitlines() if "from=hostctl-uv" in line]
+    assert "COPY --from" not in app and ",rw" not in step
     assert "uv pip --no-config" in app
+    # Every cache mount is the app's own.
+    assert f"id=hostctl-blog-0123-uv,target={CACHE_DIR}/uv " in step
+    assert re.findall(r"type=cache,id=([^,]+)", step) == [
+        "hostctl-blog-0123-uv",
+        "hostctl-blog-0123-venv-python-3.11-slim-bookworm",
+    ]
     assert "hostctl-uv" not in str(plan_build(tree_of(tmp_path / "c", "python")).dockerfile)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "plain"),
+    [
+        ("flask==3.0.3\n", True),
+        ("#    pip-compile --output-file=requirements.txt\nflask\n    # via -r base.in\n", True),
+        ("six  # --pre is not needed\n", True),
+        ('six; python_version >= "3.8"\nfoo[bar]>=1,!=1.0-1\npkg @ https://x/y-z.whl\n', True),
+        ("flask==3.0.3 \\\n    --hash=sha256:abc\n", False),
+        ("flask==3.0.3 \\\n\t--hash=sha256:abc\n", False),
+        ("\ufeff-i https://example.com/simple\r\nflask\r\n", False),
+        ("-e .\n", False),
+        ("--pre\nflask\n", False),
+        ("six --config-settings x=y\n", False),
+    ],
+)
+def test_uv_installs_plain_requirements_and_pip_any_with_options(tmp_path, requirements, plain):
+    tree = tree_of(tmp_path, "python")
+    (tree / "requirements.txt").write_text(requirements)
+    text = str(plan_build(tree, "hostctl-blog-0123").dockerfile)
+    assert ("AS hostctl-uv" in text) is plain
+    assert ("uv pip" in text) is plain
+    assert ("-m pip --cache-dir /var/cache/hostctl/pip install -r" in text) is not plain
+
+
+def test_pip_installs_what_is_not_a_plain_list(tmp_path):
+    utf16 = tree_of(tmp_path / "utf16", "python")
+    (utf16 / "requirements.txt").write_bytes("flask\n".encode("utf-16"))  # pip reads it
+    lock = '{"default": {"six": {"version": "==1.17.0"}}}\n'
+    pipfile = tree_of(
+        tmp_path / "p", Pipfile="[packages]\n", Pipfile__lock=lock, Procfile="web: x\n"
+    )
+    pyproject = '[project]\nname = "x"\nversion = "1"\nrequires-python = ">=3.9,<3.10"\n'
+    old_python = tree_of(tmp_path / "old", pyproject__toml=pyproject, Procfile="web: x\n")
+    for tree in (utf16, pipfile, old_python):
+        assert "hostctl-uv" not in str(plan_build(tree, "hostctl-blog-0123").dockerfile), tree
+    newer = pyproject.replace(">=3.9,<3.10", ">=3.11")
+    new_python = tree_of(tmp_path / "new", pyproject__toml=newer, Procfile="web: x\n")
+    assert "AS hostctl-uv" in str(plan_build(new_python, "hostctl-blog-0123").dockerfile)
 
 
 def test_the_static_site_marks_its_build_cache_too(tmp_path):
@@ -159,4 +206,4 @@ def test_a_pipfile_needs_its_lock(tmp_path):
     (tree / "Pipfile.lock").write_text('{"default": {"six": {"version": "==1.17.0"}}}\n')
     text = str(plan_build(tree, "hostctl-blog-1").dockerfile)
     assert "pipenv requirements > /tmp/requirements.txt" in text
-    assert "add -r /tmp/requirements.txt" in text
+    assert f"-m pip --cache-dir {CACHE_DIR}/pip install -r /tmp/requirements.txt" in text
