@@ -318,8 +318,8 @@ def prune_images(host: Host, app: str) -> None:
 
 
 # The engine tries the id filter, a regular expression, on each of its records: a call's
-# cost grows with ids times records (1000 ids among 7000 records took 38 s). Small batches,
-# least recently used first, within a budget; what is left goes at the next prune.
+# cost grows with ids times records (1000 ids among 7000 records took 38 s). Small batches
+# (in cache_to_prune's order), within a budget; what is left goes at the next prune.
 PRUNE_BATCH = 50
 PRUNE_SECONDS = 30.0
 
